@@ -1,0 +1,2 @@
+//! picosnitch: per-executable network monitor.
+pub mod config;
