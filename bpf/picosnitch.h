@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Records shared by the BPF programs and the Rust monitor. The Rust mirror lives in
+ * crates/picosnitch-bpf/src/events.rs and a test checks it against this object's BTF,
+ * so keep every field explicitly sized and padded (no bool, no implicit holes).
+ */
+#ifndef PICOSNITCH_H
+#define PICOSNITCH_H
+
+#define PS_COMM_LEN 16
+#define PS_PATH_LEN 4096
+#define PS_ARGS_LEN 1024
+
+enum ps_event_kind {
+	PS_EV_FLOW_NEW = 1,       /* first sight of a flow; counters live in the flows map */
+	PS_EV_FLOW_UNTRACKED = 2, /* flows map full: this event carries the bytes itself */
+	PS_EV_SOCK_CLOSE = 3,     /* socket finished; final counters can be collected */
+	PS_EV_EXEC = 4,           /* a process executed a file */
+};
+
+enum ps_direction {
+	PS_DIR_SEND = 0,
+	PS_DIR_RECV = 1,
+};
+
+/* Indexes into the per-CPU stats array: every loss or degradation is counted here. */
+enum ps_stat {
+	PS_STAT_RINGBUF_FULL_FLOW = 0, /* a FLOW_NEW or FLOW_UNTRACKED event was lost */
+	PS_STAT_RINGBUF_FULL_CLOSE = 1,
+	PS_STAT_RINGBUF_FULL_EXEC = 2,
+	PS_STAT_FLOW_MAP_FULL = 3,     /* flows map full; bytes went out as FLOW_UNTRACKED */
+	PS_STAT_PATH_TRUNCATED = 4,    /* exec path deeper or longer than we walk */
+	PS_STAT_BYTES_LOST = 5,        /* bytes of events lost because the ring was full */
+	PS_STAT_MAX = 8,
+};
+
+/* A file's identity as the kernel sees it: s_dev in the kernel's encoding
+ * (major << 20 | minor) and the inode number. */
+struct ps_file_id {
+	__u64 ino;
+	__u32 dev;
+	__u32 _pad;
+};
+
+/* Who did it, captured in the kernel in the calling task's context. */
+struct ps_task {
+	__u32 tgid;
+	__u32 pid;
+	__u32 ppid;
+	__u32 gppid;
+	__u32 uid;
+	__u32 netns;
+	struct ps_file_id exe;
+	struct ps_file_id pexe;
+	struct ps_file_id gpexe;
+	char comm[PS_COMM_LEN];
+};
+
+/* One flow: a socket, used by one process, toward one peer. Keeping the tgid in the
+ * key splits a socket shared after fork between the processes that really used it. */
+struct ps_flow_key {
+	__u64 cookie;
+	__u32 tgid;
+	__u16 rport;  /* host byte order; 0 when there is none */
+	__u16 family; /* AF_INET, AF_INET6 or AF_PACKET */
+	__u8 raddr[16];
+};
+
+struct ps_counters {
+	__u64 send_bytes;
+	__u64 recv_bytes;
+	__u64 send_packets; /* datagrams for UDP/raw/ICMP/packet sockets, calls for TCP */
+	__u64 recv_packets;
+};
+
+struct ps_flow_value {
+	struct ps_counters counters;
+};
+
+struct ps_flow_event {
+	__u32 kind; /* PS_EV_FLOW_NEW or PS_EV_FLOW_UNTRACKED */
+	__u16 protocol; /* IPPROTO_* (or ethertype for AF_PACKET) */
+	__u16 sock_type; /* SOCK_STREAM, SOCK_DGRAM, SOCK_RAW */
+	__u64 ktime_ns;
+	struct ps_flow_key key;
+	__u8 laddr[16];
+	__u16 lport;
+	__u16 _pad[3];
+	struct ps_task task;
+	struct ps_counters counters; /* only for PS_EV_FLOW_UNTRACKED */
+};
+
+struct ps_close_event {
+	__u32 kind; /* PS_EV_SOCK_CLOSE */
+	__u32 is_tcp;
+	__u64 cookie;
+	__u64 tcp_bytes_acked;    /* TCP goodput counters, for paths the send/recv */
+	__u64 tcp_bytes_received; /* tracepoints miss (splice from a socket) */
+};
+
+struct ps_exec_event {
+	__u32 kind; /* PS_EV_EXEC */
+	__u32 path_off;  /* the path is path[path_off .. PS_PATH_LEN] */
+	__u32 args_len;  /* NUL-separated argv, args[0 .. args_len] */
+	__u32 truncated; /* non-zero when the path or args were cut */
+	__u64 ktime_ns;
+	struct ps_task task;
+	char path[PS_PATH_LEN];
+	char args[PS_ARGS_LEN];
+};
+
+#endif

@@ -1,0 +1,250 @@
+//! Rust mirror of `bpf/picosnitch.h`: the records the kernel side writes into the ring
+//! buffer and the flows map. `tests/btf_mirror.rs` checks every size and field offset
+//! against the BTF of the compiled object, so the two cannot drift apart.
+
+pub const COMM_LEN: usize = 16;
+pub const PATH_LEN: usize = 4096;
+pub const ARGS_LEN: usize = 1024;
+
+pub const EV_FLOW_NEW: u32 = 1;
+pub const EV_FLOW_UNTRACKED: u32 = 2;
+pub const EV_SOCK_CLOSE: u32 = 3;
+pub const EV_EXEC: u32 = 4;
+
+/// Indexes of the kernel's per-CPU loss and degradation counters.
+pub const STAT_NAMES: [&str; 6] = [
+    "ringbuf_full_flow",
+    "ringbuf_full_close",
+    "ringbuf_full_exec",
+    "flow_map_full",
+    "path_truncated",
+    "bytes_lost",
+];
+pub const STAT_MAX: u32 = 8;
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct FileId {
+    pub ino: u64,
+    /// The kernel's encoding: major << 20 | minor.
+    pub dev: u32,
+    pub _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Task {
+    pub tgid: u32,
+    pub pid: u32,
+    pub ppid: u32,
+    pub gppid: u32,
+    pub uid: u32,
+    pub netns: u32,
+    pub exe: FileId,
+    pub pexe: FileId,
+    pub gpexe: FileId,
+    pub comm: [u8; COMM_LEN],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub cookie: u64,
+    pub tgid: u32,
+    pub rport: u16,
+    pub family: u16,
+    pub raddr: [u8; 16],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub send_bytes: u64,
+    pub recv_bytes: u64,
+    pub send_packets: u64,
+    pub recv_packets: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlowValue {
+    pub counters: Counters,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlowEvent {
+    pub kind: u32,
+    pub protocol: u16,
+    pub sock_type: u16,
+    pub ktime_ns: u64,
+    pub key: FlowKey,
+    pub laddr: [u8; 16],
+    pub lport: u16,
+    pub _pad: [u16; 3],
+    pub task: Task,
+    pub counters: Counters,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CloseEvent {
+    pub kind: u32,
+    pub is_tcp: u32,
+    pub cookie: u64,
+    pub tcp_bytes_acked: u64,
+    pub tcp_bytes_received: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ExecEvent {
+    pub kind: u32,
+    pub path_off: u32,
+    pub args_len: u32,
+    pub truncated: u32,
+    pub ktime_ns: u64,
+    pub task: Task,
+    pub path: [u8; PATH_LEN],
+    pub args: [u8; ARGS_LEN],
+}
+
+const _: () = assert!(core::mem::size_of::<FileId>() == 16);
+const _: () = assert!(core::mem::size_of::<Task>() == 88);
+const _: () = assert!(core::mem::size_of::<FlowKey>() == 32);
+const _: () = assert!(core::mem::size_of::<Counters>() == 32);
+const _: () = assert!(core::mem::size_of::<FlowEvent>() == 192);
+const _: () = assert!(core::mem::size_of::<CloseEvent>() == 32);
+
+// SAFETY: plain old data, every bit pattern valid, explicit padding: aya may copy these
+// to and from map memory.
+unsafe impl aya::Pod for FlowKey {}
+// SAFETY: as above.
+unsafe impl aya::Pod for FlowValue {}
+
+/// One record from the ring buffer, decoded.
+#[derive(Debug, Clone)]
+pub enum RawEvent {
+    Flow(FlowEvent),
+    Close(CloseEvent),
+    Exec(Box<ExecEvent>),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("ring buffer record of {len} bytes is too short for its kind {kind}")]
+    Short { kind: u32, len: usize },
+    #[error("ring buffer record has unknown kind {0}")]
+    UnknownKind(u32),
+}
+
+fn read_pod<T: Copy>(bytes: &[u8], kind: u32) -> Result<T, DecodeError> {
+    if bytes.len() < core::mem::size_of::<T>() {
+        return Err(DecodeError::Short { kind, len: bytes.len() });
+    }
+    // SAFETY: the length was checked above, T is a repr(C) record of integers and byte
+    // arrays for which every bit pattern is valid, and read_unaligned needs no alignment.
+    Ok(unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+impl RawEvent {
+    /// Decodes one ring buffer record; the first u32 of every record is its kind.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let kind: u32 = read_pod(bytes, 0)?;
+        match kind {
+            EV_FLOW_NEW | EV_FLOW_UNTRACKED => Ok(Self::Flow(read_pod(bytes, kind)?)),
+            EV_SOCK_CLOSE => Ok(Self::Close(read_pod(bytes, kind)?)),
+            EV_EXEC => Ok(Self::Exec(Box::new(read_pod(bytes, kind)?))),
+            other => Err(DecodeError::UnknownKind(other)),
+        }
+    }
+}
+
+/// Bytes up to the first NUL, lossily as UTF-8.
+pub fn c_str(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+impl Task {
+    pub fn comm(&self) -> String {
+        c_str(&self.comm)
+    }
+}
+
+impl ExecEvent {
+    /// The executed file's absolute path as the kernel resolved it.
+    pub fn path(&self) -> String {
+        let off = (self.path_off as usize).min(PATH_LEN);
+        String::from_utf8_lossy(&self.path[off..]).into_owned()
+    }
+
+    /// argv, as the process was started.
+    pub fn argv(&self) -> Vec<String> {
+        let len = (self.args_len as usize).min(ARGS_LEN);
+        let raw = &self.args[..len];
+        let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+        if raw.is_empty() {
+            return Vec::new();
+        }
+        raw.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+    }
+}
+
+/// Kernel dev_t encoding (major << 20 | minor) to the userspace one of stat(2).
+pub fn kernel_dev_to_user(dev: u32) -> u64 {
+    let major = dev >> 20;
+    let minor = dev & 0xfffff;
+    libc::makedev(major, minor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_close_event() {
+        let ev = CloseEvent { kind: EV_SOCK_CLOSE, is_tcp: 1, cookie: 7, tcp_bytes_acked: 5, tcp_bytes_received: 9 };
+        // SAFETY: CloseEvent is plain data without padding.
+        let bytes = unsafe {
+            core::slice::from_raw_parts((&ev as *const CloseEvent).cast::<u8>(), core::mem::size_of::<CloseEvent>())
+        };
+        match RawEvent::decode(bytes) {
+            Ok(RawEvent::Close(c)) => assert_eq!((c.cookie, c.tcp_bytes_received), (7, 9)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refuses_short_and_unknown_records() {
+        assert_eq!(RawEvent::decode(&[1, 0]).err(), Some(DecodeError::Short { kind: 0, len: 2 }));
+        assert_eq!(RawEvent::decode(&[1, 0, 0, 0, 0]).err(), Some(DecodeError::Short { kind: 1, len: 5 }));
+        assert_eq!(RawEvent::decode(&[99, 0, 0, 0]).err(), Some(DecodeError::UnknownKind(99)));
+    }
+
+    #[test]
+    fn exec_path_and_argv() {
+        let mut ev = ExecEvent {
+            kind: EV_EXEC,
+            path_off: (PATH_LEN - 7) as u32,
+            args_len: 0,
+            truncated: 0,
+            ktime_ns: 0,
+            task: Task::default(),
+            path: [0; PATH_LEN],
+            args: [0; ARGS_LEN],
+        };
+        ev.path[PATH_LEN - 7..].copy_from_slice(b"/bin/ls");
+        let args = b"ls\0-l\0\0x\0";
+        ev.args[..args.len()].copy_from_slice(args);
+        ev.args_len = args.len() as u32;
+        assert_eq!(ev.path(), "/bin/ls");
+        assert_eq!(ev.argv(), vec!["ls", "-l", "", "x"]);
+    }
+
+    #[test]
+    fn kernel_dev_encoding() {
+        // 259:3 (nvme) in the kernel's encoding.
+        assert_eq!(kernel_dev_to_user((259 << 20) | 3), libc::makedev(259, 3));
+    }
+}

@@ -1,0 +1,12 @@
+//! picosnitch's kernel side: the CO-RE BPF object built from `bpf/`, the records it
+//! emits, and the loader that picks a hook set for the running kernel and attaches it.
+
+pub mod cgroup;
+pub mod events;
+pub mod hooks;
+pub mod loader;
+
+pub use loader::{CaptureOptions, KernelCapture, LoadError};
+
+/// The compiled object (`bpf/picosnitch.bpf.c`), aligned for the ELF parser.
+pub static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/picosnitch.bpf.o"));

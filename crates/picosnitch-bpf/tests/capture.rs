@@ -1,0 +1,100 @@
+//! Loads the real BPF object into this kernel and checks what it records for traffic
+//! this test makes itself on loopback. Needs root (CAP_BPF, CAP_SYS_ADMIN).
+use picosnitch_bpf::events::{FlowKey, RawEvent};
+use picosnitch_bpf::{CaptureOptions, KernelCapture};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+fn capture_or_skip(test: &str) -> Option<KernelCapture> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED {test}: needs root to load BPF programs");
+        return None;
+    }
+    Some(KernelCapture::load(&CaptureOptions::default()).expect("loading the BPF object into this kernel"))
+}
+
+fn drain(cap: &mut KernelCapture, into: &mut Vec<RawEvent>) {
+    while let Some(item) = cap.ring.next() {
+        into.push(RawEvent::decode(&item).expect("kernel records decode"));
+    }
+}
+
+/// Every flow key of this process toward `port` (either end), with its counters.
+fn flows_of_port(cap: &KernelCapture, events: &[RawEvent], port: u16) -> Vec<(FlowKey, u64, u64)> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for ev in events {
+        if let RawEvent::Flow(f) = ev {
+            if f.task.tgid == me && (f.key.rport == port || f.lport == port) {
+                let v = cap.flows.get(&f.key, 0).expect("flow still in the map");
+                out.push((f.key, v.counters.send_bytes, v.counters.recv_bytes));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn tcp_loopback_bytes_are_exact_on_both_ends() {
+    let Some(mut cap) = capture_or_skip("tcp_loopback_bytes_are_exact_on_both_ends") else { return };
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut buf = vec![0u8; 300_001];
+        s.read_exact(&mut buf).expect("read request");
+        s.write_all(&vec![7u8; 1_234_567]).expect("write reply");
+    });
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.write_all(&vec![1u8; 300_001]).expect("send");
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).expect("receive");
+    assert_eq!(got.len(), 1_234_567);
+    server.join().expect("server thread");
+
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let flows = loop {
+        drain(&mut cap, &mut events);
+        let flows = flows_of_port(&cap, &events, port);
+        if flows.len() >= 2 || Instant::now() > deadline {
+            break flows;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let client = flows.iter().find(|(k, _, _)| k.rport == port).expect("client flow recorded");
+    assert_eq!((client.1, client.2), (300_001, 1_234_567), "client sent/received");
+    let server = flows.iter().find(|(k, _, _)| k.rport != port).expect("server flow recorded");
+    assert_eq!((server.1, server.2), (1_234_567, 300_001), "server sent/received");
+    let exec_seen = events.iter().any(|e| matches!(e, RawEvent::Flow(f) if f.task.exe.ino != 0));
+    assert!(exec_seen, "flow events carry the executable's inode");
+}
+
+#[test]
+fn unconnected_udp_is_split_per_peer() {
+    let Some(mut cap) = capture_or_skip("unconnected_udp_is_split_per_peer") else { return };
+    let a = UdpSocket::bind("127.0.0.1:0").expect("bind a");
+    let b = UdpSocket::bind("127.0.0.1:0").expect("bind b");
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind sender");
+    let (pa, pb) = (a.local_addr().expect("a").port(), b.local_addr().expect("b").port());
+    s.send_to(&[0u8; 100], ("127.0.0.1", pa)).expect("send a");
+    s.send_to(&[0u8; 100], ("127.0.0.1", pa)).expect("send a");
+    s.send_to(&[0u8; 333], ("127.0.0.1", pb)).expect("send b");
+    let mut buf = [0u8; 2000];
+    let (n, _) = b.recv_from(&mut buf).expect("recv b");
+    assert_eq!(n, 333);
+
+    let mut events = Vec::new();
+    std::thread::sleep(Duration::from_millis(50));
+    drain(&mut cap, &mut events);
+    let to_a = flows_of_port(&cap, &events, pa);
+    let sent_to_a: u64 = to_a.iter().filter(|(k, _, _)| k.rport == pa).map(|f| f.1).sum();
+    assert_eq!(sent_to_a, 200);
+    let to_b = flows_of_port(&cap, &events, pb);
+    let sent_to_b: u64 = to_b.iter().filter(|(k, _, _)| k.rport == pb).map(|f| f.1).sum();
+    assert_eq!(sent_to_b, 333);
+}
