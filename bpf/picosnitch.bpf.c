@@ -21,6 +21,13 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* The ring buffer records are only reached through pointers, so clang would leave
+ * them out of the object's BTF; these never-used globals keep them in, and the Rust
+ * mirror is checked against that BTF (crates/picosnitch-bpf/tests/btf_mirror.rs). */
+struct ps_flow_event *btf_keep_flow_event __attribute__((unused));
+struct ps_close_event *btf_keep_close_event __attribute__((unused));
+struct ps_exec_event *btf_keep_exec_event __attribute__((unused));
+
 #define AF_INET 2
 #define AF_INET6 10
 #define AF_PACKET 17

@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test. Installs what is missing first.
+# Runs every test: unit tests, the kernel capture tests and the end-to-end daemon tests
+# (the last two need root; without it they print SKIPPED and say why).
+# Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo nextest run --workspace --no-fail-fast
+./scripts/install-deps.sh
+cargo build --workspace --all-targets
+cargo nextest run --workspace --no-fail-fast "$@"
