@@ -1,0 +1,24 @@
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("database {path}: the disk is full")]
+    Full { path: PathBuf },
+    #[error("database {path} has schema version {found}, newer than this picosnitch knows ({known}); upgrade picosnitch or point db_path elsewhere")]
+    TooNew { path: PathBuf, found: i64, known: i64 },
+    #[error("moving corrupt database {path} aside to {to}: {source}")]
+    MoveAside { path: PathBuf, to: PathBuf, source: std::io::Error },
+}
+
+impl StoreError {
+    pub(crate) fn from_sqlite(path: &std::path::Path, e: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(f, _) = &e {
+            if f.code == rusqlite::ErrorCode::DiskFull {
+                return StoreError::Full { path: path.to_path_buf() };
+            }
+        }
+        StoreError::Sqlite { path: path.to_path_buf(), source: e }
+    }
+}

@@ -1,0 +1,20 @@
+//! picosnitch's local history in SQLite, schema-compatible with picosnitch 2.x so its
+//! documented queries keep working. Only the writer role opens it read-write; UIs and
+//! `picosnitch query` open it read-only.
+mod aggregate;
+mod error;
+mod query;
+mod record;
+mod render;
+mod schema;
+mod store;
+mod time;
+
+pub use aggregate::Aggregator;
+pub use error::StoreError;
+pub use query::{TopQuery, TopRow};
+pub use record::{ConnectionRecord, ExeRecord};
+pub use render::{human_bytes, render_csv, render_json, render_table};
+pub use schema::SCHEMA_VERSION;
+pub use store::{OpenReport, PruneReport, Store};
+pub use time::{contime_days_ago, contime_minutes_ago, contime_now};

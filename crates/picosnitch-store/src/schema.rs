@@ -1,0 +1,44 @@
+//! The schema, as a list of migrations indexed by `PRAGMA user_version`.
+
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// MIGRATIONS[i] takes a database from version i to i + 1.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: the picosnitch 2.x schema. Side tables keep a connection row small; id 0 is
+    // the empty value in each, so a missing parent or domain needs no NULL handling.
+    "CREATE TABLE executables (
+        id INTEGER PRIMARY KEY,
+        exe TEXT NOT NULL,
+        name TEXT NOT NULL,
+        cmdline TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        UNIQUE (exe, name, cmdline, sha256)
+    ) STRICT;
+    CREATE TABLE domains (id INTEGER PRIMARY KEY, domain TEXT NOT NULL UNIQUE) STRICT;
+    CREATE TABLE addresses (id INTEGER PRIMARY KEY, addr TEXT NOT NULL UNIQUE) STRICT;
+    INSERT INTO executables (id, exe, name, cmdline, sha256) VALUES (0, '', '', '', '');
+    INSERT INTO domains (id, domain) VALUES (0, '');
+    INSERT INTO addresses (id, addr) VALUES (0, '');
+    CREATE TABLE connections (
+        contime TEXT NOT NULL,
+        send INTEGER NOT NULL,
+        recv INTEGER NOT NULL,
+        events INTEGER NOT NULL,
+        exe_id INTEGER NOT NULL,
+        pexe_id INTEGER NOT NULL,
+        gpexe_id INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        family INTEGER NOT NULL,
+        protocol INTEGER NOT NULL,
+        lport INTEGER NOT NULL,
+        rport INTEGER NOT NULL,
+        laddr_id INTEGER NOT NULL,
+        raddr_id INTEGER NOT NULL,
+        domain_id INTEGER NOT NULL,
+        netns INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX connections_contime ON connections (contime);
+    CREATE INDEX connections_exe_contime ON connections (exe_id, contime);
+    CREATE INDEX connections_pexe_contime ON connections (pexe_id, contime);
+    CREATE INDEX connections_gpexe_contime ON connections (gpexe_id, contime);",
+];

@@ -1,0 +1,312 @@
+use crate::error::StoreError;
+use crate::record::{ConnectionRecord, ExeRecord};
+use crate::schema::{MIGRATIONS, SCHEMA_VERSION};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    /// Interned side-table ids, so a batch of rows for one busy program costs one lookup.
+    exe_ids: HashMap<ExeRecord, i64>,
+    text_ids: HashMap<(Side, String), i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Side {
+    Domain,
+    Address,
+}
+
+#[derive(Debug, Default)]
+pub struct OpenReport {
+    /// Where a corrupt database was moved before a new one was created.
+    pub moved_aside: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub connections: u64,
+    pub executables: u64,
+    pub domains: u64,
+    pub addresses: u64,
+}
+
+const PRUNE_BATCH: i64 = 10_000;
+
+enum OpenFailure {
+    Corrupt(StoreError),
+    Other(StoreError),
+}
+
+impl OpenFailure {
+    fn into_inner(self) -> StoreError {
+        match self {
+            OpenFailure::Corrupt(e) | OpenFailure::Other(e) => e,
+        }
+    }
+}
+
+fn classify(path: &Path, e: rusqlite::Error) -> OpenFailure {
+    let corrupt = matches!(&e, rusqlite::Error::SqliteFailure(f, _) if matches!(f.code, ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt));
+    let err = StoreError::from_sqlite(path, e);
+    if corrupt {
+        OpenFailure::Corrupt(err)
+    } else {
+        OpenFailure::Other(err)
+    }
+}
+
+impl Store {
+    /// Opens (creating and migrating as needed) the database for writing. A corrupt
+    /// file is moved aside, never deleted, and a new database takes its place.
+    pub fn open(path: &Path) -> Result<(Store, OpenReport), StoreError> {
+        match Self::open_rw(path) {
+            Ok(store) => Ok((store, OpenReport::default())),
+            Err(OpenFailure::Other(e)) => Err(e),
+            Err(OpenFailure::Corrupt(e)) => {
+                let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                let to = PathBuf::from(format!("{}.corrupt-{unix}", path.display()));
+                std::fs::rename(path, &to).map_err(|source| StoreError::MoveAside { path: path.to_path_buf(), to: to.clone(), source })?;
+                for suffix in ["-wal", "-shm"] {
+                    let side = PathBuf::from(format!("{}{suffix}", path.display()));
+                    if side.exists() {
+                        let _ = std::fs::rename(&side, format!("{}{suffix}", to.display()));
+                    }
+                }
+                tracing::error!(path = %path.display(), moved_to = %to.display(), error = %e, "database was corrupt; moved aside");
+                let store = Self::open_rw(path).map_err(OpenFailure::into_inner)?;
+                Ok((store, OpenReport { moved_aside: Some(to) }))
+            }
+        }
+    }
+
+    fn open_rw(path: &Path) -> Result<Store, OpenFailure> {
+        let conn = Connection::open(path).map_err(|e| classify(path, e))?;
+        let setup = || -> rusqlite::Result<String> {
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))?;
+            conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;")?;
+            Ok(check)
+        };
+        let check = setup().map_err(|e| classify(path, e))?;
+        if check != "ok" {
+            return Err(OpenFailure::Corrupt(StoreError::Sqlite {
+                path: path.to_path_buf(),
+                source: rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT), Some(check)),
+            }));
+        }
+        let mut store = Store { conn, path: path.to_path_buf(), exe_ids: HashMap::new(), text_ids: HashMap::new() };
+        store.migrate().map_err(OpenFailure::Other)?;
+        Ok(store)
+    }
+
+    /// Opens for reading only (UIs, `picosnitch query`); never creates or migrates.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(|e| StoreError::from_sqlite(path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| StoreError::from_sqlite(path, e))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| StoreError::from_sqlite(path, e))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { path: path.to_path_buf(), found: version, known: SCHEMA_VERSION });
+        }
+        Ok(Store { conn, path: path.to_path_buf(), exe_ids: HashMap::new(), text_ids: HashMap::new() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn err(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::from_sqlite(&self.path, e)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { path: self.path.clone(), found: version, known: SCHEMA_VERSION });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction().map_err(|e| StoreError::from_sqlite(&self.path, e))?;
+            tx.execute_batch(sql).map_err(|e| StoreError::from_sqlite(&self.path, e))?;
+            tx.pragma_update(None, "user_version", i as i64 + 1).map_err(|e| StoreError::from_sqlite(&self.path, e))?;
+            tx.commit().map_err(|e| StoreError::from_sqlite(&self.path, e))?;
+            tracing::info!(path = %self.path.display(), version = i + 1, "database schema migrated");
+        }
+        Ok(())
+    }
+
+    /// Inserts rows in one transaction, interning the side tables. On any error the
+    /// transaction rolls back and the caller still holds every row.
+    pub fn insert_batch(&mut self, rows: &[ConnectionRecord]) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::from_sqlite(&path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        // Ids learned inside a transaction that may roll back are kept aside until commit.
+        let mut new_exe: HashMap<ExeRecord, i64> = HashMap::new();
+        let mut new_text: HashMap<(Side, String), i64> = HashMap::new();
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO connections (contime, send, recv, events, exe_id, pexe_id, gpexe_id, uid, family, protocol, lport, rport, laddr_id, raddr_id, domain_id, netns)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                )
+                .map_err(err)?;
+            for r in rows {
+                let mut exe_id = |e: &ExeRecord| -> rusqlite::Result<i64> {
+                    if let Some(id) = self.exe_ids.get(e).or_else(|| new_exe.get(e)) {
+                        return Ok(*id);
+                    }
+                    let id = intern_exe(&tx, e)?;
+                    new_exe.insert(e.clone(), id);
+                    Ok(id)
+                };
+                let (e, p, g) = (exe_id(&r.exe).map_err(err)?, exe_id(&r.pexe).map_err(err)?, exe_id(&r.gpexe).map_err(err)?);
+                let mut text_id = |side: Side, v: &str| -> rusqlite::Result<i64> {
+                    let key = (side, v.to_string());
+                    if let Some(id) = self.text_ids.get(&key).or_else(|| new_text.get(&key)) {
+                        return Ok(*id);
+                    }
+                    let id = intern_text(&tx, side, v)?;
+                    new_text.insert(key, id);
+                    Ok(id)
+                };
+                let la = text_id(Side::Address, &r.laddr).map_err(err)?;
+                let ra = text_id(Side::Address, &r.raddr).map_err(err)?;
+                let d = text_id(Side::Domain, &r.domain).map_err(err)?;
+                insert
+                    .execute(params![r.contime, r.send, r.recv, r.events, e, p, g, r.uid, r.family, r.protocol, r.lport, r.rport, la, ra, d, r.netns])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        if self.exe_ids.len() > 100_000 {
+            self.exe_ids.clear();
+        }
+        if self.text_ids.len() > 100_000 {
+            self.text_ids.clear();
+        }
+        self.exe_ids.extend(new_exe);
+        self.text_ids.extend(new_text);
+        Ok(rows.len())
+    }
+
+    /// Deletes connections older than `cutoff` (a contime) in short batches so readers
+    /// are never blocked for long, then side rows nothing refers to (never id 0).
+    pub fn prune(&mut self, cutoff: &str) -> Result<PruneReport, StoreError> {
+        let mut report = PruneReport::default();
+        loop {
+            let n = self
+                .conn
+                .execute(
+                    "DELETE FROM connections WHERE rowid IN (SELECT rowid FROM connections WHERE contime < ?1 LIMIT ?2)",
+                    params![cutoff, PRUNE_BATCH],
+                )
+                .map_err(|e| self.err(e))?;
+            report.connections += n as u64;
+            if (n as i64) < PRUNE_BATCH {
+                break;
+            }
+        }
+        if report.connections > 0 {
+            report.executables = self
+                .conn
+                .execute(
+                    "DELETE FROM executables WHERE id != 0 AND id NOT IN (SELECT exe_id FROM connections)
+                     AND id NOT IN (SELECT pexe_id FROM connections) AND id NOT IN (SELECT gpexe_id FROM connections)",
+                    [],
+                )
+                .map_err(|e| self.err(e))? as u64;
+            report.domains = self
+                .conn
+                .execute("DELETE FROM domains WHERE id != 0 AND id NOT IN (SELECT domain_id FROM connections)", [])
+                .map_err(|e| self.err(e))? as u64;
+            report.addresses = self
+                .conn
+                .execute(
+                    "DELETE FROM addresses WHERE id != 0 AND id NOT IN (SELECT laddr_id FROM connections) AND id NOT IN (SELECT raddr_id FROM connections)",
+                    [],
+                )
+                .map_err(|e| self.err(e))? as u64;
+            self.exe_ids.clear();
+            self.text_ids.clear();
+        }
+        Ok(report)
+    }
+
+    /// Connections since `since` with their side-table values, newest first.
+    pub fn connections_view(&self, since: &str, limit: usize) -> Result<Vec<ConnectionRecord>, StoreError> {
+        let sql = "SELECT c.contime, c.send, c.recv, c.events,
+                          e.exe, e.name, e.cmdline, e.sha256, p.exe, p.name, p.cmdline, p.sha256,
+                          g.exe, g.name, g.cmdline, g.sha256,
+                          c.uid, c.family, c.protocol, c.lport, c.rport, la.addr, ra.addr, d.domain, c.netns
+                   FROM connections c
+                   JOIN executables e ON e.id = c.exe_id JOIN executables p ON p.id = c.pexe_id
+                   JOIN executables g ON g.id = c.gpexe_id JOIN addresses la ON la.id = c.laddr_id
+                   JOIN addresses ra ON ra.id = c.raddr_id JOIN domains d ON d.id = c.domain_id
+                   WHERE c.contime >= ?1 ORDER BY c.contime DESC LIMIT ?2";
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        let exe = |r: &rusqlite::Row, i: usize| -> rusqlite::Result<ExeRecord> {
+            Ok(ExeRecord { exe: r.get(i)?, name: r.get(i + 1)?, cmdline: r.get(i + 2)?, sha256: r.get(i + 3)? })
+        };
+        let rows = stmt
+            .query_map(params![since, limit as i64], |r| {
+                Ok(ConnectionRecord {
+                    contime: r.get(0)?,
+                    send: r.get(1)?,
+                    recv: r.get(2)?,
+                    events: r.get(3)?,
+                    exe: exe(r, 4)?,
+                    pexe: exe(r, 8)?,
+                    gpexe: exe(r, 12)?,
+                    uid: r.get(16)?,
+                    family: r.get(17)?,
+                    protocol: r.get(18)?,
+                    lport: r.get(19)?,
+                    rport: r.get(20)?,
+                    laddr: r.get(21)?,
+                    raddr: r.get(22)?,
+                    domain: r.get(23)?,
+                    netns: r.get(24)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+}
+
+fn intern_exe(tx: &rusqlite::Transaction<'_>, e: &ExeRecord) -> rusqlite::Result<i64> {
+    if e == &ExeRecord::default() {
+        return Ok(0);
+    }
+    tx.prepare_cached("INSERT OR IGNORE INTO executables (exe, name, cmdline, sha256) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![e.exe, e.name, e.cmdline, e.sha256])?;
+    tx.prepare_cached("SELECT id FROM executables WHERE exe = ?1 AND name = ?2 AND cmdline = ?3 AND sha256 = ?4")?
+        .query_row(params![e.exe, e.name, e.cmdline, e.sha256], |r| r.get(0))
+}
+
+fn intern_text(tx: &rusqlite::Transaction<'_>, side: Side, v: &str) -> rusqlite::Result<i64> {
+    if v.is_empty() {
+        return Ok(0);
+    }
+    let (ins, sel) = match side {
+        Side::Domain => ("INSERT OR IGNORE INTO domains (domain) VALUES (?1)", "SELECT id FROM domains WHERE domain = ?1"),
+        Side::Address => ("INSERT OR IGNORE INTO addresses (addr) VALUES (?1)", "SELECT id FROM addresses WHERE addr = ?1"),
+    };
+    tx.prepare_cached(ins)?.execute(params![v])?;
+    tx.prepare_cached(sel)?.query_row(params![v], |r| r.get::<_, i64>(0)).optional().map(|o| o.unwrap_or(0))
+}
+
+impl Store {
+    /// Caps the database size, to exercise the disk-full path in tests.
+    #[doc(hidden)]
+    pub fn set_max_page_count_for_tests(&self, pages: i64) -> Result<(), StoreError> {
+        self.conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(())).map_err(|e| self.err(e))
+    }
+}

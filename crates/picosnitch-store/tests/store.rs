@@ -1,0 +1,197 @@
+use picosnitch_store::*;
+use rusqlite::Connection;
+
+fn exe(path: &str) -> ExeRecord {
+    ExeRecord { exe: path.into(), name: path.rsplit('/').next().unwrap_or("").into(), cmdline: format!("{path} -x"), sha256: "ab".repeat(32) }
+}
+
+fn row(contime: &str, path: &str, send: i64, recv: i64) -> ConnectionRecord {
+    ConnectionRecord {
+        contime: contime.into(),
+        send,
+        recv,
+        events: 1,
+        exe: exe(path),
+        pexe: exe("/usr/bin/bash"),
+        gpexe: ExeRecord::default(),
+        uid: 1000,
+        family: 2,
+        protocol: 6,
+        lport: 40000,
+        rport: 443,
+        laddr: "10.0.0.2".into(),
+        raddr: "93.184.216.34".into(),
+        domain: "www.example.com".into(),
+        netns: 4026531840,
+    }
+}
+
+fn fresh() -> (tempfile::TempDir, std::path::PathBuf, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("snitch.db");
+    let (store, report) = Store::open(&path).expect("open");
+    assert!(report.moved_aside.is_none());
+    (dir, path, store)
+}
+
+#[test]
+fn schema_is_the_picosnitch_2_schema() {
+    let (_d, path, store) = fresh();
+    drop(store);
+    let c = Connection::open(&path).expect("open");
+    let cols = |t: &str| -> Vec<(String, String)> {
+        let mut s = c.prepare(&format!("PRAGMA table_info({t})")).expect("pragma");
+        s.query_map([], |r| Ok((r.get(1)?, r.get(2)?))).expect("q").map(|r| r.expect("row")).collect()
+    };
+    let names = |t: &str| cols(t).into_iter().map(|(n, _)| n).collect::<Vec<_>>().join(",");
+    assert_eq!(names("executables"), "id,exe,name,cmdline,sha256");
+    assert_eq!(names("domains"), "id,domain");
+    assert_eq!(names("addresses"), "id,addr");
+    assert_eq!(
+        names("connections"),
+        "contime,send,recv,events,exe_id,pexe_id,gpexe_id,uid,family,protocol,lport,rport,laddr_id,raddr_id,domain_id,netns"
+    );
+    for t in ["executables", "domains", "addresses", "connections"] {
+        let sql: String = c.query_row("SELECT sql FROM sqlite_master WHERE name = ?1", [t], |r| r.get(0)).expect("sql");
+        assert!(sql.trim_end().ends_with("STRICT"), "{t} is not STRICT: {sql}");
+    }
+    let mut idx: Vec<String> = c
+        .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        .expect("p")
+        .query_map([], |r| r.get(0))
+        .expect("q")
+        .map(|r| r.expect("row"))
+        .collect();
+    idx.sort();
+    assert_eq!(idx.len(), 4, "{idx:?}");
+    assert!(idx.iter().any(|s| s.ends_with("ON connections (contime)")));
+    for col in ["exe_id", "pexe_id", "gpexe_id"] {
+        assert!(idx.iter().any(|s| s.ends_with(&format!("ON connections ({col}, contime)"))), "{col}: {idx:?}");
+    }
+    let zero: String = c.query_row("SELECT exe || name || cmdline || sha256 FROM executables WHERE id = 0", [], |r| r.get(0)).expect("id 0");
+    assert_eq!(zero, "");
+    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
+    assert_eq!(mode, "wal");
+    let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("v");
+    assert_eq!(v, SCHEMA_VERSION);
+}
+
+#[test]
+fn insert_interns_and_round_trips() {
+    let (_d, path, mut store) = fresh();
+    let a = row("2026-11-22 10:00:00", "/usr/bin/curl", 100, 2000);
+    let b = row("2026-11-22 10:00:10", "/usr/bin/curl", 5, 6);
+    store.insert_batch(&[a.clone(), b.clone()]).expect("insert");
+    store.insert_batch(&[a.clone()]).expect("insert again");
+    let c = Connection::open(&path).expect("open");
+    let n: i64 = c.query_row("SELECT count(*) FROM executables", [], |r| r.get(0)).expect("n");
+    assert_eq!(n, 3, "id 0, curl and bash, each once");
+    let n: i64 = c.query_row("SELECT count(*) FROM addresses", [], |r| r.get(0)).expect("n");
+    assert_eq!(n, 3);
+    let gp: i64 = c.query_row("SELECT DISTINCT gpexe_id FROM connections", [], |r| r.get(0)).expect("gp");
+    assert_eq!(gp, 0, "an empty grandparent is id 0");
+    let view = store.connections_view("2026-11-22 00:00:00", 10).expect("view");
+    assert_eq!(view.len(), 3);
+    assert_eq!(view[0], b);
+    assert!(view.contains(&a));
+}
+
+#[test]
+fn aggregator_sums_equal_rows_only() {
+    let mut agg = Aggregator::default();
+    agg.add(row("t", "/a", 1, 2));
+    agg.add(row("t", "/a", 10, 20));
+    agg.add(row("t", "/b", 7, 7));
+    let mut rows = agg.drain();
+    rows.sort_by(|x, y| x.exe.exe.cmp(&y.exe.exe));
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].send, rows[0].recv, rows[0].events), (11, 22, 2));
+    assert_eq!((rows[1].send, rows[1].recv, rows[1].events), (7, 7, 1));
+    assert!(agg.is_empty());
+}
+
+#[test]
+fn prune_removes_old_rows_and_orphans_only() {
+    let (_d, path, mut store) = fresh();
+    store
+        .insert_batch(&[row("2020-01-01 00:00:00", "/old", 1, 1), row("2026-11-22 00:00:00", "/new", 1, 1)])
+        .expect("insert");
+    let r = store.prune("2026-01-01 00:00:00").expect("prune");
+    assert_eq!((r.connections, r.executables), (1, 1));
+    let c = Connection::open(&path).expect("open");
+    let exes: Vec<String> = c.prepare("SELECT exe FROM executables ORDER BY id").expect("p").query_map([], |r| r.get(0)).expect("q").map(|r| r.expect("r")).collect();
+    assert_eq!(exes, vec!["", "/usr/bin/bash", "/new"]);
+    // Still usable after pruning dropped cached ids.
+    store.insert_batch(&[row("2026-11-22 00:00:01", "/old", 1, 1)]).expect("insert after prune");
+}
+
+#[test]
+fn corrupt_database_is_moved_aside_and_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("snitch.db");
+    let garbage = b"this is not an sqlite database, just bytes ".repeat(200);
+    std::fs::write(&path, &garbage).expect("write");
+    let (mut store, report) = Store::open(&path).expect("open recovers");
+    let aside = report.moved_aside.expect("moved aside");
+    assert!(aside.display().to_string().starts_with(&format!("{}.corrupt-", path.display())));
+    assert_eq!(std::fs::read(&aside).expect("kept"), garbage);
+    store.insert_batch(&[row("2026-11-22 00:00:00", "/x", 1, 1)]).expect("new db works");
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let (_d, path, store) = fresh();
+    drop(store);
+    Connection::open(&path).expect("o").pragma_update(None, "user_version", 99).expect("set");
+    match Store::open(&path) {
+        Err(StoreError::TooNew { found: 99, .. }) => {}
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => panic!("opened a newer database"),
+    }
+}
+
+#[test]
+fn full_disk_is_reported_and_nothing_is_half_written() {
+    let (_d, path, mut store) = fresh();
+    let c = Connection::open(&path).expect("o");
+    let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0)).expect("pages");
+    drop(c);
+    // max_page_count is per connection, so it is set on the store's own connection.
+    let rows: Vec<_> = (0..20_000).map(|i| row("2026-11-22 00:00:00", &format!("/bin/p{i}"), i, i)).collect();
+    store.set_max_page_count_for_tests(pages + 2).expect("limit");
+    match store.insert_batch(&rows) {
+        Err(StoreError::Full { .. }) => {}
+        other => panic!("expected Full, got {other:?}"),
+    }
+    assert!(store.connections_view("2000-01-01 00:00:00", 10).expect("view").is_empty(), "rolled back");
+    store.set_max_page_count_for_tests(1 << 30).expect("unlimit");
+    assert_eq!(store.insert_batch(&rows).expect("retry succeeds"), rows.len());
+}
+
+#[test]
+fn read_only_cannot_write_and_queries_top() {
+    let (_d, path, mut store) = fresh();
+    store
+        .insert_batch(&[
+            row("2026-11-22 10:00:00", "/usr/bin/curl", 100, 2000),
+            row("2026-11-22 10:00:00", "/usr/bin/wget", 1, 1),
+        ])
+        .expect("insert");
+    let mut ro = Store::open_read_only(&path).expect("ro");
+    assert!(ro.insert_batch(&[row("2026-11-22 10:00:00", "/x", 1, 1)]).is_err());
+    let top = ro.top_executables(&TopQuery { limit: 10, ..Default::default() }).expect("top");
+    assert_eq!(top[0].exe, "/usr/bin/curl");
+    assert_eq!((top[0].send, top[0].recv, top[0].connections), (100, 2000, 1));
+    let q = |f: TopQuery| ro.top_executables(&TopQuery { limit: 10, ..f }).expect("q").len();
+    assert_eq!(q(TopQuery { exe: Some("wget".into()), ..Default::default() }), 1);
+    assert_eq!(q(TopQuery { domain: Some("example.com".into()), ..Default::default() }), 2);
+    assert_eq!(q(TopQuery { domain: Some("ample.com".into()), ..Default::default() }), 0);
+    assert_eq!(q(TopQuery { port: Some(443), ..Default::default() }), 2);
+    assert_eq!(q(TopQuery { port: Some(444), ..Default::default() }), 0);
+    assert_eq!(q(TopQuery { since: Some("2026-11-23 00:00:00".into()), ..Default::default() }), 0);
+    let table = render_table(&top);
+    assert!(table.contains("1.0 KiB") || table.contains("2000 B") || table.contains("2.0 KiB"), "{table}");
+    assert!(render_csv(&top).starts_with("exe,name,sha256,connections,send,recv\n/usr/bin/curl,curl,"));
+    let json: serde_json::Value = serde_json::from_str(&render_json(&top)).expect("json");
+    assert_eq!(json[0]["recv"], 2000);
+}
