@@ -17,16 +17,35 @@ fn keys(value: &toml::Value, prefix: &str, out: &mut Vec<String>) {
     }
 }
 
+/// Every key of the example file, the commented-out optional ones included.
+fn example_keys() -> Vec<String> {
+    let uncommented: String = EXAMPLE
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest) if rest.starts_with('[') || rest.split_once(" = ").is_some_and(|(k, _)| !k.contains(' ')) => {
+                rest.split(" #").next().unwrap_or(rest).to_string()
+            }
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut have = Vec::new();
+    keys(&toml::from_str::<toml::Value>(&uncommented).expect("example with optional keys is TOML"), "", &mut have);
+    have.sort();
+    have
+}
+
 #[test]
 fn example_equals_defaults_and_names_every_key() {
     assert_eq!(parse(EXAMPLE).expect("example parses"), Config::default());
+    let mut full = Config::default();
+    full.database.remote = Some(RemoteConfig { host: "h".into(), ..Default::default() });
+    full.monitoring.rlimit_nofile = Some(1);
+    full.monitoring.st_dev_mask = Some(0);
     let mut want = Vec::new();
-    keys(&toml::Value::try_from(Config::default()).expect("serialize"), "", &mut want);
-    let mut have = Vec::new();
-    keys(&toml::from_str::<toml::Value>(EXAMPLE).expect("toml"), "", &mut have);
+    keys(&toml::Value::try_from(&full).expect("serialize"), "", &mut want);
     want.sort();
-    have.sort();
-    assert_eq!(have, want, "config.example.toml and Config have drifted apart");
+    assert_eq!(example_keys(), want, "config.example.toml and Config have drifted apart");
 }
 
 #[test]
@@ -35,57 +54,84 @@ fn empty_file_gives_defaults() {
 }
 
 #[test]
+fn a_picosnitch_2_file_is_accepted() {
+    let text = "[database]\nenabled = true\nretention_days = 1\nwrite_limit_seconds = 2\ntext_log = false\n\n\
+                [data]\nowner = \"root\"\ngroup = \"root\"\nmode = \"0644\"\n\n\
+                [log]\naddresses = true\ncommands = true\nports = true\n\n\
+                [desktop]\nuser = \"\"\nnotifications = false\n\n\
+                [monitoring]\nevery_exe = false\ngeoip_lookup = true\nperf_ring_buffer_pages = 256\n\n\
+                [virustotal]\napi_key = \"\"\nfile_upload = false\nrequest_limit_seconds = 15\n";
+    let c = parse(text).expect("picosnitch 2.x config");
+    assert_eq!((c.database.retention_days, c.database.write_limit_seconds), (1, 2));
+    assert_eq!(c.monitoring.ring_buffer_bytes(), 256 * 4096);
+    assert!(!c.desktop.notifications);
+}
+
+#[test]
 fn unknown_keys_are_refused_with_position() {
-    let err = parse("retention_days = 3\nretention_dayz = 3\n").expect_err("typo");
+    let err = parse("[database]\nretention_days = 3\nretention_dayz = 3\n").expect_err("typo");
     let text = err.to_string();
-    assert!(text.starts_with("/etc/picosnitch/config.toml:2:1:"), "{text}");
+    assert!(text.starts_with("/etc/picosnitch/config.toml:3:1:"), "{text}");
     assert!(text.contains("retention_dayz"), "{text}");
 
-    let err = parse("[log_ignore]\nports = [1]\n  portz = [2]\n").expect_err("nested typo");
+    let err = parse("[log]\nports = true\n  portz = [2]\n").expect_err("nested typo");
     assert!(matches!(err, ConfigError::Syntax { line: 3, column: 3, .. }), "{err}");
     assert!(err.to_string().contains("portz"));
+
+    let err = parse("[databse]\n").expect_err("section typo");
+    assert!(err.to_string().contains("databse"), "{err}");
 }
 
 #[test]
 fn type_errors_have_positions() {
-    let err = parse("write_limit_seconds = 5\nretention_days = \"x\"\n").expect_err("type");
-    assert!(matches!(err, ConfigError::Syntax { line: 2, column: 18, .. }), "{err}");
-    let err = parse("[log_ignore]\ncidrs = [\"10.0.0.0/33\"]\n").expect_err("bad cidr");
+    let err = parse("[database]\nwrite_limit_seconds = 5\nretention_days = \"x\"\n").expect_err("type");
+    assert!(matches!(err, ConfigError::Syntax { line: 3, column: 18, .. }), "{err}");
+    let err = parse("[log]\nignore_ips = [\"10.0.0.0/33\"]\n").expect_err("bad cidr");
     assert!(matches!(err, ConfigError::Syntax { line: 2, .. }), "{err}");
-    let err = parse("st_dev_mask = \"foo\"\n").expect_err("bad mask");
-    assert!(err.to_string().contains("st_dev_mask"), "{err}");
+    let err = parse("[monitoring]\nhook_set = \"magic\"\n").expect_err("bad hook set");
+    assert!(err.to_string().contains("magic"), "{err}");
 }
 
 #[test]
-fn semantic_errors_name_the_key() {
-    for (text, key) in [
-        ("write_limit_seconds = 0", "write_limit_seconds"),
-        ("ring_buffer_bytes = 1000", "ring_buffer_bytes"),
-        ("flow_map_entries = 10", "flow_map_entries"),
-        ("db_path = \"relative.db\"", "db_path"),
-        ("[log_ignore]\nsha256 = [\"ABC\"]", "log_ignore.sha256"),
-        ("[log_ignore]\nexes = [\"bin/ls\"]", "log_ignore.exes"),
+fn semantic_errors_name_the_key_and_its_line() {
+    for (text, key, line) in [
+        ("[database]\nwrite_limit_seconds = 0", "database.write_limit_seconds", 2),
+        ("[database]\ntext_log = true", "database.text_log", 2),
+        ("[database]\npath = \"relative.db\"", "database.path", 2),
+        ("[monitoring]\n\nperf_ring_buffer_pages = 1000", "monitoring.perf_ring_buffer_pages", 3),
+        ("[monitoring]\nflow_map_entries = 10", "monitoring.flow_map_entries", 2),
+        ("[log]\nignore_sha256 = [\"ABC\"]", "log.ignore_sha256", 2),
+        ("[desktop]\nuser = \"root\"", "desktop.user", 2),
+        ("[data]\nmode = \"0666\"", "data.mode", 2),
+        ("[database.remote]\nport = 5432", "database.remote.host", 1),
+        ("[database.remote]\nhost = \"h\"\nconnections_table = \"x; drop\"", "database.remote.connections_table", 3),
     ] {
         match parse(text) {
-            Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
+            Err(ConfigError::Invalid { key: k, line: l, .. }) => {
+                assert_eq!((k.as_str(), l), (key, line), "{text}")
+            }
             other => panic!("{text}: expected Invalid for {key}, got {other:?}"),
         }
     }
-    assert_eq!(parse("st_dev_mask = 0").expect("zero").st_dev_mask, StDevMask::Value(0));
+    assert_eq!(parse("[monitoring]\nst_dev_mask = 0").expect("zero").monitoring.st_dev_mask, Some(0));
 }
 
 #[test]
 fn domain_suffix_and_cidr_matching() {
-    let c = parse("[log_ignore]\ndomains = [\"example.com\"]\ncidrs = [\"10.0.0.0/8\", \"fe80::/10\"]\nports = [53]\n").expect("ok");
-    let ig = &c.log_ignore;
-    assert!(ig.matches_domain("example.com"));
-    assert!(ig.matches_domain("a.b.Example.com."));
-    assert!(!ig.matches_domain("badexample.com"));
-    assert!(ig.matches_addr("10.1.2.3".parse::<IpAddr>().expect("ip")));
-    assert!(ig.matches_addr("::ffff:10.1.2.3".parse::<IpAddr>().expect("ip")));
-    assert!(ig.matches_addr("fe80::1".parse::<IpAddr>().expect("ip")));
-    assert!(!ig.matches_addr("11.0.0.1".parse::<IpAddr>().expect("ip")));
-    assert!(ig.matches_port(53) && !ig.matches_port(0));
+    let c = parse("[log]\nignore_domains = [\"example.com\"]\nignore_ips = [\"10.0.0.0/8\", \"fe80::/10\", \"192.0.2.1/32\"]\nignore_ports = [53]\n")
+        .expect("ok");
+    let log = &c.log;
+    assert!(log.ignores_domain("example.com"));
+    assert!(log.ignores_domain("a.b.Example.com."));
+    assert!(!log.ignores_domain("badexample.com"));
+    assert!(!log.ignores_domain(""));
+    let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+    assert!(log.ignores_addr(ip("10.1.2.3")));
+    assert!(log.ignores_addr(ip("::ffff:10.1.2.3")));
+    assert!(log.ignores_addr(ip("fe80::1")));
+    assert!(log.ignores_addr(ip("192.0.2.1")));
+    assert!(!log.ignores_addr(ip("11.0.0.1")));
+    assert!(log.ignores_port(53) && !log.ignores_port(0));
 }
 
 #[test]

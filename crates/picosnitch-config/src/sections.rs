@@ -1,0 +1,122 @@
+//! The small sections: `[desktop]`, `[virustotal]`, `[data]` and `[dash]`.
+use crate::{absolute_or_empty, KeyError};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// `[desktop]`: who gets notifications.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DesktopConfig {
+    /// The desktop user (name or uid) whose session receives notifications; empty
+    /// means none. Never root.
+    pub user: String,
+    pub notifications: bool,
+}
+
+impl Default for DesktopConfig {
+    fn default() -> Self {
+        Self { user: String::new(), notifications: true }
+    }
+}
+
+impl DesktopConfig {
+    pub(crate) fn check(&self) -> Result<(), KeyError> {
+        if self.user == "root" || self.user == "0" {
+            return Err((
+                "user".into(),
+                "notifications are never sent as root; name the desktop user who should see them".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `[virustotal]`: optional hash lookups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VirusTotalConfig {
+    /// picosnitch 2.x's inline key; prefer `api_key_file`.
+    pub api_key: String,
+    /// File holding the API key; keeps it out of the config and the Nix store.
+    pub api_key_file: PathBuf,
+    /// Upload files VirusTotal does not know (off: only hashes are sent).
+    pub file_upload: bool,
+    /// Seconds between requests (the public API allows 4 per minute).
+    pub request_limit_seconds: u32,
+}
+
+impl Default for VirusTotalConfig {
+    fn default() -> Self {
+        Self { api_key: String::new(), api_key_file: PathBuf::new(), file_upload: false, request_limit_seconds: 15 }
+    }
+}
+
+impl VirusTotalConfig {
+    pub(crate) fn check(&self) -> Result<(), KeyError> {
+        absolute_or_empty("api_key_file", &self.api_key_file)?;
+        if self.request_limit_seconds == 0 {
+            return Err(("request_limit_seconds".into(), "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `[data]`: where runtime files live and who may read the history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Owner of the database files (picosnitch 2.x key).
+    pub owner: String,
+    /// Group that may read the database, the status and the live feed.
+    pub group: String,
+    /// Mode of the database files, octal.
+    pub mode: String,
+    /// Status file and sockets.
+    pub runtime_dir: PathBuf,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            owner: "root".into(),
+            group: "root".into(),
+            mode: "0640".into(),
+            runtime_dir: PathBuf::from("/run/picosnitch"),
+        }
+    }
+}
+
+impl DataConfig {
+    /// The mode as a number; `check` guarantees it parses.
+    pub fn mode_bits(&self) -> u32 {
+        u32::from_str_radix(&self.mode, 8).unwrap_or(0o640)
+    }
+
+    pub(crate) fn check(&self) -> Result<(), KeyError> {
+        crate::absolute("runtime_dir", &self.runtime_dir)?;
+        match u32::from_str_radix(&self.mode, 8) {
+            Ok(m) if m <= 0o777 && m & 0o600 == 0o600 && m & 0o002 == 0 => Ok(()),
+            Ok(_) => Err((
+                "mode".into(),
+                format!("{:?} must let the owner read and write (0600) and must not be world-writable", self.mode),
+            )),
+            Err(_) => Err(("mode".into(), format!("{:?} is not an octal mode such as \"0640\"", self.mode))),
+        }
+    }
+}
+
+/// `[dash]`: picosnitch 2.x's web dashboard settings; accepted for compatibility and
+/// used by the web UI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashConfig {
+    pub scroll_zoom: bool,
+    /// "" follows the browser, or "light" / "dark".
+    pub theme: String,
+}
+
+impl Default for DashConfig {
+    fn default() -> Self {
+        Self { scroll_zoom: true, theme: String::new() }
+    }
+}
