@@ -16,5 +16,5 @@ pub use query::{TopQuery, TopRow};
 pub use record::{ConnectionRecord, ExeRecord};
 pub use render::{human_bytes, render_csv, render_json, render_table};
 pub use schema::SCHEMA_VERSION;
-pub use store::{OpenReport, PruneReport, Store};
-pub use time::{contime_days_ago, contime_minutes_ago, contime_now};
+pub use store::{Delivery, OpenReport, PruneReport, Store};
+pub use time::{unix_days_ago, unix_minutes_ago, unix_now};

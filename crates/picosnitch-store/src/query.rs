@@ -6,10 +6,10 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Default)]
 pub struct TopQuery {
-    /// contime lower bound, inclusive.
-    pub since: Option<String>,
-    /// contime upper bound, exclusive.
-    pub until: Option<String>,
+    /// contime lower bound (unix seconds), inclusive.
+    pub since: Option<i64>,
+    /// contime upper bound (unix seconds), exclusive.
+    pub until: Option<i64>,
     /// Executable path contains this.
     pub exe: Option<String>,
     /// Process name contains this.
@@ -40,11 +40,11 @@ impl Store {
             args.push(v);
             format!("?{}", args.len())
         };
-        if let Some(s) = &q.since {
-            filters.push(format!("c.contime >= {}", arg(Value::Text(s.clone()))));
+        if let Some(s) = q.since {
+            filters.push(format!("c.contime >= {}", arg(Value::Integer(s))));
         }
-        if let Some(u) = &q.until {
-            filters.push(format!("c.contime < {}", arg(Value::Text(u.clone()))));
+        if let Some(u) = q.until {
+            filters.push(format!("c.contime < {}", arg(Value::Integer(u))));
         }
         if let Some(e) = &q.exe {
             filters.push(format!("instr(e.exe, {}) > 0", arg(Value::Text(e.clone()))));

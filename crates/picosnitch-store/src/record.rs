@@ -12,8 +12,8 @@ pub struct ExeRecord {
 /// One row of `connections`, with its side-table values spelled out.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConnectionRecord {
-    /// Local time 'YYYY-MM-DD HH:MM:SS' of the start of the write period.
-    pub contime: String,
+    /// Unix time in seconds of the first event summed into this row.
+    pub contime: i64,
     pub send: i64,
     pub recv: i64,
     /// Connections (flows) started in this period for this row.

@@ -4,7 +4,7 @@ pub const SCHEMA_VERSION: i64 = 1;
 
 /// MIGRATIONS[i] takes a database from version i to i + 1.
 pub(crate) const MIGRATIONS: &[&str] = &[
-    // 1: the picosnitch 2.x schema. Side tables keep a connection row small; id 0 is
+    // 1: the picosnitch 2.x schema (contime in unix seconds). Side tables keep a connection row small; id 0 is
     // the empty value in each, so a missing parent or domain needs no NULL handling.
     "CREATE TABLE executables (
         id INTEGER PRIMARY KEY,
@@ -20,7 +20,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     INSERT INTO domains (id, domain) VALUES (0, '');
     INSERT INTO addresses (id, addr) VALUES (0, '');
     CREATE TABLE connections (
-        contime TEXT NOT NULL,
+        contime INTEGER NOT NULL,
         send INTEGER NOT NULL,
         recv INTEGER NOT NULL,
         events INTEGER NOT NULL,
@@ -37,8 +37,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         domain_id INTEGER NOT NULL,
         netns INTEGER NOT NULL
     ) STRICT;
-    CREATE INDEX connections_contime ON connections (contime);
-    CREATE INDEX connections_exe_contime ON connections (exe_id, contime);
-    CREATE INDEX connections_pexe_contime ON connections (pexe_id, contime);
-    CREATE INDEX connections_gpexe_contime ON connections (gpexe_id, contime);",
+    CREATE INDEX idx_contime ON connections (contime);
+    CREATE INDEX idx_exe_id_contime ON connections (exe_id, contime);
+    CREATE INDEX idx_pexe_id_contime ON connections (pexe_id, contime);
+    CREATE INDEX idx_gpexe_id_contime ON connections (gpexe_id, contime);
+    -- Not part of picosnitch 2.x: the last batch each sender delivered, written in the
+    -- same transaction as the batch, so a batch resent after a writer restart is
+    -- recognised and not inserted twice.
+    CREATE TABLE delivery (source TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) STRICT;",
 ];

@@ -25,6 +25,14 @@ pub struct OpenReport {
     pub moved_aside: Option<PathBuf>,
 }
 
+/// What [`Store::insert_batch_once`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Inserted(usize),
+    /// The batch was committed before; nothing was written.
+    AlreadyDelivered,
+}
+
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct PruneReport {
     pub connections: u64,
@@ -145,9 +153,44 @@ impl Store {
     /// Inserts rows in one transaction, interning the side tables. On any error the
     /// transaction rolls back and the caller still holds every row.
     pub fn insert_batch(&mut self, rows: &[ConnectionRecord]) -> Result<usize, StoreError> {
+        self.insert_rows(rows, None).map(|_| rows.len())
+    }
+
+    /// Inserts batch number `seq` from `source` exactly once: the batch and the fact
+    /// that it arrived commit together, so a batch sent again (after a writer restart
+    /// lost the acknowledgement) is recognised. Sequence numbers of one source rise.
+    pub fn insert_batch_once(&mut self, source: &str, seq: u64, rows: &[ConnectionRecord]) -> Result<Delivery, StoreError> {
+        self.insert_rows(rows, Some((source, seq)))
+    }
+
+    /// The highest batch number committed for `source`, if any.
+    pub fn delivered_seq(&self, source: &str) -> Result<Option<u64>, StoreError> {
+        self.conn
+            .query_row("SELECT last_seq FROM delivery WHERE source = ?1", params![source], |r| r.get::<_, i64>(0))
+            .optional()
+            .map(|o| o.map(|v| u64::try_from(v).unwrap_or(0)))
+            .map_err(|e| self.err(e))
+    }
+
+    fn insert_rows(&mut self, rows: &[ConnectionRecord], once: Option<(&str, u64)>) -> Result<Delivery, StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::from_sqlite(&path, e);
         let tx = self.conn.transaction().map_err(err)?;
+        if let Some((source, seq)) = once {
+            let last: Option<i64> = tx
+                .query_row("SELECT last_seq FROM delivery WHERE source = ?1", params![source], |r| r.get(0))
+                .optional()
+                .map_err(err)?;
+            let seq_i = i64::try_from(seq).unwrap_or(i64::MAX);
+            if last.is_some_and(|l| l >= seq_i) {
+                return Ok(Delivery::AlreadyDelivered);
+            }
+            tx.execute(
+                "INSERT INTO delivery (source, last_seq) VALUES (?1, ?2) ON CONFLICT (source) DO UPDATE SET last_seq = excluded.last_seq",
+                params![source, seq_i],
+            )
+            .map_err(err)?;
+        }
         // Ids learned inside a transaction that may roll back are kept aside until commit.
         let mut new_exe: HashMap<ExeRecord, i64> = HashMap::new();
         let mut new_text: HashMap<(Side, String), i64> = HashMap::new();
@@ -194,12 +237,12 @@ impl Store {
         }
         self.exe_ids.extend(new_exe);
         self.text_ids.extend(new_text);
-        Ok(rows.len())
+        Ok(Delivery::Inserted(rows.len()))
     }
 
-    /// Deletes connections older than `cutoff` (a contime) in short batches so readers
+    /// Deletes connections older than `cutoff` (unix seconds) in short batches so readers
     /// are never blocked for long, then side rows nothing refers to (never id 0).
-    pub fn prune(&mut self, cutoff: &str) -> Result<PruneReport, StoreError> {
+    pub fn prune(&mut self, cutoff: i64) -> Result<PruneReport, StoreError> {
         let mut report = PruneReport::default();
         loop {
             let n = self
@@ -241,7 +284,7 @@ impl Store {
     }
 
     /// Connections since `since` with their side-table values, newest first.
-    pub fn connections_view(&self, since: &str, limit: usize) -> Result<Vec<ConnectionRecord>, StoreError> {
+    pub fn connections_view(&self, since: i64, limit: usize) -> Result<Vec<ConnectionRecord>, StoreError> {
         let sql = "SELECT c.contime, c.send, c.recv, c.events,
                           e.exe, e.name, e.cmdline, e.sha256, p.exe, p.name, p.cmdline, p.sha256,
                           g.exe, g.name, g.cmdline, g.sha256,

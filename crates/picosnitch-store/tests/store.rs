@@ -1,13 +1,16 @@
 use picosnitch_store::*;
 use rusqlite::Connection;
 
+/// 2026-11-22 10:00:00 UTC.
+const T0: i64 = 1_795_341_600;
+
 fn exe(path: &str) -> ExeRecord {
     ExeRecord { exe: path.into(), name: path.rsplit('/').next().unwrap_or("").into(), cmdline: format!("{path} -x"), sha256: "ab".repeat(32) }
 }
 
-fn row(contime: &str, path: &str, send: i64, recv: i64) -> ConnectionRecord {
+fn row(contime: i64, path: &str, send: i64, recv: i64) -> ConnectionRecord {
     ConnectionRecord {
-        contime: contime.into(),
+        contime,
         send,
         recv,
         events: 1,
@@ -79,8 +82,8 @@ fn schema_is_the_picosnitch_2_schema() {
 #[test]
 fn insert_interns_and_round_trips() {
     let (_d, path, mut store) = fresh();
-    let a = row("2026-11-22 10:00:00", "/usr/bin/curl", 100, 2000);
-    let b = row("2026-11-22 10:00:10", "/usr/bin/curl", 5, 6);
+    let a = row(T0, "/usr/bin/curl", 100, 2000);
+    let b = row(T0 + 10, "/usr/bin/curl", 5, 6);
     store.insert_batch(&[a.clone(), b.clone()]).expect("insert");
     store.insert_batch(&[a.clone()]).expect("insert again");
     let c = Connection::open(&path).expect("open");
@@ -90,7 +93,7 @@ fn insert_interns_and_round_trips() {
     assert_eq!(n, 3);
     let gp: i64 = c.query_row("SELECT DISTINCT gpexe_id FROM connections", [], |r| r.get(0)).expect("gp");
     assert_eq!(gp, 0, "an empty grandparent is id 0");
-    let view = store.connections_view("2026-11-22 00:00:00", 10).expect("view");
+    let view = store.connections_view(T0 - 36_000, 10).expect("view");
     assert_eq!(view.len(), 3);
     assert_eq!(view[0], b);
     assert!(view.contains(&a));
@@ -99,9 +102,9 @@ fn insert_interns_and_round_trips() {
 #[test]
 fn aggregator_sums_equal_rows_only() {
     let mut agg = Aggregator::default();
-    agg.add(row("t", "/a", 1, 2));
-    agg.add(row("t", "/a", 10, 20));
-    agg.add(row("t", "/b", 7, 7));
+    agg.add(row(T0, "/a", 1, 2));
+    agg.add(row(T0, "/a", 10, 20));
+    agg.add(row(T0, "/b", 7, 7));
     let mut rows = agg.drain();
     rows.sort_by(|x, y| x.exe.exe.cmp(&y.exe.exe));
     assert_eq!(rows.len(), 2);
@@ -114,15 +117,15 @@ fn aggregator_sums_equal_rows_only() {
 fn prune_removes_old_rows_and_orphans_only() {
     let (_d, path, mut store) = fresh();
     store
-        .insert_batch(&[row("2020-01-01 00:00:00", "/old", 1, 1), row("2026-11-22 00:00:00", "/new", 1, 1)])
+        .insert_batch(&[row(T0 - 5 * 365 * 86_400, "/old", 1, 1), row(T0 - 36_000, "/new", 1, 1)])
         .expect("insert");
-    let r = store.prune("2026-01-01 00:00:00").expect("prune");
+    let r = store.prune(T0 - 300 * 86_400).expect("prune");
     assert_eq!((r.connections, r.executables), (1, 1));
     let c = Connection::open(&path).expect("open");
     let exes: Vec<String> = c.prepare("SELECT exe FROM executables ORDER BY id").expect("p").query_map([], |r| r.get(0)).expect("q").map(|r| r.expect("r")).collect();
     assert_eq!(exes, vec!["", "/usr/bin/bash", "/new"]);
     // Still usable after pruning dropped cached ids.
-    store.insert_batch(&[row("2026-11-22 00:00:01", "/old", 1, 1)]).expect("insert after prune");
+    store.insert_batch(&[row(T0 - 35_999, "/old", 1, 1)]).expect("insert after prune");
 }
 
 #[test]
@@ -135,7 +138,7 @@ fn corrupt_database_is_moved_aside_and_kept() {
     let aside = report.moved_aside.expect("moved aside");
     assert!(aside.display().to_string().starts_with(&format!("{}.corrupt-", path.display())));
     assert_eq!(std::fs::read(&aside).expect("kept"), garbage);
-    store.insert_batch(&[row("2026-11-22 00:00:00", "/x", 1, 1)]).expect("new db works");
+    store.insert_batch(&[row(T0 - 36_000, "/x", 1, 1)]).expect("new db works");
 }
 
 #[test]
@@ -157,13 +160,13 @@ fn full_disk_is_reported_and_nothing_is_half_written() {
     let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0)).expect("pages");
     drop(c);
     // max_page_count is per connection, so it is set on the store's own connection.
-    let rows: Vec<_> = (0..20_000).map(|i| row("2026-11-22 00:00:00", &format!("/bin/p{i}"), i, i)).collect();
+    let rows: Vec<_> = (0..20_000).map(|i| row(T0 - 36_000, &format!("/bin/p{i}"), i, i)).collect();
     store.set_max_page_count_for_tests(pages + 2).expect("limit");
     match store.insert_batch(&rows) {
         Err(StoreError::Full { .. }) => {}
         other => panic!("expected Full, got {other:?}"),
     }
-    assert!(store.connections_view("2000-01-01 00:00:00", 10).expect("view").is_empty(), "rolled back");
+    assert!(store.connections_view(0, 10).expect("view").is_empty(), "rolled back");
     store.set_max_page_count_for_tests(1 << 30).expect("unlimit");
     assert_eq!(store.insert_batch(&rows).expect("retry succeeds"), rows.len());
 }
@@ -173,12 +176,12 @@ fn read_only_cannot_write_and_queries_top() {
     let (_d, path, mut store) = fresh();
     store
         .insert_batch(&[
-            row("2026-11-22 10:00:00", "/usr/bin/curl", 100, 2000),
-            row("2026-11-22 10:00:00", "/usr/bin/wget", 1, 1),
+            row(T0, "/usr/bin/curl", 100, 2000),
+            row(T0, "/usr/bin/wget", 1, 1),
         ])
         .expect("insert");
     let mut ro = Store::open_read_only(&path).expect("ro");
-    assert!(ro.insert_batch(&[row("2026-11-22 10:00:00", "/x", 1, 1)]).is_err());
+    assert!(ro.insert_batch(&[row(T0, "/x", 1, 1)]).is_err());
     let top = ro.top_executables(&TopQuery { limit: 10, ..Default::default() }).expect("top");
     assert_eq!(top[0].exe, "/usr/bin/curl");
     assert_eq!((top[0].send, top[0].recv, top[0].connections), (100, 2000, 1));
@@ -188,10 +191,53 @@ fn read_only_cannot_write_and_queries_top() {
     assert_eq!(q(TopQuery { domain: Some("ample.com".into()), ..Default::default() }), 0);
     assert_eq!(q(TopQuery { port: Some(443), ..Default::default() }), 2);
     assert_eq!(q(TopQuery { port: Some(444), ..Default::default() }), 0);
-    assert_eq!(q(TopQuery { since: Some("2026-11-23 00:00:00".into()), ..Default::default() }), 0);
+    assert_eq!(q(TopQuery { since: Some(T0 + 86_400), ..Default::default() }), 0);
     let table = render_table(&top);
     assert!(table.contains("1.0 KiB") || table.contains("2000 B") || table.contains("2.0 KiB"), "{table}");
     assert!(render_csv(&top).starts_with("exe,name,sha256,connections,send,recv\n/usr/bin/curl,curl,"));
     let json: serde_json::Value = serde_json::from_str(&render_json(&top)).expect("json");
     assert_eq!(json[0]["recv"], 2000);
+}
+
+#[test]
+fn a_batch_is_inserted_once_per_source_and_sequence() {
+    let (_d, path, mut store) = fresh();
+    let rows = [row(T0, "/usr/bin/curl", 1, 2)];
+    assert_eq!(store.insert_batch_once("primary-1", 1, &rows).expect("first"), Delivery::Inserted(1));
+    assert_eq!(store.insert_batch_once("primary-1", 1, &rows).expect("again"), Delivery::AlreadyDelivered);
+    assert_eq!(store.insert_batch_once("primary-1", 2, &rows).expect("next"), Delivery::Inserted(1));
+    assert_eq!(store.insert_batch_once("primary-2", 1, &rows).expect("other source"), Delivery::Inserted(1));
+    assert_eq!(store.delivered_seq("primary-1").expect("seq"), Some(2));
+    assert_eq!(store.delivered_seq("nobody").expect("seq"), None);
+    let n: i64 = Connection::open(&path).expect("o").query_row("SELECT count(*) FROM connections", [], |r| r.get(0)).expect("n");
+    assert_eq!(n, 3);
+}
+
+#[test]
+fn picosnitch_documented_queries_work() {
+    let (_d, path, mut store) = fresh();
+    let now = unix_now();
+    store.insert_batch(&[row(now - 60, "/usr/bin/curl", 10, 2000), row(now - 3 * 86_400, "/usr/bin/wget", 1, 1)]).expect("insert");
+    let c = Connection::open(&path).expect("o");
+    // From picosnitch's docs/schema.md: top executables by bytes received in the last day.
+    let top: Vec<(String, i64)> = c
+        .prepare(
+            "SELECT e.name, SUM(c.recv) AS bytes_in FROM connections c JOIN executables e ON e.id = c.exe_id
+             WHERE c.contime >= unixepoch('now', '-1 day') GROUP BY c.exe_id ORDER BY bytes_in DESC LIMIT 10",
+        )
+        .expect("p")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("q")
+        .map(|r| r.expect("r"))
+        .collect();
+    assert_eq!(top, vec![("curl".to_string(), 2000)]);
+    let week: i64 = c
+        .query_row(
+            "SELECT count(*) FROM (SELECT DISTINCT e.name, d.domain FROM connections c JOIN executables e ON e.id = c.exe_id
+             JOIN domains d ON d.id = c.domain_id WHERE c.contime >= unixepoch('now', '-7 days'))",
+            [],
+            |r| r.get(0),
+        )
+        .expect("week");
+    assert_eq!(week, 2);
 }
