@@ -107,6 +107,10 @@ struct sock {
 	__u16 sk_type;
 } CORE;
 
+struct socket {
+	struct sock *sk;
+} CORE;
+
 struct tcp_sock {
 	u64 bytes_received;
 	u64 bytes_acked;

@@ -3,13 +3,21 @@
  * picosnitch kernel side: attributes every socket send and receive to the process
  * that made it, at the moment it happens, and counts the payload bytes per flow.
  *
- * Hook set "tracepoint+cgroup" (kernel >= 6.4, no kprobes/fentry needed):
- *   tp_btf/sock_send_length, tp_btf/sock_recv_length   bytes, in the caller's context
- *   cgroup/connect4, cgroup/connect6                    attempts with no payload yet
- *   cgroup/sendmsg4/6, cgroup/recvmsg4/6                peer of unconnected UDP
- *   cgroup_skb/egress                                   peer of unconnected raw/ICMP
- *   tp_btf/inet_sock_set_state, cgroup/sock_release     end of a socket
- *   tp_btf/sched_process_exec                           path and argv of executables
+ * Two hook sets share everything but the byte-count hooks; the loader picks one:
+ *   "tracepoint" (Linux >= 6.4): tp_btf/sock_send_length, tp_btf/sock_recv_length
+ *   "fentry"     (BPF trampolines, Linux >= 5.12): fexit/sock_sendmsg, fexit/sock_recvmsg
+ * Both fire in the calling task's context for every sock_sendmsg/sock_recvmsg, which
+ * is also the path of sendmmsg, recvmmsg, io_uring send/recv and (since 6.5) sendfile
+ * and splice into a socket. Common to both:
+ *   cgroup/connect4/6           connection attempts, announced once the local port is known
+ *   cgroup/sendmsg4/6, recvmsg4/6   the peer of unconnected UDP sends and receives
+ *   cgroup_skb/egress           the peer of unconnected raw and ping sends; the local
+ *                               port of a connecting TCP socket (its SYN)
+ *   tp_btf/inet_sock_set_state  end of a TCP socket (softirq-safe: socket only)
+ *   cgroup/sock_release         end of every other inet socket          (Linux >= 5.9)
+ *   tp_btf/sched_process_exec   path and argv of every executed file
+ * Minimum kernel: 5.12 (socket cookies in tracing programs); the exec path walk uses
+ * bpf_loop where it exists (5.17) and an unrolled, shallower walk before that.
  */
 #include "kernel_types.h"
 #include <linux/bpf.h>
@@ -27,22 +35,27 @@ char LICENSE[] SEC("license") = "GPL";
 struct ps_flow_event *btf_keep_flow_event __attribute__((unused));
 struct ps_close_event *btf_keep_close_event __attribute__((unused));
 struct ps_exec_event *btf_keep_exec_event __attribute__((unused));
+struct ps_flow_value *btf_keep_flow_value __attribute__((unused));
 
 #define AF_INET 2
 #define AF_INET6 10
 #define AF_PACKET 17
+#define IPPROTO_ICMP 1
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
-#define IPPROTO_ICMP 1
 #define IPPROTO_ICMPV6 58
 #define SOCK_STREAM 1
 #define SOCK_DGRAM 2
 #define SOCK_RAW 3
 #define MSG_PEEK 2
 #define TCP_CLOSE 7
+#define TCP_SYN_SENT 2
+
+enum dir { SEND = 0, RECV = 1 };
 
 /* How deep the exec path walk goes before it gives up and marks the path truncated. */
-#define PATH_MAX_DEPTH 48
+#define PATH_MAX_DEPTH 64
+#define PATH_MAX_DEPTH_UNROLLED 24
 #define NAME_MASK 255
 
 /* Sizes are set by the loader from the config before load; these are defaults. */
@@ -66,13 +79,14 @@ struct {
 } stats SEC(".maps");
 
 /* The peer of the datagram being sent or received right now on an unconnected
- * socket: written by the cgroup hooks, consumed by the byte-count tracepoints that
- * fire later in the same syscall. Socket-local storage frees itself with the socket. */
+ * socket: written by the cgroup hooks, consumed by the byte-count hook that fires
+ * later in the same syscall. Socket-local storage frees itself with the socket. */
 struct pending_peer {
 	__u8 addr[16];
 	__u16 port;
-	__u16 family;
-	__u32 valid;
+	__u8 send_valid; /* set for the next send */
+	__u8 recv_valid; /* set for the next receive */
+	__u32 known;     /* an address was ever stashed: the peer of raw/ping receives */
 };
 
 struct {
@@ -81,6 +95,21 @@ struct {
 	__type(key, int);
 	__type(value, struct pending_peer);
 } peers SEC(".maps");
+
+/* A connect()'s flow announcement, held until the local port is known (first byte)
+ * or the socket ends (an attempt that never moved a byte is still recorded). */
+struct pending_open {
+	struct ps_flow_event ev;
+	__u32 valid;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pending_open);
+} opens SEC(".maps");
 
 static __always_inline void stat_add(__u32 idx, __u64 n)
 {
@@ -122,21 +151,30 @@ static __always_inline void fill_task(struct ps_task *out)
 	bpf_get_current_comm(out->comm, sizeof(out->comm));
 }
 
-static __always_inline void read_local(struct sock *sk, __u16 family, __u8 laddr[16],
-				       __u16 *lport)
+/* The socket's local address and port, and for TCP its goodput counters. */
+static __always_inline void read_local(struct sock *sk, struct ps_flow_event *e)
 {
-	*lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	if (family == AF_INET) {
+	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (lport == 0)
+		return; /* unbound, or a TCP socket already unhashed at close: keep what we had */
+	e->lport = lport;
+	if (e->key.family == AF_INET) {
 		__be32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__builtin_memcpy(laddr, &a, 4);
-	} else if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		__builtin_memcpy(e->laddr, &a, 4);
+	} else if (e->key.family == AF_INET6) {
+		BPF_CORE_READ_INTO(e->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+	}
+	if (BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP && e->tcp_acked_base == 0 &&
+	    e->tcp_received_base == 0) {
+		struct tcp_sock *tp = (struct tcp_sock *)sk;
+		e->tcp_acked_base = BPF_CORE_READ(tp, bytes_acked);
+		e->tcp_received_base = BPF_CORE_READ(tp, bytes_received);
 	}
 }
 
 /* The peer of this send/receive: the socket's own destination when it is connected,
  * otherwise the address the cgroup hooks saw in this syscall. */
-static __always_inline void read_peer(struct sock *sk, __u16 family,
+static __always_inline void read_peer(struct sock *sk, __u16 family, __u32 dir,
 				      struct ps_flow_key *key)
 {
 	__u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
@@ -152,51 +190,83 @@ static __always_inline void read_peer(struct sock *sk, __u16 family,
 		BPF_CORE_READ_INTO(key->raddr, sk, __sk_common.skc_v6_daddr);
 		for (int i = 0; i < 16; i++)
 			connected |= key->raddr[i];
+	} else {
+		return; /* AF_PACKET: no IP peer */
 	}
 	if (connected) {
 		key->rport = dport;
 		return;
 	}
 	struct pending_peer *pp = bpf_sk_storage_get(&peers, sk, 0, 0);
-	if (pp && pp->valid) {
+	if (!pp)
+		return;
+	if (dir == SEND ? pp->send_valid : pp->recv_valid) {
 		__builtin_memcpy(key->raddr, pp->addr, 16);
 		key->rport = pp->port;
-		pp->valid = 0;
+		if (dir == SEND)
+			pp->send_valid = 0;
+		else
+			pp->recv_valid = 0;
+		return;
+	}
+	/* Raw and ping sockets have no receive hook: their replies come from the peer
+	 * they last sent to. */
+	__u16 type = BPF_CORE_READ(sk, sk_type);
+	if (dir == RECV && pp->known && type != SOCK_STREAM) {
+		__builtin_memcpy(key->raddr, pp->addr, 16);
+		key->rport = pp->port;
 	}
 }
 
-/* Reserves a flow event with the task identity filled in; the caller adds the
- * socket's own facts and submits. */
-static __always_inline struct ps_flow_event *reserve_flow(struct ps_flow_key *key, __u32 kind,
-							  struct ps_counters *counters)
+/* Emits a flow event for `sk`; `counters` only for PS_EV_FLOW_UNTRACKED. */
+static __always_inline void emit_flow(struct sock *sk, struct ps_flow_key *key, __u32 kind,
+				      __u32 direction, struct ps_counters *counters)
 {
 	struct ps_flow_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		stat_add(PS_STAT_RINGBUF_FULL_FLOW, 1);
 		if (counters)
 			stat_add(PS_STAT_BYTES_LOST, counters->send_bytes + counters->recv_bytes);
-		return 0;
+		return;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	e->kind = kind;
 	e->ktime_ns = bpf_ktime_get_ns();
 	e->key = *key;
-	fill_task(&e->task);
-	if (counters)
-		e->counters = *counters;
-	return e;
-}
-
-static __always_inline void emit_flow(struct sock *sk, struct ps_flow_key *key, __u32 kind,
-				      struct ps_counters *counters)
-{
-	struct ps_flow_event *e = reserve_flow(key, kind, counters);
-	if (!e)
-		return;
+	e->direction = direction;
 	e->protocol = BPF_CORE_READ(sk, sk_protocol);
 	e->sock_type = BPF_CORE_READ(sk, sk_type);
-	read_local(sk, key->family, e->laddr, &e->lport);
+	fill_task(&e->task);
+	read_local(sk, e);
+	if (counters)
+		e->counters = *counters;
 	bpf_ringbuf_submit(e, 0);
+}
+
+/* Sends the announcement a connect() left in socket storage, once. `sk` may be null
+ * when the socket is gone from the caller's view (then the stored local end is used). */
+static __always_inline void announce_pending(struct pending_open *p, struct sock *sk)
+{
+	if (!p || !p->valid)
+		return;
+	p->valid = 0;
+	struct ps_flow_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_add(PS_STAT_RINGBUF_FULL_FLOW, 1);
+		return;
+	}
+	__builtin_memcpy(e, &p->ev, sizeof(*e));
+	if (sk)
+		read_local(sk, e);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void add_counters(struct ps_flow_value *v, struct ps_counters *d)
+{
+	__sync_fetch_and_add(&v->counters.send_bytes, d->send_bytes);
+	__sync_fetch_and_add(&v->counters.recv_bytes, d->recv_bytes);
+	__sync_fetch_and_add(&v->counters.send_packets, d->send_packets);
+	__sync_fetch_and_add(&v->counters.recv_packets, d->recv_packets);
 }
 
 /* Adds one send or receive to its flow, creating the flow on first sight. */
@@ -210,10 +280,10 @@ static __always_inline void account(struct sock *sk, __u64 bytes, __u32 dir)
 	key.cookie = bpf_get_socket_cookie(sk);
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
 	key.family = family;
-	read_peer(sk, family, &key);
+	read_peer(sk, family, dir, &key);
 
 	struct ps_counters delta = {};
-	if (dir == PS_DIR_SEND) {
+	if (dir == SEND) {
 		delta.send_bytes = bytes;
 		delta.send_packets = 1;
 	} else {
@@ -223,37 +293,39 @@ static __always_inline void account(struct sock *sk, __u64 bytes, __u32 dir)
 
 	struct ps_flow_value *v = bpf_map_lookup_elem(&flows, &key);
 	if (v) {
-		__sync_fetch_and_add(&v->counters.send_bytes, delta.send_bytes);
-		__sync_fetch_and_add(&v->counters.recv_bytes, delta.recv_bytes);
-		__sync_fetch_and_add(&v->counters.send_packets, delta.send_packets);
-		__sync_fetch_and_add(&v->counters.recv_packets, delta.recv_packets);
+		add_counters(v, &delta);
+		if (v->flags & PS_FLOW_PENDING_OPEN) {
+			/* Not atomic: two CPUs may both announce, and the monitor ignores a
+			 * second announcement of a flow it already has. */
+			v->flags &= ~PS_FLOW_PENDING_OPEN;
+			announce_pending(bpf_sk_storage_get(&opens, sk, 0, 0), sk);
+		}
 		return;
 	}
 	struct ps_flow_value fresh = { .counters = delta };
 	long err = bpf_map_update_elem(&flows, &key, &fresh, BPF_NOEXIST);
 	if (err == 0) {
-		emit_flow(sk, &key, PS_EV_FLOW_NEW, 0);
+		emit_flow(sk, &key, PS_EV_FLOW_NEW, dir == SEND ? PS_DIR_OUT : PS_DIR_IN, 0);
 		return;
 	}
 	v = bpf_map_lookup_elem(&flows, &key);
 	if (v) { /* another CPU created it first */
-		__sync_fetch_and_add(&v->counters.send_bytes, delta.send_bytes);
-		__sync_fetch_and_add(&v->counters.recv_bytes, delta.recv_bytes);
-		__sync_fetch_and_add(&v->counters.send_packets, delta.send_packets);
-		__sync_fetch_and_add(&v->counters.recv_packets, delta.recv_packets);
+		add_counters(v, &delta);
 		return;
 	}
 	/* Map full: the bytes travel in the event itself, so nothing is lost unless the
 	 * ring is full too (then both losses are counted). */
 	stat_add(PS_STAT_FLOW_MAP_FULL, 1);
-	emit_flow(sk, &key, PS_EV_FLOW_UNTRACKED, &delta);
+	emit_flow(sk, &key, PS_EV_FLOW_UNTRACKED, dir == SEND ? PS_DIR_OUT : PS_DIR_IN, &delta);
 }
+
+/* ---- hook set "tracepoint": the sock:sock_{send,recv}_length tracepoints ---- */
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags)
 {
 	if (ret > 0 && sk)
-		account(sk, (__u64)ret, PS_DIR_SEND);
+		account(sk, (__u64)ret, SEND);
 	return 0;
 }
 
@@ -262,64 +334,111 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
 {
 	/* MSG_PEEK leaves the bytes queued: they are counted when really read. */
 	if (ret > 0 && sk && !(flags & MSG_PEEK))
-		account(sk, (__u64)ret, PS_DIR_RECV);
+		account(sk, (__u64)ret, RECV);
 	return 0;
 }
 
-/* Remembers the peer named in this syscall (sendto, recvfrom, connect) for the
- * byte-count tracepoint that follows in the same call. */
-static __always_inline struct pending_peer *stash_peer(struct bpf_sock_addr *ctx, __u16 family)
+/* ---- hook set "fentry": the same two points, as fexit on the functions ---- */
+
+SEC("fexit/sock_sendmsg")
+int BPF_PROG(fexit_sock_sendmsg, struct socket *sock, void *msg, int ret)
 {
-	struct bpf_sock *bs = ctx->sk;
-	if (!bs)
-		return 0;
-	struct pending_peer *pp = bpf_sk_storage_get(&peers, bs, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!pp)
-		return 0;
-	__builtin_memset(pp->addr, 0, 16);
+	if (ret > 0) {
+		struct sock *sk = BPF_CORE_READ(sock, sk);
+		if (sk)
+			account(sk, (__u64)ret, SEND);
+	}
+	return 0;
+}
+
+SEC("fexit/sock_recvmsg")
+int BPF_PROG(fexit_sock_recvmsg, struct socket *sock, void *msg, int flags, int ret)
+{
+	if (ret > 0 && !(flags & MSG_PEEK)) {
+		struct sock *sk = BPF_CORE_READ(sock, sk);
+		if (sk)
+			account(sk, (__u64)ret, RECV);
+	}
+	return 0;
+}
+
+/* ---- peers of unconnected sockets, and connection attempts ---- */
+
+static __always_inline void copy_user_addr(struct bpf_sock_addr *ctx, __u16 family, __u8 out[16])
+{
+	__builtin_memset(out, 0, 16);
 	if (family == AF_INET) {
 		__u32 a = ctx->user_ip4;
-		__builtin_memcpy(pp->addr, &a, 4);
+		__builtin_memcpy(out, &a, 4);
 	} else {
 		__u32 a[4];
 		a[0] = ctx->user_ip6[0];
 		a[1] = ctx->user_ip6[1];
 		a[2] = ctx->user_ip6[2];
 		a[3] = ctx->user_ip6[3];
-		__builtin_memcpy(pp->addr, a, 16);
+		__builtin_memcpy(out, a, 16);
 	}
-	pp->port = bpf_ntohs((__u16)ctx->user_port);
-	pp->family = family;
-	pp->valid = 1;
-	return pp;
 }
 
-/* A connect() creates its flow at once, so an attempt that never moves a byte
- * (refused, filtered, timed out) is still recorded. */
+/* Remembers the peer named in this sendto/recvfrom for the byte-count hook that
+ * follows in the same call. */
+static __always_inline void stash_peer(struct bpf_sock_addr *ctx, __u16 family, __u32 dir)
+{
+	struct bpf_sock *bs = ctx->sk;
+	if (!bs)
+		return;
+	struct pending_peer *pp = bpf_sk_storage_get(&peers, bs, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!pp)
+		return;
+	copy_user_addr(ctx, family, pp->addr);
+	pp->port = bpf_ntohs((__u16)ctx->user_port);
+	pp->known = 1;
+	if (dir == SEND)
+		pp->send_valid = 1;
+	else
+		pp->recv_valid = 1;
+}
+
+/* A connect() creates its flow at once, but announces it only when the local port is
+ * known: at the first byte, or when the socket ends (an attempt that never moved a byte,
+ * refused or timed out, is still recorded). The identity is captured now, in the
+ * connecting task, because the end may run in softirq. */
 static __always_inline void on_connect(struct bpf_sock_addr *ctx, __u16 family)
 {
-	struct pending_peer *pp = stash_peer(ctx, family);
 	struct bpf_sock *bs = ctx->sk;
-	if (!pp || !bs)
+	if (!bs)
 		return;
 	struct ps_flow_key key = {};
 	key.cookie = bpf_get_socket_cookie(ctx);
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
 	key.family = family;
-	key.rport = pp->port;
-	__builtin_memcpy(key.raddr, pp->addr, 16);
-	pp->valid = 0; /* a connected socket's later sends read the peer from the socket */
+	key.rport = bpf_ntohs((__u16)ctx->user_port);
+	copy_user_addr(ctx, family, key.raddr);
 
-	struct ps_flow_value fresh = {};
-	if (bpf_map_update_elem(&flows, &key, &fresh, BPF_NOEXIST) != 0)
-		return; /* exists already (reconnect) or map full; bytes will still be counted */
-	struct ps_flow_event *e = reserve_flow(&key, PS_EV_FLOW_NEW, 0);
-	if (!e)
+	struct pending_open *p = bpf_sk_storage_get(&opens, bs, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!p) {
+		/* No storage: the flow is created and announced at its first byte instead. */
+		stat_add(PS_STAT_STORAGE_FULL, 1);
 		return;
-	e->protocol = bs->protocol;
-	e->sock_type = bs->type;
-	e->lport = bs->src_port;
-	bpf_ringbuf_submit(e, 0);
+	}
+	struct ps_flow_value fresh = { .flags = PS_FLOW_PENDING_OPEN };
+	long err = bpf_map_update_elem(&flows, &key, &fresh, BPF_NOEXIST);
+	if (err != 0) {
+		/* Exists already (a reconnect to the same peer) or the map is full: in both
+		 * cases the first byte takes care of it. */
+		if (!bpf_map_lookup_elem(&flows, &key))
+			stat_add(PS_STAT_FLOW_MAP_FULL, 1);
+		return;
+	}
+	__builtin_memset(&p->ev, 0, sizeof(p->ev));
+	p->ev.kind = PS_EV_FLOW_NEW;
+	p->ev.ktime_ns = bpf_ktime_get_ns();
+	p->ev.key = key;
+	p->ev.direction = PS_DIR_OUT;
+	p->ev.protocol = bs->protocol;
+	p->ev.sock_type = bs->type;
+	fill_task(&p->ev.task);
+	p->valid = 1;
 }
 
 SEC("cgroup/connect4")
@@ -339,34 +458,37 @@ int connect6(struct bpf_sock_addr *ctx)
 SEC("cgroup/sendmsg4")
 int sendmsg4(struct bpf_sock_addr *ctx)
 {
-	stash_peer(ctx, AF_INET);
+	stash_peer(ctx, AF_INET, SEND);
 	return 1;
 }
 
 SEC("cgroup/sendmsg6")
 int sendmsg6(struct bpf_sock_addr *ctx)
 {
-	stash_peer(ctx, AF_INET6);
+	stash_peer(ctx, AF_INET6, SEND);
 	return 1;
 }
 
 SEC("cgroup/recvmsg4")
 int recvmsg4(struct bpf_sock_addr *ctx)
 {
-	stash_peer(ctx, AF_INET);
+	stash_peer(ctx, AF_INET, RECV);
 	return 1;
 }
 
 SEC("cgroup/recvmsg6")
 int recvmsg6(struct bpf_sock_addr *ctx)
 {
-	stash_peer(ctx, AF_INET6);
+	stash_peer(ctx, AF_INET6, RECV);
 	return 1;
 }
 
-/* Raw and ping sockets have no sendmsg hook: learn the destination of an unconnected
- * send from the packet itself. It runs in the sender's syscall, before the
- * sock_send_length tracepoint of the same call. */
+/* Runs in the sender's syscall for locally generated packets. Two jobs:
+ * - raw and ping sockets have no sendmsg hook: learn the destination of an
+ *   unconnected send from the packet itself, before the byte hook of the same call;
+ * - a connecting TCP socket sends its SYN here, in the connecting task, with its
+ *   local port chosen: complete the pending announcement (needed when the attempt
+ *   fails, because at close the kernel has already released the port). */
 SEC("cgroup_skb/egress")
 int skb_egress(struct __sk_buff *skb)
 {
@@ -378,6 +500,26 @@ int skb_egress(struct __sk_buff *skb)
 		return 1;
 	__u32 type = bs->type;
 	__u32 proto = bs->protocol;
+	if (proto == IPPROTO_TCP) {
+		if (bs->state != TCP_SYN_SENT)
+			return 1;
+		struct pending_open *p = bpf_sk_storage_get(&opens, bs, 0, 0);
+		if (p && p->valid && p->ev.lport == 0) {
+			p->ev.lport = bs->src_port;
+			if (bs->family == AF_INET) {
+				__u32 a = bs->src_ip4;
+				__builtin_memcpy(p->ev.laddr, &a, 4);
+			} else {
+				__u32 a[4];
+				a[0] = bs->src_ip6[0];
+				a[1] = bs->src_ip6[1];
+				a[2] = bs->src_ip6[2];
+				a[3] = bs->src_ip6[3];
+				__builtin_memcpy(p->ev.laddr, a, 16);
+			}
+		}
+		return 1;
+	}
 	if (type != SOCK_RAW && !(type == SOCK_DGRAM && (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)))
 		return 1;
 	struct pending_peer *pp = bpf_sk_storage_get(&peers, bs, 0, BPF_SK_STORAGE_GET_F_CREATE);
@@ -396,10 +538,12 @@ int skb_egress(struct __sk_buff *skb)
 		return 1;
 	}
 	pp->port = 0;
-	pp->family = skb->family;
-	pp->valid = 1;
+	pp->known = 1;
+	pp->send_valid = 1;
 	return 1;
 }
+
+/* ---- end of a socket ---- */
 
 static __always_inline void emit_close(__u64 cookie, __u32 is_tcp, struct sock *sk)
 {
@@ -413,7 +557,7 @@ static __always_inline void emit_close(__u64 cookie, __u32 is_tcp, struct sock *
 	e->cookie = cookie;
 	e->tcp_bytes_acked = 0;
 	e->tcp_bytes_received = 0;
-	if (is_tcp) {
+	if (is_tcp && sk) {
 		struct tcp_sock *tp = (struct tcp_sock *)sk;
 		e->tcp_bytes_acked = BPF_CORE_READ(tp, bytes_acked);
 		e->tcp_bytes_received = BPF_CORE_READ(tp, bytes_received);
@@ -421,8 +565,8 @@ static __always_inline void emit_close(__u64 cookie, __u32 is_tcp, struct sock *
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* TCP ends at TCP_CLOSE, which may come after close() (FIN_WAIT, TIME_WAIT) and
- * may run in softirq: only the socket is used here, never the current task. */
+/* TCP ends at TCP_CLOSE, which may come after close() (FIN_WAIT, LAST_ACK) and may
+ * run in softirq: only the socket is used here, never the current task. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 {
@@ -430,21 +574,27 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
+	announce_pending(bpf_sk_storage_get(&opens, sk, 0, 0), sk);
 	emit_close(bpf_get_socket_cookie(sk), 1, sk);
 	return 0;
 }
 
-/* Every other inet socket (UDP, raw, ping) ends when it is released. */
+/* Every other inet socket (UDP, raw, ping) ends when it is released. A connected
+ * socket that never sent keeps local port 0: this program type may not read it. */
 SEC("cgroup/sock_release")
 int sock_release(struct bpf_sock *bs)
 {
 	if (bs->protocol == IPPROTO_TCP)
 		return 1;
+	announce_pending(bpf_sk_storage_get(&opens, bs, 0, 0), 0);
 	emit_close(bpf_get_socket_cookie(bs), 0, 0);
 	return 1;
 }
 
-/* Scratch space for building an exec path: 4 KiB does not fit on the BPF stack. */
+/* ---- executed files ---- */
+
+/* Scratch space: the path is built right-aligned here, then the record is assembled
+ * in exec_scratch; neither fits on the 512-byte BPF stack. */
 struct path_buf {
 	char buf[PS_PATH_LEN];
 };
@@ -456,6 +606,13 @@ struct {
 	__type(value, struct path_buf);
 } path_scratch SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ps_exec_event);
+} exec_scratch SEC(".maps");
+
 struct path_walk {
 	struct dentry *dentry;
 	struct mount *mnt;
@@ -463,9 +620,9 @@ struct path_walk {
 	__u32 truncated;
 };
 
-/* One step of the walk from a file up to the root, crossing mount points. It runs as a
- * bpf_loop callback so the verifier checks one step, not every unrolled depth. */
-static long path_step(__u64 index, struct path_walk *w)
+/* One step of the walk from a file up to the root, crossing mount points. Returns 1
+ * when the walk is over. */
+static __always_inline long path_step(struct path_walk *w)
 {
 	__u32 zero = 0;
 	struct path_buf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
@@ -488,7 +645,8 @@ static long path_step(__u64 index, struct path_walk *w)
 	__u32 len = BPF_CORE_READ(dentry, d_name.len);
 	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
 	__u32 off = w->off;
-	if (len > NAME_MASK || len + 1 > off)
+	/* Keep byte 0 free: a path is at most PS_PATH_LEN - 1 bytes. */
+	if (len > NAME_MASK || len + 2 > off)
 		return 1;
 	off -= len + 1;
 	pb->buf[off & (PS_PATH_LEN - 1)] = '/';
@@ -499,47 +657,43 @@ static long path_step(__u64 index, struct path_walk *w)
 	return 0;
 }
 
-/* Writes the absolute path of `f` right-aligned into out[0..PS_PATH_LEN] and returns
- * the offset where it starts. */
-static __always_inline __u32 write_path(struct file *f, char *out, __u32 *truncated)
+static long path_step_cb(__u64 index, struct path_walk *w)
+{
+	return path_step(w);
+}
+
+static __always_inline void path_walk_init(struct path_walk *w, struct file *f)
+{
+	struct vfsmount *vmnt = BPF_CORE_READ(f, f_path.mnt);
+	w->dentry = BPF_CORE_READ(f, f_path.dentry);
+	w->mnt = (struct mount *)((char *)vmnt - bpf_core_field_offset(struct mount, mnt));
+	w->off = PS_PATH_LEN;
+	w->truncated = 1;
+}
+
+/* Fills the exec record's header, path and argv from the walk's result and sends it,
+ * only as long as its contents. */
+static __always_inline void send_exec(struct task_struct *p, struct path_walk *w)
 {
 	__u32 zero = 0;
 	struct path_buf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
-	if (!pb)
-		return PS_PATH_LEN;
-	struct vfsmount *vmnt = BPF_CORE_READ(f, f_path.mnt);
-	struct path_walk w = {
-		.dentry = BPF_CORE_READ(f, f_path.dentry),
-		.mnt = (struct mount *)((char *)vmnt - bpf_core_field_offset(struct mount, mnt)),
-		.off = PS_PATH_LEN,
-		.truncated = 1,
-	};
-	bpf_loop(PATH_MAX_DEPTH, path_step, &w, 0);
-	*truncated = w.truncated;
-	__u32 off = w.off;
-	if (off >= PS_PATH_LEN) { /* the root itself */
-		off = PS_PATH_LEN - 1;
-		pb->buf[PS_PATH_LEN - 1] = '/';
-	}
-	bpf_probe_read_kernel(out, PS_PATH_LEN, pb->buf);
-	return off;
-}
-
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(sched_process_exec, struct task_struct *p, int old_pid, struct linux_binprm *bprm)
-{
-	struct ps_exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		stat_add(PS_STAT_RINGBUF_FULL_EXEC, 1);
-		return 0;
-	}
+	struct ps_exec_event *e = bpf_map_lookup_elem(&exec_scratch, &zero);
+	if (!pb || !e)
+		return;
 	e->kind = PS_EV_EXEC;
 	e->ktime_ns = bpf_ktime_get_ns();
 	__builtin_memset(&e->task, 0, sizeof(e->task));
 	fill_task(&e->task);
 
-	__u32 truncated = 0;
-	e->path_off = write_path(BPF_CORE_READ(bprm, file), e->path, &truncated);
+	__u32 truncated = w->truncated;
+	__u32 off = w->off;
+	if (off >= PS_PATH_LEN) { /* the root itself */
+		off = PS_PATH_LEN - 1;
+		pb->buf[PS_PATH_LEN - 1] = '/';
+	}
+	__u32 path_len = (PS_PATH_LEN - off) & (PS_PATH_LEN - 1);
+	bpf_probe_read_kernel(e->data, path_len, &pb->buf[off & (PS_PATH_LEN - 1)]);
+	e->path_len = path_len;
 
 	struct mm_struct *mm = BPF_CORE_READ(p, mm);
 	unsigned long start = BPF_CORE_READ(mm, arg_start);
@@ -549,13 +703,44 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, int old_pid, struct linu
 		len = PS_ARGS_LEN;
 		truncated |= 2;
 	}
-	e->args_len = 0;
 	__u32 n = len;
-	if (n > 0 && n <= PS_ARGS_LEN && bpf_probe_read_user(e->args, n, (void *)start) == 0)
+	e->args_len = 0;
+	if (n > 0 && n <= PS_ARGS_LEN &&
+	    bpf_probe_read_user(&e->data[path_len & (PS_PATH_LEN - 1)], n, (void *)start) == 0)
 		e->args_len = n;
 	e->truncated = truncated;
 	if (truncated & 1)
 		stat_add(PS_STAT_PATH_TRUNCATED, 1);
-	bpf_ringbuf_submit(e, 0);
+
+	__u64 size = __builtin_offsetof(struct ps_exec_event, data) + path_len + e->args_len;
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	if (bpf_ringbuf_output(&events, e, size, 0))
+		stat_add(PS_STAT_RINGBUF_FULL_EXEC, 1);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sched_process_exec, struct task_struct *p, int old_pid, struct linux_binprm *bprm)
+{
+	struct path_walk w;
+	path_walk_init(&w, BPF_CORE_READ(bprm, file));
+	bpf_loop(PATH_MAX_DEPTH, path_step_cb, &w, 0);
+	send_exec(p, &w);
+	return 0;
+}
+
+/* Kernels before 5.17 have no bpf_loop: the same walk, unrolled and shallower. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sched_process_exec_unrolled, struct task_struct *p, int old_pid,
+	     struct linux_binprm *bprm)
+{
+	struct path_walk w;
+	path_walk_init(&w, BPF_CORE_READ(bprm, file));
+#pragma unroll
+	for (int i = 0; i < PATH_MAX_DEPTH_UNROLLED; i++) {
+		if (path_step(&w))
+			break;
+	}
+	send_exec(p, &w);
 	return 0;
 }

@@ -19,18 +19,22 @@ enum ps_event_kind {
 };
 
 enum ps_direction {
-	PS_DIR_SEND = 0,
-	PS_DIR_RECV = 1,
+	PS_DIR_OUT = 0, /* the process connected, or sent first */
+	PS_DIR_IN = 1,  /* the process received first (accepted connections) */
 };
+
+/* Flags in ps_flow_value: */
+#define PS_FLOW_PENDING_OPEN 1 /* connect() seen; its FLOW_NEW waits in socket storage */
 
 /* Indexes into the per-CPU stats array: every loss or degradation is counted here. */
 enum ps_stat {
-	PS_STAT_RINGBUF_FULL_FLOW = 0, /* a FLOW_NEW or FLOW_UNTRACKED event was lost */
+	PS_STAT_RINGBUF_FULL_FLOW = 0, /* a FLOW_NEW or FLOW_UNTRACKED record was lost */
 	PS_STAT_RINGBUF_FULL_CLOSE = 1,
 	PS_STAT_RINGBUF_FULL_EXEC = 2,
 	PS_STAT_FLOW_MAP_FULL = 3,     /* flows map full; bytes went out as FLOW_UNTRACKED */
-	PS_STAT_PATH_TRUNCATED = 4,    /* exec path deeper or longer than we walk */
-	PS_STAT_BYTES_LOST = 5,        /* bytes of events lost because the ring was full */
+	PS_STAT_PATH_TRUNCATED = 4,    /* exec path deeper or longer than the walk goes */
+	PS_STAT_BYTES_LOST = 5,        /* bytes carried by FLOW_UNTRACKED records that were lost */
+	PS_STAT_STORAGE_FULL = 6,      /* no socket storage for a connect(): opened at first byte */
 	PS_STAT_MAX = 8,
 };
 
@@ -69,23 +73,30 @@ struct ps_flow_key {
 struct ps_counters {
 	__u64 send_bytes;
 	__u64 recv_bytes;
-	__u64 send_packets; /* datagrams for UDP/raw/ICMP/packet sockets, calls for TCP */
+	__u64 send_packets; /* calls: datagrams for UDP/raw/ICMP/packet sockets */
 	__u64 recv_packets;
 };
 
 struct ps_flow_value {
 	struct ps_counters counters;
+	__u32 flags; /* PS_FLOW_* */
+	__u32 _pad;
 };
 
 struct ps_flow_event {
-	__u32 kind; /* PS_EV_FLOW_NEW or PS_EV_FLOW_UNTRACKED */
-	__u16 protocol; /* IPPROTO_* (or ethertype for AF_PACKET) */
+	__u32 kind;      /* PS_EV_FLOW_NEW or PS_EV_FLOW_UNTRACKED */
+	__u16 protocol;  /* IPPROTO_* (the ethertype for AF_PACKET) */
 	__u16 sock_type; /* SOCK_STREAM, SOCK_DGRAM, SOCK_RAW */
 	__u64 ktime_ns;
 	struct ps_flow_key key;
 	__u8 laddr[16];
 	__u16 lport;
-	__u16 _pad[3];
+	__u16 direction; /* PS_DIR_* */
+	__u32 _pad;
+	/* TCP goodput counters when the flow was first seen: the base for the close-time
+	 * fallback that covers what the send/recv hooks cannot see (splice from a socket). */
+	__u64 tcp_acked_base;
+	__u64 tcp_received_base;
 	struct ps_task task;
 	struct ps_counters counters; /* only for PS_EV_FLOW_UNTRACKED */
 };
@@ -94,19 +105,20 @@ struct ps_close_event {
 	__u32 kind; /* PS_EV_SOCK_CLOSE */
 	__u32 is_tcp;
 	__u64 cookie;
-	__u64 tcp_bytes_acked;    /* TCP goodput counters, for paths the send/recv */
-	__u64 tcp_bytes_received; /* tracepoints miss (splice from a socket) */
+	__u64 tcp_bytes_acked;
+	__u64 tcp_bytes_received;
 };
 
+/* An exec record is this header followed by path_len bytes of path and then args_len
+ * bytes of NUL-separated argv; only that much is written to the ring buffer. */
 struct ps_exec_event {
 	__u32 kind; /* PS_EV_EXEC */
-	__u32 path_off;  /* the path is path[path_off .. PS_PATH_LEN] */
-	__u32 args_len;  /* NUL-separated argv, args[0 .. args_len] */
-	__u32 truncated; /* non-zero when the path or args were cut */
+	__u32 path_len;
+	__u32 args_len;
+	__u32 truncated; /* bit 0: path cut, bit 1: argv cut */
 	__u64 ktime_ns;
 	struct ps_task task;
-	char path[PS_PATH_LEN];
-	char args[PS_ARGS_LEN];
+	char data[PS_PATH_LEN + PS_ARGS_LEN];
 };
 
 #endif

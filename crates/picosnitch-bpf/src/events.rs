@@ -11,14 +11,21 @@ pub const EV_FLOW_UNTRACKED: u32 = 2;
 pub const EV_SOCK_CLOSE: u32 = 3;
 pub const EV_EXEC: u32 = 4;
 
-/// Indexes of the kernel's per-CPU loss and degradation counters.
-pub const STAT_NAMES: [&str; 6] = [
+pub const DIR_OUT: u16 = 0;
+pub const DIR_IN: u16 = 1;
+
+/// Set in [`FlowValue::flags`] while a connect()'s announcement waits in socket storage.
+pub const FLOW_PENDING_OPEN: u32 = 1;
+
+/// Names of the kernel's per-CPU loss and degradation counters, by index.
+pub const STAT_NAMES: [&str; 7] = [
     "ringbuf_full_flow",
     "ringbuf_full_close",
     "ringbuf_full_exec",
     "flow_map_full",
     "path_truncated",
     "bytes_lost",
+    "storage_full",
 ];
 pub const STAT_MAX: u32 = 8;
 
@@ -69,6 +76,8 @@ pub struct Counters {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FlowValue {
     pub counters: Counters,
+    pub flags: u32,
+    pub _pad: u32,
 }
 
 #[repr(C)]
@@ -81,7 +90,10 @@ pub struct FlowEvent {
     pub key: FlowKey,
     pub laddr: [u8; 16],
     pub lport: u16,
-    pub _pad: [u16; 3],
+    pub direction: u16,
+    pub _pad: u32,
+    pub tcp_acked_base: u64,
+    pub tcp_received_base: u64,
     pub task: Task,
     pub counters: Counters,
 }
@@ -96,24 +108,34 @@ pub struct CloseEvent {
     pub tcp_bytes_received: u64,
 }
 
+/// The fixed part of an exec record; `path_len` bytes of path and then `args_len`
+/// bytes of NUL-separated argv follow it in the ring buffer record.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
-pub struct ExecEvent {
+pub struct ExecHeader {
     pub kind: u32,
-    pub path_off: u32,
+    pub path_len: u32,
     pub args_len: u32,
     pub truncated: u32,
     pub ktime_ns: u64,
     pub task: Task,
-    pub path: [u8; PATH_LEN],
-    pub args: [u8; ARGS_LEN],
+}
+
+/// An exec record with its variable part.
+#[derive(Debug, Clone)]
+pub struct ExecEvent {
+    pub header: ExecHeader,
+    pub path: Vec<u8>,
+    pub args: Vec<u8>,
 }
 
 const _: () = assert!(core::mem::size_of::<FileId>() == 16);
 const _: () = assert!(core::mem::size_of::<Task>() == 88);
 const _: () = assert!(core::mem::size_of::<FlowKey>() == 32);
 const _: () = assert!(core::mem::size_of::<Counters>() == 32);
-const _: () = assert!(core::mem::size_of::<FlowEvent>() == 192);
+const _: () = assert!(core::mem::size_of::<FlowEvent>() == 208);
+const _: () = assert!(core::mem::size_of::<FlowValue>() == 40);
+const _: () = assert!(core::mem::size_of::<ExecHeader>() == 112);
 const _: () = assert!(core::mem::size_of::<CloseEvent>() == 32);
 
 // SAFETY: plain old data, every bit pattern valid, explicit padding: aya may copy these
@@ -130,12 +152,14 @@ pub enum RawEvent {
     Exec(Box<ExecEvent>),
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
     #[error("ring buffer record of {len} bytes is too short for its kind {kind}")]
     Short { kind: u32, len: usize },
     #[error("ring buffer record has unknown kind {0}")]
     UnknownKind(u32),
+    #[error("exec record of {len} bytes is shorter than its path ({path_len}) and argv ({args_len}) say")]
+    ExecLength { len: usize, path_len: u32, args_len: u32 },
 }
 
 fn read_pod<T: Copy>(bytes: &[u8], kind: u32) -> Result<T, DecodeError> {
@@ -154,7 +178,18 @@ impl RawEvent {
         match kind {
             EV_FLOW_NEW | EV_FLOW_UNTRACKED => Ok(Self::Flow(read_pod(bytes, kind)?)),
             EV_SOCK_CLOSE => Ok(Self::Close(read_pod(bytes, kind)?)),
-            EV_EXEC => Ok(Self::Exec(Box::new(read_pod(bytes, kind)?))),
+            EV_EXEC => {
+                let header: ExecHeader = read_pod(bytes, kind)?;
+                let start = core::mem::size_of::<ExecHeader>();
+                let (path_len, args_len) = (header.path_len as usize, header.args_len as usize);
+                let too_short = DecodeError::ExecLength { len: bytes.len(), path_len: header.path_len, args_len: header.args_len };
+                if path_len > PATH_LEN || args_len > ARGS_LEN {
+                    return Err(too_short);
+                }
+                let path = bytes.get(start..start + path_len).ok_or(too_short.clone())?;
+                let args = bytes.get(start + path_len..start + path_len + args_len).ok_or(too_short)?;
+                Ok(Self::Exec(Box::new(ExecEvent { header, path: path.to_vec(), args: args.to_vec() })))
+            }
             other => Err(DecodeError::UnknownKind(other)),
         }
     }
@@ -175,14 +210,12 @@ impl Task {
 impl ExecEvent {
     /// The executed file's absolute path as the kernel resolved it.
     pub fn path(&self) -> String {
-        let off = (self.path_off as usize).min(PATH_LEN);
-        String::from_utf8_lossy(&self.path[off..]).into_owned()
+        String::from_utf8_lossy(&self.path).into_owned()
     }
 
     /// argv, as the process was started.
     pub fn argv(&self) -> Vec<String> {
-        let len = (self.args_len as usize).min(ARGS_LEN);
-        let raw = &self.args[..len];
+        let raw = self.args.as_slice();
         let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
         if raw.is_empty() {
             return Vec::new();
@@ -222,24 +255,38 @@ mod tests {
         assert_eq!(RawEvent::decode(&[99, 0, 0, 0]).err(), Some(DecodeError::UnknownKind(99)));
     }
 
-    #[test]
-    fn exec_path_and_argv() {
-        let mut ev = ExecEvent {
+    fn exec_record(path: &[u8], args: &[u8], claimed_args: u32) -> Vec<u8> {
+        let header = ExecHeader {
             kind: EV_EXEC,
-            path_off: (PATH_LEN - 7) as u32,
-            args_len: 0,
+            path_len: path.len() as u32,
+            args_len: claimed_args,
             truncated: 0,
             ktime_ns: 0,
             task: Task::default(),
-            path: [0; PATH_LEN],
-            args: [0; ARGS_LEN],
         };
-        ev.path[PATH_LEN - 7..].copy_from_slice(b"/bin/ls");
+        // SAFETY: ExecHeader is plain data without implicit padding.
+        let mut bytes = unsafe {
+            core::slice::from_raw_parts((&header as *const ExecHeader).cast::<u8>(), core::mem::size_of::<ExecHeader>())
+        }
+        .to_vec();
+        bytes.extend_from_slice(path);
+        bytes.extend_from_slice(args);
+        bytes
+    }
+
+    #[test]
+    fn exec_path_and_argv() {
         let args = b"ls\0-l\0\0x\0";
-        ev.args[..args.len()].copy_from_slice(args);
-        ev.args_len = args.len() as u32;
+        let rec = exec_record(b"/bin/ls", args, args.len() as u32);
+        let Ok(RawEvent::Exec(ev)) = RawEvent::decode(&rec) else { panic!("exec record") };
         assert_eq!(ev.path(), "/bin/ls");
         assert_eq!(ev.argv(), vec!["ls", "-l", "", "x"]);
+    }
+
+    #[test]
+    fn exec_record_shorter_than_it_claims_is_refused() {
+        let rec = exec_record(b"/bin/ls", b"ls\0", 100);
+        assert!(matches!(RawEvent::decode(&rec), Err(DecodeError::ExecLength { args_len: 100, .. })));
     }
 
     #[test]

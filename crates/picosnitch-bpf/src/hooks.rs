@@ -1,26 +1,53 @@
-//! Which set of kernel hooks this kernel supports, decided from its BTF at start.
+//! Which kernel hooks this kernel offers, read from its BTF at start, and which hook set
+//! to use. Hooks are annotated with the kernel versions they need (see
+//! `bpf/picosnitch.bpf.c`); the decision and its reason are logged and shown in
+//! `picosnitch status`.
 use std::fmt;
 
-/// A set of hooks that together see every send and receive with its process.
+/// How the byte counts are hooked; everything else is common to both sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookSet {
-    /// `sock:sock_send_length`/`sock_recv_length` tracepoints (kernel >= 6.4) as
-    /// tp_btf programs plus cgroup socket hooks: needs no kprobes, fentry or BPF LSM.
-    TracepointCgroup,
+    /// `sock:sock_send_length`/`sock_recv_length` tracepoints as tp_btf programs
+    /// (Linux >= 6.4): a stable interface that needs no kprobes, fentry or BPF LSM.
+    Tracepoint,
+    /// fexit on `sock_sendmsg`/`sock_recvmsg` (BPF trampolines): the same two points on
+    /// kernels older than 6.4.
+    Fentry,
 }
 
 impl fmt::Display for HookSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HookSet::TracepointCgroup => f.write_str("tracepoint+cgroup"),
-        }
+        f.write_str(match self {
+            HookSet::Tracepoint => "tracepoint",
+            HookSet::Fentry => "fentry",
+        })
     }
 }
 
-/// What the probe found and why it chose what it chose, for the log and `status`.
+/// What the configuration asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Requested {
+    /// The best set the kernel offers, falling back when one fails to load.
+    #[default]
+    Auto,
+    Only(HookSet),
+}
+
+/// What the kernel's BTF says it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KernelFeatures {
+    /// The sock_send_length/sock_recv_length tracepoints (6.4).
+    pub sock_length_tracepoints: bool,
+    /// sock_sendmsg and sock_recvmsg as functions fexit can attach to.
+    pub sock_msg_functions: bool,
+    /// The bpf_loop helper (5.17); without it the exec path walk is unrolled.
+    pub bpf_loop: bool,
+}
+
+/// The hook sets to try, best first, with the reason for the order.
 #[derive(Debug, Clone)]
-pub struct HookChoice {
-    pub hook_set: HookSet,
+pub struct HookPlan {
+    pub candidates: Vec<HookSet>,
     pub reason: String,
 }
 
@@ -28,45 +55,98 @@ pub struct HookChoice {
 pub enum ProbeError {
     #[error("reading the kernel's BTF at {path}: {source}; picosnitch needs a kernel built with CONFIG_DEBUG_INFO_BTF=y")]
     Btf { path: &'static str, source: std::io::Error },
-    #[error("this kernel has no sock:sock_send_length tracepoint (added in Linux 6.4), and the fentry hook set for older kernels is not implemented yet")]
-    NoHookSet,
+    #[error("this kernel offers no hook set picosnitch can use: {0}")]
+    NoHookSet(String),
 }
 
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 
-/// Picks the hook set from the type names present in the kernel's BTF blob.
-pub fn choose(vmlinux_btf: &[u8]) -> Result<HookChoice, ProbeError> {
-    let has = |name: &str| {
-        let mut needle = Vec::with_capacity(name.len() + 2);
-        needle.push(0);
-        needle.extend_from_slice(name.as_bytes());
-        needle.push(0);
-        vmlinux_btf.windows(needle.len()).any(|w| w == needle.as_slice())
-    };
-    if has("btf_trace_sock_send_length") && has("btf_trace_sock_recv_length") {
-        return Ok(HookChoice {
-            hook_set: HookSet::TracepointCgroup,
-            reason: "kernel BTF has the sock_send_length/sock_recv_length tracepoints".into(),
-        });
-    }
-    Err(ProbeError::NoHookSet)
+/// Whether `name` is one of the blob's strings (names in BTF are NUL-terminated and
+/// preceded by the previous string's NUL, so a longer name containing it does not count).
+fn has_name(blob: &[u8], name: &str) -> bool {
+    let mut needle = Vec::with_capacity(name.len() + 2);
+    needle.push(0);
+    needle.extend_from_slice(name.as_bytes());
+    needle.push(0);
+    blob.windows(needle.len()).any(|w| w == needle.as_slice())
 }
 
-pub fn probe() -> Result<HookChoice, ProbeError> {
-    let blob = std::fs::read(VMLINUX_BTF).map_err(|source| ProbeError::Btf { path: VMLINUX_BTF, source })?;
-    choose(&blob)
+pub fn features(vmlinux_btf: &[u8]) -> KernelFeatures {
+    KernelFeatures {
+        sock_length_tracepoints: has_name(vmlinux_btf, "btf_trace_sock_send_length")
+            && has_name(vmlinux_btf, "btf_trace_sock_recv_length"),
+        sock_msg_functions: has_name(vmlinux_btf, "sock_sendmsg") && has_name(vmlinux_btf, "sock_recvmsg"),
+        bpf_loop: has_name(vmlinux_btf, "bpf_loop"),
+    }
+}
+
+/// Orders the hook sets to try for `requested` on a kernel with `f`.
+pub fn plan(f: KernelFeatures, requested: Requested) -> Result<HookPlan, ProbeError> {
+    match requested {
+        Requested::Only(HookSet::Tracepoint) if !f.sock_length_tracepoints => Err(ProbeError::NoHookSet(
+            "hook_set = \"tracepoint\" was configured, but this kernel has no sock:sock_send_length tracepoint (Linux >= 6.4); use \"auto\"".into(),
+        )),
+        Requested::Only(HookSet::Fentry) if !f.sock_msg_functions => Err(ProbeError::NoHookSet(
+            "hook_set = \"fentry\" was configured, but sock_sendmsg/sock_recvmsg are not in the kernel's BTF; use \"auto\"".into(),
+        )),
+        Requested::Only(set) => Ok(HookPlan { candidates: vec![set], reason: format!("hook_set = \"{set}\" configured") }),
+        Requested::Auto => {
+            let mut candidates = Vec::new();
+            let mut why = Vec::new();
+            if f.sock_length_tracepoints {
+                candidates.push(HookSet::Tracepoint);
+                why.push("the kernel has the sock_send_length/sock_recv_length tracepoints (stable, no trampolines needed)");
+            } else {
+                why.push("no sock_send_length tracepoint (kernel < 6.4)");
+            }
+            if f.sock_msg_functions {
+                candidates.push(HookSet::Fentry);
+                if candidates.len() == 1 {
+                    why.push("fexit on sock_sendmsg/sock_recvmsg instead");
+                }
+            }
+            if candidates.is_empty() {
+                return Err(ProbeError::NoHookSet(
+                    "neither the sock_send_length tracepoints (Linux >= 6.4) nor sock_sendmsg/sock_recvmsg in BTF for fexit".into(),
+                ));
+            }
+            Ok(HookPlan { candidates, reason: why.join("; ") })
+        }
+    }
+}
+
+pub fn read_vmlinux_btf() -> Result<Vec<u8>, ProbeError> {
+    std::fs::read(VMLINUX_BTF).map_err(|source| ProbeError::Btf { path: VMLINUX_BTF, source })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const NEW: &[u8] = b"\0btf_trace_sock_send_length\0btf_trace_sock_recv_length\0sock_sendmsg\0sock_recvmsg\0bpf_loop\0";
+    const OLD: &[u8] = b"\0sock_sendmsg\0sock_recvmsg\0";
+
     #[test]
-    fn picks_tracepoints_only_when_both_exist() {
-        let both = b"\0btf_trace_sock_send_length\0btf_trace_sock_recv_length\0";
-        assert_eq!(choose(both).map(|c| c.hook_set).ok(), Some(HookSet::TracepointCgroup));
-        assert!(matches!(choose(b"\0btf_trace_sock_send_length\0"), Err(ProbeError::NoHookSet)));
+    fn features_are_read_from_names() {
+        let f = features(NEW);
+        assert!(f.sock_length_tracepoints && f.sock_msg_functions && f.bpf_loop);
+        let f = features(OLD);
+        assert!(!f.sock_length_tracepoints && f.sock_msg_functions && !f.bpf_loop);
         // A longer name that merely contains the wanted one does not count.
-        assert!(choose(b"\0xbtf_trace_sock_send_length\0btf_trace_sock_recv_length\0").is_err());
+        assert!(!features(b"\0xbtf_trace_sock_send_length\0btf_trace_sock_recv_length\0").sock_length_tracepoints);
+    }
+
+    #[test]
+    fn auto_prefers_tracepoints_and_falls_back_to_fentry() {
+        assert_eq!(plan(features(NEW), Requested::Auto).expect("plan").candidates, vec![HookSet::Tracepoint, HookSet::Fentry]);
+        assert_eq!(plan(features(OLD), Requested::Auto).expect("plan").candidates, vec![HookSet::Fentry]);
+        assert!(plan(features(b"\0"), Requested::Auto).is_err());
+    }
+
+    #[test]
+    fn a_configured_set_the_kernel_lacks_is_an_error_naming_it() {
+        let err = plan(features(OLD), Requested::Only(HookSet::Tracepoint)).expect_err("no tracepoint");
+        assert!(err.to_string().contains("6.4"), "{err}");
+        assert_eq!(plan(features(NEW), Requested::Only(HookSet::Fentry)).expect("ok").candidates, vec![HookSet::Fentry]);
     }
 }

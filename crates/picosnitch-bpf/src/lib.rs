@@ -6,7 +6,8 @@ pub mod events;
 pub mod hooks;
 pub mod loader;
 
-pub use loader::{CaptureOptions, KernelCapture, LoadError};
+pub use hooks::{HookSet, Requested};
+pub use loader::{CaptureOptions, HookChoice, KernelCapture, LoadError};
 
 /// The compiled object (`bpf/picosnitch.bpf.c`), aligned for the ELF parser.
 pub static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/picosnitch.bpf.o"));

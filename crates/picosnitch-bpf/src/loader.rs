@@ -1,10 +1,11 @@
-//! Loads the BPF object, attaches the chosen hook set, and hands out the maps the
-//! monitor reads: the event ring buffer, the per-flow counters and the loss counters.
+//! Loads the BPF object, attaches the common hooks and the best byte-count hook set
+//! this kernel accepts, and hands out the maps the monitor reads: the event ring
+//! buffer, the per-flow counters and the loss counters.
 use crate::events::{FlowKey, FlowValue, STAT_MAX, STAT_NAMES};
-use crate::hooks::{self, HookChoice, ProbeError};
+use crate::hooks::{self, HookSet, KernelFeatures, ProbeError, Requested};
 use aya::maps::{HashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{
-    BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr,
+    BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, FExit,
 };
 use aya::{Btf, Ebpf, EbpfLoader};
 use std::fs::File;
@@ -16,11 +17,12 @@ pub struct CaptureOptions {
     pub flow_map_entries: u32,
     /// cgroup v2 directory the socket hooks attach to; None finds the root.
     pub cgroup: Option<PathBuf>,
+    pub hook_set: Requested,
 }
 
 impl Default for CaptureOptions {
     fn default() -> Self {
-        Self { ring_buffer_bytes: 4 << 20, flow_map_entries: 65536, cgroup: None }
+        Self { ring_buffer_bytes: 4 << 20, flow_map_entries: 65536, cgroup: None, hook_set: Requested::Auto }
     }
 }
 
@@ -42,6 +44,16 @@ pub enum LoadError {
     Map { name: &'static str, source: aya::maps::MapError },
     #[error("opening cgroup {path}: {source}")]
     Cgroup { path: PathBuf, source: std::io::Error },
+    #[error("no byte-count hook set could be attached: {0}")]
+    NoHookSet(String),
+}
+
+/// What was attached, and why, for the log and `picosnitch status`.
+#[derive(Debug, Clone)]
+pub struct HookChoice {
+    pub hook_set: HookSet,
+    pub reason: String,
+    pub features: KernelFeatures,
 }
 
 /// The attached programs and their maps. Dropping it detaches everything.
@@ -55,17 +67,13 @@ pub struct KernelCapture {
     pub cgroup: PathBuf,
 }
 
-const TRACEPOINTS: [(&str, &str); 4] = [
-    ("sock_send_length", "sock_send_length"),
-    ("sock_recv_length", "sock_recv_length"),
-    ("inet_sock_set_state", "inet_sock_set_state"),
-    ("sched_process_exec", "sched_process_exec"),
-];
 const SOCK_ADDR: [&str; 6] = ["connect4", "connect6", "sendmsg4", "sendmsg6", "recvmsg4", "recvmsg6"];
 
 impl KernelCapture {
     pub fn load(opts: &CaptureOptions) -> Result<Self, LoadError> {
-        let choice = hooks::probe()?;
+        let blob = hooks::read_vmlinux_btf()?;
+        let features = hooks::features(&blob);
+        let plan = hooks::plan(features, opts.hook_set)?;
         let btf = Btf::from_sys_fs()?;
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
@@ -80,11 +88,10 @@ impl KernelCapture {
         };
         let cgroup_fd = File::open(&cgroup).map_err(|source| LoadError::Cgroup { path: cgroup.clone(), source })?;
 
-        for (name, tracepoint) in TRACEPOINTS {
-            let prog: &mut BtfTracePoint = program(&mut ebpf, name)?;
-            prog.load(tracepoint, &btf).map_err(|source| LoadError::Program { name, source })?;
-            prog.attach().map_err(|source| LoadError::Attach { name, source })?;
-        }
+        // The exec hook first, so the processes behind the first flows are known.
+        let exec = if features.bpf_loop { "sched_process_exec" } else { "sched_process_exec_unrolled" };
+        attach_tracepoint(&mut ebpf, exec, "sched_process_exec", &btf)?;
+        attach_tracepoint(&mut ebpf, "inet_sock_set_state", "inet_sock_set_state", &btf)?;
         for name in SOCK_ADDR {
             let prog: &mut CgroupSockAddr = program(&mut ebpf, name)?;
             prog.load().map_err(|source| LoadError::Program { name, source })?;
@@ -104,10 +111,35 @@ impl KernelCapture {
             prog.attach(&cgroup_fd, CgroupAttachMode::Single).map_err(|source| LoadError::Attach { name, source })?;
         }
 
+        let mut failures = Vec::new();
+        let mut chosen = None;
+        for set in &plan.candidates {
+            match attach_byte_hooks(&mut ebpf, *set, &btf) {
+                Ok(()) => {
+                    chosen = Some(*set);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(hook_set = %set, error = %e, "hook set failed to attach; trying the next");
+                    failures.push(format!("{set}: {e}"));
+                }
+            }
+        }
+        let Some(hook_set) = chosen else {
+            return Err(LoadError::NoHookSet(failures.join("; ")));
+        };
+        let mut reason = plan.reason;
+        if !failures.is_empty() {
+            reason.push_str(&format!("; fell back after: {}", failures.join("; ")));
+        }
+        if !features.bpf_loop {
+            reason.push_str("; no bpf_loop (kernel < 5.17): exec paths deeper than 24 components are cut");
+        }
+
         let ring = take_map(&mut ebpf, "events", RingBuf::try_from)?;
         let flows = take_map(&mut ebpf, "flows", HashMap::try_from)?;
         let stats = take_map(&mut ebpf, "stats", PerCpuArray::try_from)?;
-        Ok(Self { _ebpf: ebpf, ring, flows, stats, choice, cgroup })
+        Ok(Self { _ebpf: ebpf, ring, flows, stats, choice: HookChoice { hook_set, reason, features }, cgroup })
     }
 
     /// The kernel's loss and degradation counters, summed over CPUs, by name.
@@ -124,6 +156,30 @@ impl KernelCapture {
         }
         out
     }
+}
+
+fn attach_byte_hooks(ebpf: &mut Ebpf, set: HookSet, btf: &Btf) -> Result<(), LoadError> {
+    match set {
+        HookSet::Tracepoint => {
+            attach_tracepoint(ebpf, "sock_send_length", "sock_send_length", btf)?;
+            attach_tracepoint(ebpf, "sock_recv_length", "sock_recv_length", btf)
+        }
+        HookSet::Fentry => {
+            for (name, function) in [("fexit_sock_sendmsg", "sock_sendmsg"), ("fexit_sock_recvmsg", "sock_recvmsg")] {
+                let prog: &mut FExit = program(ebpf, name)?;
+                prog.load(function, btf).map_err(|source| LoadError::Program { name, source })?;
+                prog.attach().map_err(|source| LoadError::Attach { name, source })?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn attach_tracepoint(ebpf: &mut Ebpf, name: &'static str, tracepoint: &str, btf: &Btf) -> Result<(), LoadError> {
+    let prog: &mut BtfTracePoint = program(ebpf, name)?;
+    prog.load(tracepoint, btf).map_err(|source| LoadError::Program { name, source })?;
+    prog.attach().map_err(|source| LoadError::Attach { name, source })?;
+    Ok(())
 }
 
 fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, LoadError>

@@ -79,13 +79,35 @@ fn rust_records_match_the_object_btf() {
     if Command::new("bpftool").arg("version").output().is_err() {
         panic!("bpftool is not installed: run scripts/install-deps.sh");
     }
+    // Also the stats names: one per enum ps_stat entry below PS_STAT_MAX.
+    assert!(STAT_NAMES.len() as u32 <= STAT_MAX);
     let l = btf_layouts();
     check!(l, "ps_file_id", FileId, [ino, dev, _pad]);
     check!(l, "ps_task", Task, [tgid, pid, ppid, gppid, uid, netns, exe, pexe, gpexe, comm]);
     check!(l, "ps_flow_key", FlowKey, [cookie, tgid, rport, family, raddr]);
     check!(l, "ps_counters", Counters, [send_bytes, recv_bytes, send_packets, recv_packets]);
-    check!(l, "ps_flow_value", FlowValue, [counters]);
-    check!(l, "ps_flow_event", FlowEvent, [kind, protocol, sock_type, ktime_ns, key, laddr, lport, _pad, task, counters]);
+    check!(l, "ps_flow_value", FlowValue, [counters, flags, _pad]);
+    check!(
+        l,
+        "ps_flow_event",
+        FlowEvent,
+        [kind, protocol, sock_type, ktime_ns, key, laddr, lport, direction, _pad, tcp_acked_base, tcp_received_base, task, counters]
+    );
     check!(l, "ps_close_event", CloseEvent, [kind, is_tcp, cookie, tcp_bytes_acked, tcp_bytes_received]);
-    check!(l, "ps_exec_event", ExecEvent, [kind, path_off, args_len, truncated, ktime_ns, task, path, args]);
+    // The exec record is a fixed header followed by a variable part the Rust side reads
+    // as bytes: check the header's fields and where the data starts.
+    let exec = l.get("ps_exec_event").expect("ps_exec_event in BTF");
+    for (field, off) in [
+        ("kind", offset_of!(ExecHeader, kind)),
+        ("path_len", offset_of!(ExecHeader, path_len)),
+        ("args_len", offset_of!(ExecHeader, args_len)),
+        ("truncated", offset_of!(ExecHeader, truncated)),
+        ("ktime_ns", offset_of!(ExecHeader, ktime_ns)),
+        ("task", offset_of!(ExecHeader, task)),
+        ("data", size_of::<ExecHeader>()),
+    ] {
+        assert_eq!(exec.members.get(field).copied(), Some(off), "offset of ps_exec_event.{field}");
+    }
+    assert_eq!(exec.size, size_of::<ExecHeader>() + PATH_LEN + ARGS_LEN, "size of ps_exec_event");
+    assert_eq!(exec.members.len(), 7, "ps_exec_event has fields the Rust mirror lacks");
 }

@@ -10,10 +10,9 @@ pub enum HookSetChoice {
     Auto,
     /// `sock:sock_send_length`/`sock_recv_length` tracepoints (Linux >= 6.4).
     Tracepoint,
-    /// fexit on sock_sendmsg/sock_recvmsg (BPF trampolines, Linux >= 5.5 on x86_64).
+    /// fexit on sock_sendmsg/sock_recvmsg (BPF trampolines; Linux >= 5.12 for the
+    /// socket cookies the other hooks join on).
     Fentry,
-    /// kretprobes on sock_sendmsg/sock_recvmsg (any kernel with CONFIG_KPROBES).
-    Kprobe,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

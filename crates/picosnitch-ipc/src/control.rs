@@ -1,0 +1,64 @@
+//! Supervisor <-> role: which links a role gets, when to stop, and what it reports.
+use crate::status::RoleStatus;
+use serde::{Deserialize, Serialize};
+
+pub use crate::status;
+
+/// The processes of the pipeline. The supervisor is not one of them: it starts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Role {
+    Monitor,
+    Primary,
+    Hasher,
+    Writer,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Monitor => "monitor",
+            Role::Primary => "primary",
+            Role::Hasher => "hasher",
+            Role::Writer => "writer",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// The roles this one talks to directly. The primary is the hub.
+    pub fn peers(self) -> &'static [Role] {
+        match self {
+            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer],
+            _ => &[Role::Primary],
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Supervisor -> role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToRole {
+    /// One descriptor attached: this role's end of a fresh link to `peer`. Sent at start
+    /// and again whenever `peer` was restarted.
+    Link { peer: Role },
+    /// Finish what is in hand and exit.
+    Stop,
+}
+
+/// Role -> supervisor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FromRole {
+    /// The monitor has its kernel hooks attached: the daemon is ready.
+    Attached { hook_set: String, reason: String },
+    /// Counters for `picosnitch status`, every couple of seconds.
+    Status(RoleStatus),
+}

@@ -1,0 +1,73 @@
+//! What each role reports for `picosnitch status`. Every counter that means lost or
+//! degraded data is named here, so nothing is dropped without a number to show for it.
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+pub enum RoleStatus {
+    Monitor(MonitorStatus),
+    Primary(PrimaryStatus),
+    Hasher(HasherStatus),
+    Writer(WriterStatus),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorStatus {
+    pub hook_set: String,
+    pub hook_reason: String,
+    pub cgroup: String,
+    /// The kernel side's own counters, summed over CPUs: ring buffer full (by record
+    /// kind), flow map full, bytes lost with dropped records, truncated paths.
+    pub kernel: BTreeMap<String, u64>,
+    pub records_read: u64,
+    pub records_undecodable: u64,
+    pub flows_tracked: u64,
+    /// Flows closed by the monitor because their process is gone and the socket has no
+    /// close hook (AF_PACKET) or went idle.
+    pub flows_reaped: u64,
+    /// Counter reads of the kernel's flow map that failed (entry vanished early).
+    pub counter_read_failures: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrimaryStatus {
+    pub flows_active: u64,
+    pub flows_seen: u64,
+    pub execs_seen: u64,
+    /// Rows waiting for the writer's acknowledgement (the writer queue).
+    pub rows_queued: u64,
+    pub rows_acknowledged: u64,
+    /// Rows dropped because the writer queue was full (`database.queue_limit`).
+    pub rows_dropped_queue_full: u64,
+    /// Rows not recorded because of `[log]` ignore rules (not a loss: configured).
+    pub rows_ignored: u64,
+    /// Byte updates for flows the primary never heard of (a bug or a lost open).
+    pub bytes_unattributed: u64,
+    pub exe_replaced: u64,
+    pub exe_unresolved: u64,
+    pub hash_requests: u64,
+    pub hash_cache_hits: u64,
+    pub hash_failures: u64,
+    pub hashes_pending: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HasherStatus {
+    pub files_hashed: u64,
+    pub bytes_hashed: u64,
+    pub failures: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriterStatus {
+    pub db_path: String,
+    pub rows_written: u64,
+    /// Batches that arrived a second time after a restart and were not written again.
+    pub batches_duplicate: u64,
+    pub rows_pruned: u64,
+    /// The error that currently keeps rows from being written (disk full, ...).
+    pub last_error: Option<String>,
+    /// Where a corrupt database was moved before a new one was created.
+    pub moved_aside: Option<String>,
+}
