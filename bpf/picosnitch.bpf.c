@@ -162,7 +162,7 @@ static __always_inline void read_local(struct sock *sk, struct ps_flow_event *e)
 		__be32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 		__builtin_memcpy(e->laddr, &a, 4);
 	} else if (e->key.family == AF_INET6) {
-		BPF_CORE_READ_INTO(e->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&e->laddr, sk, __sk_common.skc_v6_rcv_saddr); /* &: the whole array, not 1 byte */
 	}
 	if (BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP && e->tcp_acked_base == 0 &&
 	    e->tcp_received_base == 0) {
@@ -187,7 +187,7 @@ static __always_inline void read_peer(struct sock *sk, __u16 family, __u32 dir,
 			connected = 1;
 		}
 	} else if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(key->raddr, sk, __sk_common.skc_v6_daddr);
+		BPF_CORE_READ_INTO(&key->raddr, sk, __sk_common.skc_v6_daddr); /* &: the whole array */
 		for (int i = 0; i < 16; i++)
 			connected |= key->raddr[i];
 	} else {
@@ -596,7 +596,9 @@ int sock_release(struct bpf_sock *bs)
 /* Scratch space: the path is built right-aligned here, then the record is assembled
  * in exec_scratch; neither fits on the 512-byte BPF stack. */
 struct path_buf {
-	char buf[PS_PATH_LEN];
+	/* The path is built right-aligned in the first PS_PATH_LEN bytes; the slack after
+	 * them lets the verifier accept a name copy at any offset below PS_PATH_LEN. */
+	char buf[PS_PATH_LEN + NAME_MASK + 1];
 };
 
 struct {
@@ -650,8 +652,7 @@ static __always_inline long path_step(struct path_walk *w)
 		return 1;
 	off -= len + 1;
 	pb->buf[off & (PS_PATH_LEN - 1)] = '/';
-	bpf_probe_read_kernel(&pb->buf[(off + 1) & (PS_PATH_LEN - 1 - NAME_MASK)], len & NAME_MASK,
-			      name);
+	bpf_probe_read_kernel(&pb->buf[(off + 1) & (PS_PATH_LEN - 1)], len & NAME_MASK, name);
 	w->off = off;
 	w->dentry = parent;
 	return 0;

@@ -98,3 +98,38 @@ fn unconnected_udp_is_split_per_peer() {
     let sent_to_b: u64 = to_b.iter().filter(|(k, _, _)| k.rport == pb).map(|f| f.1).sum();
     assert_eq!(sent_to_b, 333);
 }
+
+#[test]
+fn exec_records_carry_the_path_and_argv() {
+    let Some(mut cap) = capture_or_skip("exec_records_carry_the_path_and_argv") else { return };
+    // A path several directories deep, through a symlink-free temp dir.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deep = dir.path().join("a/bb/ccc");
+    std::fs::create_dir_all(&deep).expect("mkdir");
+    let exe = deep.join("true-copy");
+    std::fs::copy("/bin/true", &exe).expect("copy /bin/true");
+    let status = std::process::Command::new(&exe).args(["one", "two words"]).status().expect("run");
+    assert!(status.success());
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let want = exe.canonicalize().expect("canonical").display().to_string();
+    loop {
+        drain(&mut cap, &mut events);
+        let found = events.iter().find_map(|e| match e {
+            RawEvent::Exec(x) if x.path() == want => Some(x.argv()),
+            _ => None,
+        });
+        if let Some(argv) = found {
+            assert_eq!(argv, vec![exe.display().to_string(), "one".into(), "two words".into()]);
+            return;
+        }
+        if Instant::now() > deadline {
+            let paths: Vec<String> = events.iter().filter_map(|e| match e {
+                RawEvent::Exec(x) => Some(x.path()),
+                _ => None,
+            }).collect();
+            panic!("no exec record with path {want}; saw {paths:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

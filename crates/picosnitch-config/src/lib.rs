@@ -18,7 +18,7 @@ pub use monitoring::{HookSetChoice, MonitoringConfig};
 pub use sections::{DashConfig, DataConfig, DesktopConfig, VirusTotalConfig};
 
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// sysexits.h EX_CONFIG: what a binary exits with when its configuration is invalid.
 pub const EX_CONFIG: u8 = 78;
@@ -97,7 +97,7 @@ pub(crate) fn absolute(key: &str, p: &Path) -> Result<(), KeyError> {
 }
 
 /// An optional path: empty means "not set".
-pub(crate) fn absolute_or_empty(key: &str, p: &PathBuf) -> Result<(), KeyError> {
+pub(crate) fn absolute_or_empty(key: &str, p: &Path) -> Result<(), KeyError> {
     if p.as_os_str().is_empty() {
         Ok(())
     } else {

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Externally tagged (serde's default): postcard cannot encode internally tagged enums.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "role", rename_all = "lowercase")]
 pub enum RoleStatus {
     Monitor(MonitorStatus),
     Primary(PrimaryStatus),

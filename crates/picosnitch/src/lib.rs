@@ -1,2 +1,23 @@
-//! picosnitch: per-executable network monitor.
-pub mod config;
+//! picosnitch: records which executable made every network connection on the machine.
+//!
+//! `picosnitch daemon` is the [`supervisor`]: it starts each role of the pipeline as its
+//! own process (this binary again, `picosnitch role NAME`), wires them together with
+//! socketpairs, restarts any that dies, and publishes their status.
+//!
+//! ```text
+//! kernel ──ring buffer──▶ monitor ──▶ primary ──▶ writer ──▶ SQLite
+//!                                       │
+//!                                       └──▶ hasher (executables as descriptors)
+//! ```
+pub mod accounts;
+pub mod cli;
+pub mod hasher;
+pub mod logging;
+pub mod monitor;
+pub mod primary;
+pub mod query;
+pub mod role;
+pub mod sd_notify;
+pub mod status;
+pub mod supervisor;
+pub mod writer;

@@ -1,0 +1,308 @@
+//! The monitor role: loads and attaches the kernel side, drains its ring buffer, reads
+//! the per-flow counters the kernel keeps, and sends the primary what changed.
+//!
+//! Kernel records only tell the monitor that something changed; what it sends is
+//! computed from its flow table (see [`flows`]), so a primary that restarts is brought
+//! up to date by announcing the live flows again, with nothing replayed twice.
+mod convert;
+mod flows;
+
+use crate::role::{self, Command, Control};
+use anyhow::Context;
+use async_io::{Async, Timer};
+use flows::{FlowTable, TcpFinal};
+use lru::LruCache;
+use picosnitch_bpf::events::{self, CloseEvent, RawEvent};
+use picosnitch_bpf::{CaptureOptions, HookSet, KernelCapture, Requested};
+use picosnitch_config::{Config, HookSetChoice};
+use picosnitch_ipc::control::{FromRole, Role};
+use picosnitch_ipc::events::{EventBatch, ExecInfo, KernelEvent};
+use picosnitch_ipc::status::{MonitorStatus, RoleStatus};
+use picosnitch_ipc::{link, Link, SeqPacket};
+use std::collections::{BTreeMap, HashSet};
+use std::num::NonZeroUsize;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// How often the counters of live flows are read and forwarded.
+const READ_PERIOD: Duration = Duration::from_secs(1);
+const STATUS_PERIOD: Duration = Duration::from_secs(2);
+/// A flow whose process is gone ends after this long without traffic.
+const REAP_QUIET: Duration = Duration::from_secs(2);
+/// A connectionless flow (a UDP peer) ends after this long without traffic; more
+/// traffic later starts a new flow.
+const REAP_IDLE: Duration = Duration::from_secs(300);
+/// Kernel flow entries nobody announced (their announcement was lost with a full ring)
+/// are looked for this often, and removed when seen twice.
+const ORPHAN_SWEEP_PERIOD: Duration = Duration::from_secs(60);
+/// Recent executions, replayed to a new primary so it can name the processes behind
+/// flows that are already live.
+const RECENT_EXECS: usize = 4096;
+
+type PrimaryLink = Link<EventBatch, ()>;
+
+pub fn capture_options(config: &Config) -> CaptureOptions {
+    CaptureOptions {
+        ring_buffer_bytes: config.monitoring.ring_buffer_bytes(),
+        flow_map_entries: config.monitoring.flow_map_entries,
+        cgroup: None,
+        hook_set: match config.monitoring.hook_set {
+            HookSetChoice::Auto => Requested::Auto,
+            HookSetChoice::Tracepoint => Requested::Only(HookSet::Tracepoint),
+            HookSetChoice::Fentry => Requested::Only(HookSet::Fentry),
+        },
+    }
+}
+
+pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
+    let cap = KernelCapture::load(&capture_options(config))
+        .context("loading the kernel side (needs root: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN)")?;
+    tracing::info!(
+        hook_set = %cap.choice.hook_set,
+        reason = %cap.choice.reason,
+        cgroup = %cap.cgroup.display(),
+        "kernel hooks attached"
+    );
+    smol::block_on(Monitor::new(cap).run(control))
+}
+
+struct Monitor {
+    cap: KernelCapture,
+    table: FlowTable,
+    recent_execs: LruCache<u32, ExecInfo>,
+    pending: Vec<KernelEvent>,
+    primary: Option<PrimaryLink>,
+    status: MonitorStatus,
+    orphan_suspects: HashSet<events::FlowKey>,
+}
+
+enum Wake {
+    Ring(std::io::Result<()>),
+    Command(anyhow::Result<Command>),
+    Tick,
+}
+
+impl Monitor {
+    fn new(cap: KernelCapture) -> Self {
+        let status = MonitorStatus {
+            hook_set: cap.choice.hook_set.to_string(),
+            hook_reason: cap.choice.reason.clone(),
+            cgroup: cap.cgroup.display().to_string(),
+            ..Default::default()
+        };
+        Monitor {
+            cap,
+            table: FlowTable::default(),
+            recent_execs: LruCache::new(NonZeroUsize::new(RECENT_EXECS).unwrap_or(NonZeroUsize::MIN)),
+            pending: Vec::new(),
+            primary: None,
+            status,
+            orphan_suspects: HashSet::new(),
+        }
+    }
+
+    async fn run(mut self, control: SeqPacket) -> anyhow::Result<()> {
+        let control: Control = Link::new(control)?;
+        control
+            .send(&FromRole::Attached { hook_set: self.status.hook_set.clone(), reason: self.status.hook_reason.clone() })
+            .await
+            .context("telling the supervisor the hooks are attached")?;
+        // The ring buffer's fd becomes readable when records are waiting; a duplicate
+        // of it goes on the reactor so the map itself stays usable for reading.
+        let ring_fd: OwnedFd = self.cap.ring.as_fd().try_clone_to_owned().context("duplicating the ring buffer fd")?;
+        let ring_ready = Async::new(ring_fd).context("registering the ring buffer with the reactor")?;
+        let mut next_read = Instant::now() + READ_PERIOD;
+        let mut next_status = Instant::now();
+        let mut next_sweep = Instant::now() + ORPHAN_SWEEP_PERIOD;
+        loop {
+            let deadline = next_read.min(next_status).min(next_sweep);
+            let wake = futures_lite::future::or(
+                async { Wake::Ring(ring_ready.readable().await) },
+                futures_lite::future::or(async { Wake::Command(role::next_command(&control).await) }, async {
+                    Timer::at(deadline).await;
+                    Wake::Tick
+                }),
+            )
+            .await;
+            match wake {
+                Wake::Ring(r) => r.context("waiting on the ring buffer")?,
+                Wake::Tick => {}
+                Wake::Command(cmd) => match cmd? {
+                    Command::Link(Role::Primary, sock) => {
+                        tracing::info!(flows = self.table.len(), "primary link up; announcing live flows");
+                        self.primary = Some(Link::new(sock)?);
+                        self.table.reannounce_all();
+                        self.pending.clear();
+                        let mut replay: Vec<ExecInfo> = self.recent_execs.iter().map(|(_, e)| e.clone()).collect();
+                        replay.reverse(); // oldest first, as they happened
+                        self.pending.extend(replay.into_iter().map(|e| KernelEvent::Exec(Box::new(e))));
+                    }
+                    Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the monitor does not use"),
+                    Command::Stop | Command::Closed => {
+                        self.drain_ring();
+                        self.read_counters();
+                        self.flush().await;
+                        tracing::info!("monitor stopping; kernel hooks detach");
+                        return Ok(());
+                    }
+                },
+            }
+            self.drain_ring();
+            let now = Instant::now();
+            if now >= next_read {
+                self.read_counters();
+                self.reap(now);
+                next_read = now + READ_PERIOD;
+            }
+            if now >= next_sweep {
+                self.sweep_orphans();
+                next_sweep = now + ORPHAN_SWEEP_PERIOD;
+            }
+            if now >= next_status {
+                self.report(&control).await?;
+                next_status = now + STATUS_PERIOD;
+            }
+            self.flush().await;
+        }
+    }
+
+    fn drain_ring(&mut self) {
+        let clock = convert::Clock::now();
+        let now = Instant::now();
+        loop {
+            let decoded = {
+                let Some(item) = self.cap.ring.next() else { break };
+                RawEvent::decode(&item)
+            };
+            self.status.records_read += 1;
+            match decoded {
+                Ok(RawEvent::Flow(f)) => {
+                    let open = convert::flow_open(&f, &clock);
+                    if f.kind == events::EV_FLOW_UNTRACKED {
+                        self.table.untracked(open, f.counters, now);
+                    } else {
+                        self.table.open(f.key, open, (f.tcp_acked_base, f.tcp_received_base), now);
+                    }
+                }
+                Ok(RawEvent::Close(c)) => self.close(&c, now),
+                Ok(RawEvent::Exec(e)) => {
+                    let info = convert::exec(&e);
+                    self.recent_execs.put(info.task.tgid, info.clone());
+                    if self.primary.is_some() {
+                        self.pending.push(KernelEvent::Exec(Box::new(info)));
+                    }
+                }
+                Err(e) => {
+                    self.status.records_undecodable += 1;
+                    tracing::warn!(error = %e, "dropping an undecodable ring buffer record");
+                }
+            }
+        }
+    }
+
+    /// A socket ended: its flows get their final counters and end.
+    fn close(&mut self, c: &CloseEvent, now: Instant) {
+        for (id, key) in self.table.flows_of_cookie(c.cookie) {
+            match self.cap.flows.get(&key, 0) {
+                Ok(v) => self.table.update(id, v.counters, now),
+                Err(_) => self.status.counter_read_failures += 1,
+            }
+            // Already gone if the kernel removed it; nothing else to do then.
+            let _ = self.cap.flows.remove(&key);
+        }
+        let tcp = (c.is_tcp != 0).then_some(TcpFinal { bytes_acked: c.tcp_bytes_acked, bytes_received: c.tcp_bytes_received });
+        self.table.close_cookie(c.cookie, tcp);
+    }
+
+    fn read_counters(&mut self) {
+        let now = Instant::now();
+        for (id, key) in self.table.live() {
+            match self.cap.flows.get(&key, 0) {
+                Ok(v) => self.table.update(id, v.counters, now),
+                Err(e) => {
+                    // The entry vanished without a close record: end the flow with
+                    // what it had, and count it.
+                    self.status.counter_read_failures += 1;
+                    tracing::debug!(error = %e, flow = id, "flow counters gone");
+                    self.table.close(id);
+                }
+            }
+        }
+    }
+
+    fn reap(&mut self, now: Instant) {
+        let alive = |tgid: u32| {
+            rustix::process::Pid::from_raw(tgid as i32).is_none_or(|pid| {
+                !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH))
+            })
+        };
+        for id in self.table.to_reap(now, REAP_QUIET, REAP_IDLE, alive) {
+            if let Some(key) = self.table.get(id).and_then(|f| f.key) {
+                if let Ok(v) = self.cap.flows.get(&key, 0) {
+                    self.table.update(id, v.counters, now);
+                }
+                let _ = self.cap.flows.remove(&key);
+            }
+            self.table.close(id);
+            self.status.flows_reaped += 1;
+        }
+    }
+
+    /// Removes kernel flow entries whose announcement never arrived (lost with a full
+    /// ring: already counted as ringbuf_full_flow), so they cannot fill the map.
+    fn sweep_orphans(&mut self) {
+        let known: HashSet<events::FlowKey> = self.table.live().into_iter().map(|(_, k)| k).collect();
+        let mut orphans = HashSet::new();
+        for key in self.cap.flows.keys().flatten() {
+            if !known.contains(&key) {
+                orphans.insert(key);
+            }
+        }
+        for key in orphans.intersection(&self.orphan_suspects) {
+            let _ = self.cap.flows.remove(key);
+            tracing::warn!(tgid = key.tgid, "removed a kernel flow entry whose announcement was lost");
+        }
+        self.orphan_suspects = orphans;
+    }
+
+    async fn report(&mut self, control: &Control) -> anyhow::Result<()> {
+        let kernel: BTreeMap<String, u64> =
+            self.cap.loss_counters().into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+        for (name, value) in &kernel {
+            let before = self.status.kernel.get(name).copied().unwrap_or(0);
+            if *value > before {
+                if name == "path_truncated" {
+                    tracing::info!(counter = %name, total = value, new = value - before, "exec paths cut short");
+                } else {
+                    tracing::warn!(counter = %name, total = value, new = value - before, "kernel events lost");
+                }
+            }
+        }
+        self.status.kernel = kernel;
+        self.status.flows_tracked = self.table.len() as u64;
+        control.send(&FromRole::Status(RoleStatus::Monitor(self.status.clone()))).await.context("reporting status")
+    }
+
+    /// Sends what changed to the primary, if there is one.
+    async fn flush(&mut self) {
+        let Some(primary) = &self.primary else { return };
+        self.table.drain_changes(&mut self.pending);
+        if self.pending.is_empty() {
+            return;
+        }
+        let batches = match link::chunks_that_fit(std::mem::take(&mut self.pending), 16) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "an event does not fit a message; dropped");
+                return;
+            }
+        };
+        for batch in batches {
+            if let Err(e) = primary.send(&batch).await {
+                tracing::warn!(error = %e, "primary link lost; waiting for the supervisor to restart it");
+                self.primary = None;
+                return;
+            }
+        }
+    }
+}

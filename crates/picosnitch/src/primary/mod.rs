@@ -1,0 +1,413 @@
+//! The primary role: turns kernel flow events into rows attributed to executables,
+//! sums them per write period, and hands them to the writer. It never waits on disk
+//! or on another role: hashing and writing are requests it does not block on, and
+//! every link it writes to has a window that fits the link's buffer.
+mod identity;
+mod outbox;
+mod periods;
+
+use crate::role::{self, Command, Control};
+use anyhow::Context;
+use async_channel::{Receiver, Sender};
+use async_io::Timer;
+use identity::Identities;
+use outbox::Outbox;
+use periods::{EntryKey, FlowRow, Periods};
+use picosnitch_config::Config;
+use picosnitch_ipc::control::{FromRole, Role};
+use picosnitch_ipc::events::{EventBatch, FlowOpen, KernelEvent};
+use picosnitch_ipc::hashing::{HashReply, HashRequest};
+use picosnitch_ipc::rows::{RowAck, RowBatch};
+use picosnitch_ipc::status::{PrimaryStatus, RoleStatus};
+use picosnitch_ipc::{IpcError, Link, SeqPacket};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+const STATUS_PERIOD: Duration = Duration::from_secs(2);
+/// Rows wait this long for their executables' hashes before being written without.
+const HASH_WAIT: Duration = Duration::from_secs(30);
+/// A hasher that answers nothing for this long is given up on.
+const HASHER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Hash requests in flight at once (well under the link's 10-message queue).
+const HASH_WINDOW: usize = 4;
+/// How long a stopping primary waits for hashes, then for the writer's acknowledgements.
+const STOP_HASH_WAIT: Duration = Duration::from_secs(3);
+const STOP_WRITER_WAIT: Duration = Duration::from_secs(15);
+
+type MonitorLink = Link<(), EventBatch>;
+type HasherLink = Link<HashRequest, HashReply>;
+type WriterLink = Link<RowBatch, RowAck>;
+
+/// What one read of a link produced.
+type Received<T> = Result<Option<(T, Vec<OwnedFd>)>, IpcError>;
+
+enum Input {
+    Command(anyhow::Result<Command>),
+    Events(u32, Received<EventBatch>),
+    Hash(u32, Received<HashReply>),
+    Ack(u32, Received<RowAck>),
+}
+
+pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
+    // The executor lives as long as the process, and the tasks it runs spawn readers
+    // on it when links are replaced: leaking it gives it the 'static lifetime they need.
+    let ex: &'static smol::LocalExecutor<'static> = Box::leak(Box::new(smol::LocalExecutor::new()));
+    let config: &'static Config = Box::leak(Box::new(config.clone()));
+    smol::block_on(ex.run(async {
+        let (tx, rx) = async_channel::bounded(64);
+        let control: Rc<Control> = Rc::new(Link::new(control)?);
+        spawn_commands(ex, Rc::clone(&control), tx.clone());
+        let mut p = Primary::new(config, ex, tx);
+        p.serve(&control, rx).await
+    }))
+}
+
+/// Reads the control link into the input channel.
+fn spawn_commands(ex: &smol::LocalExecutor<'static>, control: Rc<Control>, tx: Sender<Input>) {
+    ex.spawn(async move {
+        loop {
+            let cmd = role::next_command(&control).await;
+            let end = !matches!(cmd, Ok(Command::Link(..)));
+            if tx.send(Input::Command(cmd)).await.is_err() || end {
+                return;
+            }
+        }
+    })
+    .detach();
+}
+
+/// Reads one link into the input channel until it closes; the generation tells the
+/// main loop whether the message is from the current link.
+fn spawn_reader<O, I>(
+    ex: &smol::LocalExecutor<'static>,
+    link: Rc<Link<O, I>>,
+    generation: u32,
+    tx: Sender<Input>,
+    wrap: fn(u32, Received<I>) -> Input,
+) where
+    O: serde::Serialize + 'static,
+    I: serde::de::DeserializeOwned + 'static,
+{
+    ex.spawn(async move {
+        loop {
+            let msg = link.recv_with_fds().await;
+            let end = !matches!(msg, Ok(Some(_)));
+            if tx.send(wrap(generation, msg)).await.is_err() || end {
+                return;
+            }
+        }
+    })
+    .detach();
+}
+
+struct Primary<'a> {
+    config: &'a Config,
+    ex: &'a smol::LocalExecutor<'static>,
+    tx: Sender<Input>,
+    ids: Identities,
+    flows: HashMap<EntryKey, Rc<FlowRow>>,
+    ignored_flows: HashSet<EntryKey>,
+    periods: Periods,
+    outbox: Outbox,
+    status: PrimaryStatus,
+    generation: u32,
+    monitor_gen: u32,
+    hasher: Option<(u32, Rc<HasherLink>)>,
+    writer: Option<(u32, Rc<WriterLink>)>,
+    last_hash_progress: Instant,
+    next_exec_key: u64,
+}
+
+fn unix_secs_from_ns(ns: i64) -> i64 {
+    ns.div_euclid(1_000_000_000)
+}
+
+impl<'a> Primary<'a> {
+    fn new(config: &'a Config, ex: &'a smol::LocalExecutor<'static>, tx: Sender<Input>) -> Self {
+        let dev_mask = match config.monitoring.st_dev_mask {
+            Some(m) => u64::from(m),
+            None => {
+                let m = picosnitch_identity::exe::detect_dev_mask();
+                tracing::info!(mask = format_args!("{m:#x}"), "device mask detected (0: btrfs-like, inodes only)");
+                m
+            }
+        };
+        let source = format!("primary-{}-{}", picosnitch_store::unix_now(), std::process::id());
+        Primary {
+            config,
+            ex,
+            tx,
+            ids: Identities::new(dev_mask, config.log.commands),
+            flows: HashMap::new(),
+            ignored_flows: HashSet::new(),
+            periods: Periods::default(),
+            outbox: Outbox::new(source, u64::from(config.database.queue_limit)),
+            status: PrimaryStatus::default(),
+            generation: 0,
+            monitor_gen: 0,
+            hasher: None,
+            writer: None,
+            last_hash_progress: Instant::now(),
+            next_exec_key: 0,
+        }
+    }
+
+    fn next_generation(&mut self) -> u32 {
+        self.generation += 1;
+        self.generation
+    }
+
+    async fn serve(&mut self, control: &Control, rx: Receiver<Input>) -> anyhow::Result<()> {
+        let period = Duration::from_secs(u64::from(self.config.database.write_limit_seconds));
+        let mut next_flush = Instant::now() + period;
+        let mut next_status = Instant::now();
+        let mut stopping: Option<Instant> = None;
+        loop {
+            let deadline = next_flush.min(next_status).min(Instant::now() + Duration::from_millis(500));
+            let input = futures_lite::future::or(async { rx.recv().await.ok() }, async {
+                Timer::at(deadline).await;
+                None
+            })
+            .await;
+            if let Some(input) = input {
+                match input {
+                    Input::Command(cmd) => match cmd? {
+                        Command::Link(peer, sock) => self.link(peer, sock)?,
+                        Command::Stop | Command::Closed => {
+                            if stopping.is_none() {
+                                tracing::info!("stopping: waiting for pending hashes, then handing every row to the writer");
+                                stopping = Some(Instant::now());
+                            }
+                        }
+                    },
+                    Input::Events(g, msg) if g == self.monitor_gen => match msg {
+                        Ok(Some((batch, _))) => {
+                            for ev in batch {
+                                self.on_event(ev);
+                            }
+                        }
+                        Ok(None) => tracing::warn!("monitor link closed; waiting for its restart"),
+                        Err(e) => tracing::warn!(error = %e, "monitor link failed; waiting for its restart"),
+                    },
+                    Input::Hash(g, msg) if self.hasher.as_ref().is_some_and(|(hg, _)| *hg == g) => match msg {
+                        Ok(Some((reply, _))) => {
+                            self.last_hash_progress = Instant::now();
+                            self.ids.hash_done(reply.id, reply.result, &mut self.status);
+                        }
+                        Ok(None) | Err(_) => {
+                            tracing::warn!("hasher link closed; requests will be repeated to its replacement");
+                            self.hasher = None;
+                        }
+                    },
+                    Input::Ack(g, msg) if self.writer.as_ref().is_some_and(|(wg, _)| *wg == g) => match msg {
+                        Ok(Some((ack, _))) => self.outbox.ack(ack.seq),
+                        Ok(None) | Err(_) => {
+                            tracing::warn!(queued = self.outbox.rows_queued(), "writer link closed; rows wait for its restart");
+                            self.writer = None;
+                        }
+                    },
+                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) => {} // from a replaced link
+                }
+            }
+            self.send_hash_jobs().await;
+            if self.ids.outstanding() > 0 && self.last_hash_progress.elapsed() > HASHER_TIMEOUT {
+                tracing::error!(pending = self.ids.pending(), "the hasher has not answered for a minute; recording those executables unhashed");
+                self.ids.fail_all(&mut self.status);
+                self.last_hash_progress = Instant::now();
+            }
+            let now = Instant::now();
+            if let Some(since) = stopping {
+                let hashes_done = self.ids.pending() == 0 || now.duration_since(since) > STOP_HASH_WAIT;
+                if hashes_done {
+                    self.flush(Duration::ZERO);
+                    self.send_rows().await;
+                    if self.outbox.is_empty() || now.duration_since(since) > STOP_HASH_WAIT + STOP_WRITER_WAIT {
+                        if !self.outbox.is_empty() {
+                            tracing::error!(rows = self.outbox.rows_queued(), "stopping with rows the writer never acknowledged");
+                        }
+                        return Ok(());
+                    }
+                }
+            } else if now >= next_flush {
+                self.flush(HASH_WAIT);
+                next_flush = now + period;
+            }
+            self.send_rows().await;
+            if now >= next_status {
+                self.status.rows_queued = self.outbox.rows_queued();
+                self.status.rows_dropped_queue_full = self.outbox.rows_dropped;
+                self.status.rows_acknowledged = self.outbox.rows_acknowledged;
+                self.status.flows_active = self.flows.len() as u64;
+                self.status.hashes_pending = self.ids.pending() as u64;
+                control.send(&FromRole::Status(RoleStatus::Primary(self.status.clone()))).await.context("reporting status")?;
+                next_status = now + STATUS_PERIOD;
+            }
+        }
+    }
+
+    fn link(&mut self, peer: Role, sock: SeqPacket) -> anyhow::Result<()> {
+        let g = self.next_generation();
+        match peer {
+            Role::Monitor => {
+                // A new monitor numbers its flows afresh and announces the live ones
+                // again; the old generation's flows will never close otherwise.
+                self.flows.clear();
+                self.ignored_flows.clear();
+                self.monitor_gen = g;
+                let link: Rc<MonitorLink> = Rc::new(Link::new(sock)?);
+                spawn_reader(self.ex, link, g, self.tx.clone(), Input::Events);
+            }
+            Role::Hasher => {
+                let link: Rc<HasherLink> = Rc::new(Link::new(sock)?);
+                spawn_reader(self.ex, Rc::clone(&link), g, self.tx.clone(), Input::Hash);
+                self.hasher = Some((g, link));
+                self.ids.resend_all();
+                self.last_hash_progress = Instant::now();
+            }
+            Role::Writer => {
+                let link: Rc<WriterLink> = Rc::new(Link::new(sock)?);
+                spawn_reader(self.ex, Rc::clone(&link), g, self.tx.clone(), Input::Ack);
+                self.writer = Some((g, link));
+                self.outbox.rewind();
+            }
+            Role::Primary => tracing::warn!("ignoring a link to itself"),
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, ev: KernelEvent) {
+        let g = self.monitor_gen;
+        match ev {
+            KernelEvent::Exec(info) => {
+                self.status.execs_seen += 1;
+                let task = info.task.clone();
+                self.ids.saw_exec(*info);
+                if self.config.monitoring.every_exe {
+                    self.next_exec_key += 1;
+                    let exes = self.ids.resolve_task(&task, &mut self.status);
+                    let names = [
+                        task.comm.clone(),
+                        self.ids.name_of(task.ppid, task.pexe),
+                        self.ids.name_of(task.gppid, task.gpexe),
+                    ];
+                    let row = Rc::new(FlowRow {
+                        exes,
+                        names,
+                        uid: task.uid,
+                        family: 0,
+                        protocol: 0,
+                        lport: 0,
+                        rport: 0,
+                        laddr: String::new(),
+                        raddr: String::new(),
+                        domain: String::new(),
+                        netns: task.netns,
+                    });
+                    // Executions use generation 0, which no monitor link ever has.
+                    self.periods.add((0, self.next_exec_key), &row, picosnitch_store::unix_now(), 0, 0, 1);
+                }
+            }
+            KernelEvent::FlowOpen(open) => {
+                self.status.flows_seen += 1;
+                let key = (g, open.flow);
+                if self.ignored(&open) {
+                    self.status.rows_ignored += 1;
+                    self.ignored_flows.insert(key);
+                    return;
+                }
+                let row = self.flow_row(&open);
+                self.periods.add(key, &row, unix_secs_from_ns(open.unix_ns), 0, 0, 1);
+                self.flows.insert(key, row);
+            }
+            KernelEvent::FlowBytes { flow, send, recv, .. } => {
+                let key = (g, flow);
+                match self.flows.get(&key) {
+                    Some(row) => self.periods.add(key, row, picosnitch_store::unix_now(), send, recv, 0),
+                    None if self.ignored_flows.contains(&key) => {}
+                    None => self.status.bytes_unattributed += send + recv,
+                }
+            }
+            KernelEvent::FlowClose { flow } => {
+                self.flows.remove(&(g, flow));
+                self.ignored_flows.remove(&(g, flow));
+            }
+        }
+    }
+
+    /// `[log]` ignore rules that can be decided when the flow opens.
+    fn ignored(&self, open: &FlowOpen) -> bool {
+        let log = &self.config.log;
+        log.ignores_port(open.lport) || log.ignores_port(open.rport) || open.raddr.is_some_and(|a: IpAddr| log.ignores_addr(a))
+    }
+
+    fn flow_row(&mut self, open: &FlowOpen) -> Rc<FlowRow> {
+        let t = &open.task;
+        let exes = self.ids.resolve_task(t, &mut self.status);
+        let names = [t.comm.clone(), self.ids.name_of(t.ppid, t.pexe), self.ids.name_of(t.gppid, t.gpexe)];
+        let log = &self.config.log;
+        let addr = |a: Option<IpAddr>| if log.addresses { a.map(|a| a.to_string()).unwrap_or_default() } else { String::new() };
+        Rc::new(FlowRow {
+            exes,
+            names,
+            uid: t.uid,
+            family: open.family,
+            protocol: open.protocol,
+            lport: if log.ports { open.lport } else { 0 },
+            rport: if log.ports { open.rport } else { 0 },
+            laddr: addr(open.laddr),
+            raddr: addr(open.raddr),
+            domain: String::new(),
+            netns: t.netns,
+        })
+    }
+
+    fn flush(&mut self, max_wait: Duration) {
+        let f = self.periods.flush(max_wait, &self.config.log);
+        self.status.rows_ignored += f.ignored;
+        if f.hash_timeouts > 0 {
+            tracing::warn!(rows = f.hash_timeouts, "rows written before their executables could be hashed");
+        }
+        if !f.rows.is_empty() && self.config.database.enabled {
+            let dropped = self.outbox.push(f.rows);
+            if dropped > 0 {
+                tracing::error!(
+                    dropped,
+                    total = self.outbox.rows_dropped,
+                    "writer queue full ([database] queue_limit): rows dropped"
+                );
+            }
+        }
+    }
+
+    async fn send_hash_jobs(&mut self) {
+        while self.ids.outstanding() < HASH_WINDOW {
+            let Some((_, hasher)) = &self.hasher else { return };
+            let Some(job) = self.ids.next_job() else { return };
+            if self.ids.outstanding() == 1 {
+                self.last_hash_progress = Instant::now();
+            }
+            if let Err(e) = hasher.send_with_fds(&HashRequest { id: job.id }, &[job.fd.as_fd()]).await {
+                tracing::warn!(error = %e, "hasher link failed; the request will be repeated to its replacement");
+                self.hasher = None;
+                self.ids.resend_all();
+                return;
+            }
+        }
+    }
+
+    async fn send_rows(&mut self) {
+        while let Some(batch) = self.outbox.next_to_send().cloned() {
+            let Some((_, writer)) = &self.writer else { return };
+            if let Err(e) = writer.send(&batch).await {
+                tracing::warn!(error = %e, "writer link failed; rows wait for its restart");
+                self.writer = None;
+                self.outbox.rewind();
+                return;
+            }
+            self.outbox.mark_sent();
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! What every role process shares: its control link to the supervisor (always at fd 3)
+//! and the links to its peers, which arrive over that control link.
+use anyhow::Context;
+use picosnitch_ipc::control::{FromRole, Role, ToRole};
+use picosnitch_ipc::{Link, SeqPacket};
+use std::collections::HashMap;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// Where the supervisor puts a role's control link.
+pub const CONTROL_FD: RawFd = 3;
+
+pub type Control = Link<FromRole, ToRole>;
+
+/// Takes the control link the supervisor placed at fd 3.
+pub fn take_control() -> anyhow::Result<SeqPacket> {
+    // SAFETY: fcntl(F_GETFD) on any integer is safe; it only tells whether it is open.
+    if unsafe { libc::fcntl(CONTROL_FD, libc::F_GETFD) } < 0 {
+        anyhow::bail!("fd {CONTROL_FD} is not open: roles are started by `picosnitch daemon`, not by hand");
+    }
+    // SAFETY: the fd is open and the supervisor placed it there for this process alone;
+    // from here on it is owned by the returned socket and closed exactly once.
+    let fd = unsafe { OwnedFd::from_raw_fd(CONTROL_FD) };
+    SeqPacket::from_fd(fd).context("fd 3 is not the supervisor's control link: roles are started by `picosnitch daemon`")
+}
+
+/// A message from the supervisor, with its link already adopted.
+pub enum Command {
+    Link(Role, SeqPacket),
+    Stop,
+    /// The supervisor is gone: stop too.
+    Closed,
+}
+
+/// The next command on the control link.
+pub async fn next_command(control: &Control) -> anyhow::Result<Command> {
+    match control.recv_with_fds().await.context("reading the control link")? {
+        None => Ok(Command::Closed),
+        Some((ToRole::Stop, _)) => Ok(Command::Stop),
+        Some((ToRole::Link { peer }, mut fds)) => {
+            let fd = fds.pop().with_context(|| format!("the link to {peer} arrived without its descriptor"))?;
+            Ok(Command::Link(peer, SeqPacket::from_fd(fd)?))
+        }
+    }
+}
+
+/// Waits until a link to each of `needed` has arrived; `None` if told to stop first.
+pub async fn initial_links(control: &Control, needed: &[Role]) -> anyhow::Result<Option<HashMap<Role, SeqPacket>>> {
+    let mut links = HashMap::new();
+    while needed.iter().any(|r| !links.contains_key(r)) {
+        match next_command(control).await? {
+            Command::Link(peer, sock) => {
+                links.insert(peer, sock);
+            }
+            Command::Stop | Command::Closed => return Ok(None),
+        }
+    }
+    Ok(Some(links))
+}

@@ -1,0 +1,140 @@
+//! The daemon's status, written by the supervisor to `<runtime_dir>/status.json` every
+//! second and read by `picosnitch status`. Every loss counter of every role is in it.
+use picosnitch_ipc::status::{HasherStatus, MonitorStatus, PrimaryStatus, WriterStatus};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Bumped when the file's shape changes incompatibly.
+pub const STATUS_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoleState {
+    pub role: String,
+    pub pid: Option<u32>,
+    pub restarts: u32,
+    /// How its previous process ended, if it was restarted.
+    pub last_exit: Option<String>,
+    pub up_seconds: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PipelineStatus {
+    pub format: u32,
+    pub version: String,
+    pub supervisor_pid: u32,
+    pub started_unix: i64,
+    pub updated_unix: i64,
+    /// The kernel hooks are attached and the database is open.
+    pub ready: bool,
+    pub roles: Vec<RoleState>,
+    pub monitor: Option<MonitorStatus>,
+    pub primary: Option<PrimaryStatus>,
+    pub hasher: Option<HasherStatus>,
+    pub writer: Option<WriterStatus>,
+}
+
+impl PipelineStatus {
+    /// Writes the file atomically (a reader never sees half of it), readable by the
+    /// owner and `gid`'s members only.
+    pub fn write_atomically(&self, path: &Path, gid: Option<u32>) -> std::io::Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        let _ = std::fs::remove_file(&tmp);
+        let text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        // O_EXCL|O_NOFOLLOW: never write through a link someone planted.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o640)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        f.write_all(&text)?;
+        if gid.is_some() {
+            std::os::unix::fs::fchown(&f, None, gid)?;
+        }
+        f.set_permissions(std::fs::Permissions::from_mode(0o640))?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Human-readable form for `picosnitch status`.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let state = if self.ready { "running" } else { "starting" };
+        let _ = writeln!(s, "picosnitch {} {state} (supervisor pid {})", self.version, self.supervisor_pid);
+        let _ = writeln!(s, "\nroles:");
+        for r in &self.roles {
+            let pid = r.pid.map_or_else(|| "-".to_string(), |p| p.to_string());
+            let _ = write!(s, "  {:<8} pid {:<8} up {:>7}s  restarts {}", r.role, pid, r.up_seconds, r.restarts);
+            if let Some(e) = &r.last_exit {
+                let _ = write!(s, "  (last: {e})");
+            }
+            s.push('\n');
+        }
+        let mut losses: Vec<String> = Vec::new();
+        if let Some(m) = &self.monitor {
+            let _ = writeln!(s, "\nkernel: hook set {} ({})", m.hook_set, m.hook_reason);
+            let _ = writeln!(s, "  cgroup {}", m.cgroup);
+            let _ = writeln!(
+                s,
+                "  records read {}, flows tracked {}, flows reaped {}",
+                m.records_read, m.flows_tracked, m.flows_reaped
+            );
+            for (name, v) in &m.kernel {
+                let _ = writeln!(s, "  {name:<24} {v}");
+                if *v > 0 && name != "path_truncated" {
+                    losses.push(format!("kernel {name} {v}"));
+                }
+            }
+            if m.records_undecodable > 0 {
+                losses.push(format!("undecodable kernel records {}", m.records_undecodable));
+            }
+        }
+        if let Some(p) = &self.primary {
+            let _ = writeln!(s, "\nprimary:");
+            let _ = writeln!(s, "  flows active {}, seen {}, executions seen {}", p.flows_active, p.flows_seen, p.execs_seen);
+            let _ = writeln!(
+                s,
+                "  rows queued {}, acknowledged {}, dropped (queue full) {}, ignored by [log] rules {}",
+                p.rows_queued, p.rows_acknowledged, p.rows_dropped_queue_full, p.rows_ignored
+            );
+            let _ = writeln!(
+                s,
+                "  executables: replaced {}, unresolved {}; hashes requested {}, cache hits {}, failed {}, pending {}",
+                p.exe_replaced, p.exe_unresolved, p.hash_requests, p.hash_cache_hits, p.hash_failures, p.hashes_pending
+            );
+            if p.rows_dropped_queue_full > 0 {
+                losses.push(format!("rows dropped with the writer queue full {}", p.rows_dropped_queue_full));
+            }
+            if p.bytes_unattributed > 0 {
+                losses.push(format!("bytes of unknown flows {}", p.bytes_unattributed));
+            }
+        }
+        if let Some(h) = &self.hasher {
+            let _ = writeln!(s, "\nhasher: {} files, {} bytes hashed, {} failures", h.files_hashed, h.bytes_hashed, h.failures);
+        }
+        if let Some(w) = &self.writer {
+            let _ = writeln!(s, "\nwriter: database {}", w.db_path);
+            let _ = writeln!(
+                s,
+                "  rows written {}, duplicate batches skipped {}, rows pruned {}",
+                w.rows_written, w.batches_duplicate, w.rows_pruned
+            );
+            if let Some(e) = &w.last_error {
+                let _ = writeln!(s, "  NOT WRITING: {e}");
+            }
+            if let Some(m) = &w.moved_aside {
+                let _ = writeln!(s, "  a corrupt database was moved aside to {m}");
+            }
+        }
+        let _ = writeln!(s);
+        if losses.is_empty() {
+            let _ = writeln!(s, "losses: none");
+        } else {
+            let _ = writeln!(s, "LOSSES: {}", losses.join("; "));
+        }
+        s
+    }
+}

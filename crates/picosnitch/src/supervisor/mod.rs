@@ -1,0 +1,390 @@
+//! The supervisor (`picosnitch daemon`): starts each role as its own process, wires
+//! them together, restarts any that dies (its peers get fresh links to the
+//! replacement), reports readiness to systemd, and writes the status file.
+//!
+//! Starting and restarting are the same code: a role is spawned with its control link
+//! at fd 3, then linked to each of its peers that is running.
+mod backoff;
+mod spawn;
+
+use crate::status::{PipelineStatus, RoleState, STATUS_FORMAT};
+use anyhow::Context;
+use async_io::{Async, Timer};
+use backoff::Backoff;
+use futures_lite::StreamExt;
+use picosnitch_config::Config;
+use picosnitch_ipc::control::{FromRole, Role, ToRole};
+use picosnitch_ipc::status::RoleStatus;
+use picosnitch_ipc::{Link, SeqPacket};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// The order roles start in: each finds the peers it needs already running.
+const START_ORDER: [Role; 4] = [Role::Writer, Role::Hasher, Role::Primary, Role::Monitor];
+/// The order they stop in: the monitor hands its last counts to the primary, the
+/// primary its last rows to the writer.
+const STOP_ORDER: [(Role, Duration); 4] = [
+    (Role::Monitor, Duration::from_secs(5)),
+    (Role::Primary, Duration::from_secs(25)),
+    (Role::Writer, Duration::from_secs(10)),
+    (Role::Hasher, Duration::from_secs(3)),
+];
+
+type SupervisorLink = Link<ToRole, picosnitch_ipc::control::FromRole>;
+
+struct Slot {
+    control: Option<Rc<SupervisorLink>>,
+    child: Option<Child>,
+    started: Instant,
+    restarts: u32,
+    last_exit: Option<String>,
+    backoff: Backoff,
+}
+
+struct Supervisor {
+    exe: PathBuf,
+    config_path: Option<PathBuf>,
+    slots: RefCell<BTreeMap<Role, Slot>>,
+    status: RefCell<PipelineStatus>,
+    attached: Cell<bool>,
+    writer_up: Cell<bool>,
+    ready: Cell<bool>,
+    stopping: Cell<bool>,
+    fatal: async_channel::Sender<String>,
+}
+
+pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
+    let runtime_dir = &config.data.runtime_dir;
+    let gid = crate::accounts::gid_of(&config.data.group);
+    prepare_runtime_dir(runtime_dir, gid)?;
+    let _lock = lock_runtime_dir(runtime_dir)?;
+    let exe = std::env::current_exe().context("finding this executable to start the roles")?;
+    let (fatal_tx, fatal_rx) = async_channel::unbounded();
+    let sup = Rc::new(Supervisor {
+        exe,
+        config_path: config_path.map(Path::to_path_buf),
+        slots: RefCell::new(BTreeMap::new()),
+        status: RefCell::new(PipelineStatus {
+            format: STATUS_FORMAT,
+            version: env!("CARGO_PKG_VERSION").into(),
+            supervisor_pid: std::process::id(),
+            started_unix: picosnitch_store::unix_now(),
+            ..Default::default()
+        }),
+        attached: Cell::new(false),
+        writer_up: Cell::new(false),
+        ready: Cell::new(false),
+        stopping: Cell::new(false),
+        fatal: fatal_tx,
+    });
+    let status_path = runtime_dir.join("status.json");
+    // Lives as long as the process; restarts spawn tasks on it from other tasks, which
+    // needs the 'static lifetime that leaking gives.
+    let ex: &'static smol::LocalExecutor<'static> = Box::leak(Box::new(smol::LocalExecutor::new()));
+    let result = smol::block_on(ex.run(async {
+        let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+            .context("installing SIGTERM/SIGINT handlers")?;
+        for role in START_ORDER {
+            sup.start(ex, role).await?;
+        }
+        for role in START_ORDER {
+            let sup = Rc::clone(&sup);
+            ex.spawn(async move { sup.watch(ex, role).await }).detach();
+        }
+        let outcome: anyhow::Result<()> = loop {
+            enum Wake {
+                Signal,
+                Fatal(String),
+                Tick,
+            }
+            let wake = futures_lite::future::or(
+                async {
+                    signals.next().await;
+                    Wake::Signal
+                },
+                futures_lite::future::or(
+                    async { fatal_rx.recv().await.map(Wake::Fatal).unwrap_or(Wake::Tick) },
+                    async {
+                        Timer::after(Duration::from_secs(1)).await;
+                        Wake::Tick
+                    },
+                ),
+            )
+            .await;
+            sup.write_status(&status_path, gid);
+            match wake {
+                Wake::Signal => {
+                    tracing::info!("stopping on signal");
+                    break Ok(());
+                }
+                Wake::Fatal(why) => break Err(anyhow::anyhow!(why)),
+                Wake::Tick => {}
+            }
+        };
+        crate::sd_notify::notify("STOPPING=1");
+        sup.stop_all().await;
+        outcome
+    }));
+    let _ = std::fs::remove_file(&status_path);
+    tracing::info!("stopped");
+    result
+}
+
+fn prepare_runtime_dir(dir: &Path, gid: Option<u32>) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating the runtime directory {}", dir.display()))?;
+    // Group members may read the status and, later, the live feed; nobody else.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
+        .with_context(|| format!("setting the mode of {}", dir.display()))?;
+    if gid.is_some() {
+        std::os::unix::fs::chown(dir, None, gid).with_context(|| format!("setting the group of {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// One daemon per runtime directory: a second one would fight the first over the
+/// kernel hooks and the database.
+fn lock_runtime_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("daemon.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => anyhow::bail!(
+            "another picosnitch daemon is running with the runtime directory {} (see `picosnitch status`); stop it first",
+            dir.display()
+        ),
+        Err(e) => Err(e).with_context(|| format!("locking {}", path.display())),
+    }
+}
+
+impl Supervisor {
+    /// Starts `role` and links it to its running peers.
+    async fn start(self: &Rc<Self>, ex: &'static smol::LocalExecutor<'static>, role: Role) -> anyhow::Result<()> {
+        let (ours, theirs) = SeqPacket::pair()?;
+        let child = spawn::spawn(&self.exe, self.config_path.as_deref(), role, theirs)?;
+        let pid = child.id();
+        let control = Rc::new(Link::new(ours)?);
+        {
+            let mut slots = self.slots.borrow_mut();
+            let slot = slots.entry(role).or_insert_with(|| Slot {
+                control: None,
+                child: None,
+                started: Instant::now(),
+                restarts: 0,
+                last_exit: None,
+                backoff: Backoff::default(),
+            });
+            slot.control = Some(Rc::clone(&control));
+            slot.child = Some(child);
+            slot.started = Instant::now();
+        }
+        tracing::debug!(%role, pid, "role started");
+        let sup = Rc::clone(self);
+        ex.spawn(async move { sup.read_reports(role, control).await }).detach();
+        for &peer in role.peers() {
+            let peer_control = self.slots.borrow().get(&peer).and_then(|s| s.control.clone());
+            let (Some(peer_control), Some(own)) = (peer_control, self.control_of(role)) else { continue };
+            let (a, b) = SeqPacket::pair()?;
+            own.send_with_fds(&ToRole::Link { peer }, &[a.as_fd()]).await.with_context(|| format!("linking {role} to {peer}"))?;
+            peer_control
+                .send_with_fds(&ToRole::Link { peer: role }, &[b.as_fd()])
+                .await
+                .with_context(|| format!("linking {peer} to {role}"))?;
+        }
+        Ok(())
+    }
+
+    fn control_of(&self, role: Role) -> Option<Rc<SupervisorLink>> {
+        self.slots.borrow().get(&role).and_then(|s| s.control.clone())
+    }
+
+    /// Waits for the role's process to end, then restarts it (unless stopping).
+    async fn watch(self: Rc<Self>, ex: &'static smol::LocalExecutor<'static>, role: Role) {
+        loop {
+            let exit = self.wait_exit(role).await;
+            if self.stopping.get() {
+                return;
+            }
+            let (lived, wait) = {
+                let mut slots = self.slots.borrow_mut();
+                let Some(slot) = slots.get_mut(&role) else { return };
+                let lived = slot.started.elapsed();
+                slot.last_exit = Some(exit.clone());
+                slot.restarts += 1;
+                slot.control = None;
+                (lived, slot.backoff.after_death(lived))
+            };
+            if !self.ready.get() {
+                let _ = self.fatal.try_send(format!(
+                    "the {role} role {exit} while the daemon was starting; see its error above"
+                ));
+                return;
+            }
+            tracing::error!(%role, reason = %exit, lived_s = lived.as_secs(), restart_in_ms = wait.as_millis() as u64, "role died; restarting it");
+            Timer::after(wait).await;
+            if self.stopping.get() {
+                return;
+            }
+            if let Err(e) = self.start(ex, role).await {
+                let _ = self.fatal.try_send(format!("restarting the {role} role: {e:#}"));
+                return;
+            }
+        }
+    }
+
+    /// Waits until the role's current process has ended and describes how.
+    async fn wait_exit(&self, role: Role) -> String {
+        let pid = self.slots.borrow().get(&role).and_then(|s| s.child.as_ref().map(Child::id));
+        let Some(pid) = pid else { return "was not running".into() };
+        // A pidfd becomes readable when the process ends: no SIGCHLD handling needed.
+        let pidfd = rustix::process::Pid::from_raw(pid as i32)
+            .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
+            .and_then(|fd| Async::new(fd).ok());
+        loop {
+            let done = {
+                let mut slots = self.slots.borrow_mut();
+                match slots.get_mut(&role).and_then(|s| s.child.as_mut()) {
+                    Some(child) => child.try_wait().ok().flatten(),
+                    None => return "was not running".into(),
+                }
+            };
+            if let Some(status) = done {
+                if let Some(s) = self.slots.borrow_mut().get_mut(&role) {
+                    s.child = None;
+                }
+                return spawn::describe_exit(status);
+            }
+            match &pidfd {
+                Some(fd) => {
+                    let _ = futures_lite::future::or(async { fd.readable().await.map(|_| ()) }, async {
+                        Timer::after(Duration::from_secs(1)).await;
+                        Ok(())
+                    })
+                    .await;
+                }
+                None => {
+                    Timer::after(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    async fn read_reports(self: Rc<Self>, role: Role, control: Rc<SupervisorLink>) {
+        loop {
+            match control.recv().await {
+                Ok(Some(FromRole::Attached { hook_set, reason })) => {
+                    tracing::info!(%hook_set, %reason, "kernel hooks attached");
+                    self.attached.set(true);
+                    self.check_ready();
+                }
+                Ok(Some(FromRole::Status(s))) => {
+                    let mut st = self.status.borrow_mut();
+                    match s {
+                        RoleStatus::Monitor(m) => st.monitor = Some(m),
+                        RoleStatus::Primary(p) => st.primary = Some(p),
+                        RoleStatus::Hasher(h) => st.hasher = Some(h),
+                        RoleStatus::Writer(w) => {
+                            st.writer = Some(w);
+                            drop(st);
+                            self.writer_up.set(true);
+                            self.check_ready();
+                        }
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(%role, error = %e, "bad report from a role");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn check_ready(&self) {
+        if !self.ready.get() && self.attached.get() && self.writer_up.get() {
+            self.ready.set(true);
+            tracing::info!("ready: every role is up and the kernel hooks are attached");
+            crate::sd_notify::notify("READY=1");
+        }
+    }
+
+    fn write_status(&self, path: &Path, gid: Option<u32>) {
+        let roles: Vec<RoleState> = self
+            .slots
+            .borrow()
+            .iter()
+            .map(|(role, s)| RoleState {
+                role: role.name().into(),
+                pid: s.child.as_ref().map(Child::id),
+                restarts: s.restarts,
+                last_exit: s.last_exit.clone(),
+                up_seconds: if s.child.is_some() { s.started.elapsed().as_secs() } else { 0 },
+            })
+            .collect();
+        let mut st = self.status.borrow_mut();
+        st.roles = roles;
+        st.ready = self.ready.get();
+        st.updated_unix = picosnitch_store::unix_now();
+        if let Err(e) = st.write_atomically(path, gid) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the status file");
+        }
+    }
+
+    /// Stops the roles in order, each given time to finish, then killed.
+    async fn stop_all(&self) {
+        self.stopping.set(true);
+        for (role, grace) in STOP_ORDER {
+            let Some(control) = self.control_of(role) else { continue };
+            let _ = control.send(&ToRole::Stop).await;
+            let deadline = Instant::now() + grace;
+            loop {
+                let gone = {
+                    let mut slots = self.slots.borrow_mut();
+                    match slots.get_mut(&role).and_then(|s| s.child.as_mut()) {
+                        Some(child) => matches!(child.try_wait(), Ok(Some(_))),
+                        None => true,
+                    }
+                };
+                if gone {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    tracing::warn!(%role, "role did not stop in time; killing it");
+                    if let Some(child) = self.slots.borrow_mut().get_mut(&role).and_then(|s| s.child.as_mut()) {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                    }
+                    break;
+                }
+                Timer::after(Duration::from_millis(20)).await;
+            }
+            if let Some(s) = self.slots.borrow_mut().get_mut(&role) {
+                s.child = None;
+                s.control = None;
+            }
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        // Never leave a role behind, whatever path led here.
+        for slot in self.slots.get_mut().values_mut() {
+            if let Some(child) = slot.child.as_mut() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+

@@ -1,0 +1,80 @@
+//! Starting a role process: this binary again, `picosnitch role NAME --config FILE`,
+//! with its control link at fd 3 and nothing else inherited.
+use anyhow::Context;
+use picosnitch_ipc::control::Role;
+use picosnitch_ipc::SeqPacket;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus};
+
+pub fn spawn(exe: &Path, config_path: Option<&Path>, role: Role, control: SeqPacket) -> anyhow::Result<Child> {
+    let control: OwnedFd = control.into_fd();
+    let raw = control.as_raw_fd();
+    let mut cmd = Command::new(exe);
+    cmd.arg("role").arg(role.name());
+    if let Some(p) = config_path {
+        cmd.arg("--config").arg(p);
+    }
+    // SAFETY: between fork and exec only async-signal-safe calls (fcntl, dup2, close,
+    // prctl, setpgid, getppid, kill) are made, on descriptors and ids that exist.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Move the link above 3 first, so dup2 cannot clobber it if it already is 3.
+            let high = libc::fcntl(raw, libc::F_DUPFD_CLOEXEC, 10);
+            if high < 0 || libc::dup2(high, crate::role::CONTROL_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(high);
+            // A role never outlives its supervisor; if the supervisor already died
+            // between fork and here, leave at once.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            if libc::getppid() == 1 {
+                libc::kill(libc::getpid(), libc::SIGTERM);
+            }
+            // Terminal signals (Ctrl-C) reach the supervisor only; it stops roles in order.
+            libc::setpgid(0, 0);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().with_context(|| format!("starting the {role} role from {}", exe.display()))?;
+    drop(control);
+    Ok(child)
+}
+
+/// How a role ended, for the log and `picosnitch status`.
+pub fn describe_exit(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        return format!("exited with status {code}");
+    }
+    match status.signal() {
+        Some(sig) => {
+            let name = match sig {
+                libc::SIGKILL => "SIGKILL",
+                libc::SIGTERM => "SIGTERM",
+                libc::SIGSEGV => "SIGSEGV",
+                libc::SIGABRT => "SIGABRT (a panic or abort)",
+                libc::SIGSYS => "SIGSYS (a system call its seccomp policy forbids)",
+                libc::SIGBUS => "SIGBUS",
+                _ => "",
+            };
+            let core = if status.core_dumped() { ", core dumped" } else { "" };
+            format!("killed by signal {sig} {name}{core}").replace("  ", " ")
+        }
+        None => "ended".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn exits_are_described() {
+        assert_eq!(describe_exit(ExitStatus::from_raw(3 << 8)), "exited with status 3");
+        assert_eq!(describe_exit(ExitStatus::from_raw(libc::SIGKILL)), "killed by signal 9 SIGKILL");
+        assert!(describe_exit(ExitStatus::from_raw(libc::SIGSYS)).contains("seccomp"));
+    }
+}

@@ -1,0 +1,213 @@
+//! The writer role: the only process that opens the database for writing. It commits
+//! each batch of rows from the primary together with the batch's number, then
+//! acknowledges it; the primary holds every batch until then, so a writer that dies,
+//! or a disk that fills, loses nothing the primary's queue can hold.
+use crate::role::{self, Command, Control};
+use anyhow::Context;
+use async_io::Timer;
+use picosnitch_config::Config;
+use picosnitch_ipc::control::{FromRole, Role};
+use picosnitch_ipc::rows::{RowAck, RowBatch};
+use picosnitch_ipc::status::{RoleStatus, WriterStatus};
+use picosnitch_ipc::{Link, SeqPacket};
+use picosnitch_store::{Delivery, Store, StoreError};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const STATUS_PERIOD: Duration = Duration::from_secs(2);
+const PRUNE_PERIOD: Duration = Duration::from_secs(3600);
+const RETRY_PERIOD: Duration = Duration::from_secs(2);
+
+type PrimaryLink = Link<RowAck, RowBatch>;
+
+enum Wake {
+    Command(anyhow::Result<Command>),
+    Batch(Result<Option<RowBatch>, picosnitch_ipc::IpcError>),
+    Tick,
+}
+
+pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
+    let path = config.database.path.clone();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating the database directory {}", dir.display()))?;
+    }
+    let (store, report) = Store::open(&path).with_context(|| format!("opening the database {}", path.display()))?;
+    let mut status = WriterStatus { db_path: path.display().to_string(), ..Default::default() };
+    if let Some(old) = &report.moved_aside {
+        tracing::error!(
+            moved_to = %old.display(),
+            db = %path.display(),
+            "the database was corrupt: it was moved aside (kept, not deleted) and a new one was created"
+        );
+        status.moved_aside = Some(old.display().to_string());
+    }
+    apply_ownership(&path, config);
+    let mut store = store;
+    prune(&mut store, config, &mut status);
+    smol::block_on(serve(control, config, store, status))
+}
+
+/// Gives the database files the configured owner, group and mode, so members of the
+/// group can read the history and nobody else can.
+fn apply_ownership(db: &Path, config: &Config) {
+    let data = &config.data;
+    let uid = crate::accounts::uid_of(&data.owner);
+    let gid = crate::accounts::gid_of(&data.group);
+    if uid.is_none() {
+        tracing::warn!(owner = %data.owner, "[data] owner does not exist; leaving the database owner unchanged");
+    }
+    if gid.is_none() {
+        tracing::warn!(group = %data.group, "[data] group does not exist; leaving the database group unchanged");
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let p = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        if !p.exists() {
+            continue;
+        }
+        if let Err(e) = std::os::unix::fs::chown(&p, uid, gid) {
+            tracing::warn!(path = %p.display(), error = %e, "cannot set the database's owner and group");
+        }
+        if let Err(e) = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(data.mode_bits())) {
+            tracing::warn!(path = %p.display(), error = %e, "cannot set the database's mode");
+        }
+    }
+}
+
+fn prune(s: &mut Store, config: &Config, status: &mut WriterStatus) {
+    if config.database.retention_days == 0 {
+        return;
+    }
+    let cutoff = picosnitch_store::unix_days_ago(config.database.retention_days);
+    match s.prune(cutoff) {
+        Ok(r) => {
+            status.rows_pruned += r.connections;
+            if r.connections > 0 {
+                tracing::info!(rows = r.connections, executables = r.executables, before = cutoff, "pruned rows past retention_days");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "pruning old rows failed; will try again in an hour"),
+    }
+}
+
+async fn serve(control: SeqPacket, config: &Config, store: Store, mut status: WriterStatus) -> anyhow::Result<()> {
+    let control: Control = Link::new(control)?;
+    let mut store = store;
+    let mut primary: Option<PrimaryLink> = None;
+    let mut next_status = Instant::now();
+    let mut next_prune = Instant::now() + PRUNE_PERIOD;
+    // A batch that could not be committed yet: retried before anything else is read.
+    let mut held: Option<RowBatch> = None;
+    let mut retry_at = Instant::now();
+    loop {
+        let deadline = if held.is_some() { next_status.min(retry_at) } else { next_status };
+        let wake = futures_lite::future::or(
+            async { Wake::Command(role::next_command(&control).await) },
+            futures_lite::future::or(
+                async {
+                    match (&primary, &held) {
+                        (Some(p), None) => Wake::Batch(p.recv().await),
+                        _ => futures_lite::future::pending().await,
+                    }
+                },
+                async {
+                    Timer::at(deadline).await;
+                    Wake::Tick
+                },
+            ),
+        )
+        .await;
+        match wake {
+            Wake::Command(cmd) => match cmd? {
+                Command::Link(Role::Primary, sock) => {
+                    primary = Some(Link::new(sock)?);
+                    // The primary resends what it has not seen acknowledged.
+                    held = None;
+                }
+                Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the writer does not use"),
+                Command::Stop | Command::Closed => {
+                    if let Some(b) = &held {
+                        tracing::error!(rows = b.rows.len(), "stopping with a batch that could not be written");
+                    }
+                    return Ok(());
+                }
+            },
+            Wake::Batch(Ok(Some(batch))) => held = Some(batch),
+            Wake::Batch(Ok(None)) => {
+                tracing::info!("primary closed its link; waiting for a new one");
+                primary = None;
+            }
+            Wake::Batch(Err(e)) => {
+                tracing::warn!(error = %e, "bad message from the primary; dropping the link");
+                primary = None;
+            }
+            Wake::Tick => {}
+        }
+        if let Some(batch) = held.take() {
+            if Instant::now() >= retry_at {
+                let (s, result) = commit(store, batch.clone()).await;
+                store = s;
+                match result {
+                    Ok(delivery) => {
+                        match delivery {
+                            Delivery::Inserted(n) => status.rows_written += n as u64,
+                            Delivery::AlreadyDelivered => status.batches_duplicate += 1,
+                        }
+                        if let Some(e) = status.last_error.take() {
+                            tracing::info!(was = %e, "the database is writable again");
+                        }
+                        if let Some(p) = &primary {
+                            if let Err(e) = p.send(&RowAck { seq: batch.seq }).await {
+                                tracing::warn!(error = %e, "primary link lost before the acknowledgement");
+                                primary = None;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let text = match &e {
+                            StoreError::Full { .. } => format!("{e}; rows wait in memory up to [database] queue_limit, then are dropped and counted: free some space"),
+                            _ => e.to_string(),
+                        };
+                        if status.last_error.as_deref() != Some(text.as_str()) {
+                            tracing::error!(error = %text, "cannot write to the database; retrying");
+                        }
+                        status.last_error = Some(text);
+                        held = Some(batch);
+                        retry_at = Instant::now() + RETRY_PERIOD;
+                    }
+                }
+            } else {
+                held = Some(batch);
+            }
+        }
+        let now = Instant::now();
+        if now >= next_prune {
+            let (s, st) = blocking::unblock({
+                let mut store = store;
+                let config = config.clone();
+                let mut st = status.clone();
+                move || {
+                    prune(&mut store, &config, &mut st);
+                    (store, st)
+                }
+            })
+            .await;
+            store = s;
+            status = st;
+            next_prune = now + PRUNE_PERIOD;
+        }
+        if now >= next_status {
+            control.send(&FromRole::Status(RoleStatus::Writer(status.clone()))).await.context("reporting status")?;
+            next_status = now + STATUS_PERIOD;
+        }
+    }
+}
+
+/// Commits one batch off the event loop; the store travels to the blocking thread and back.
+async fn commit(mut store: Store, batch: RowBatch) -> (Store, Result<Delivery, StoreError>) {
+    blocking::unblock(move || {
+        let r = store.insert_batch_once(&batch.source, batch.seq, &batch.rows);
+        (store, r)
+    })
+    .await
+}
