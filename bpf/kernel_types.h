@@ -103,6 +103,9 @@ struct sock_common {
 
 struct sock {
 	struct sock_common __sk_common;
+	/* A u8 in recent kernels, a 2-bit bitfield in older ones: read with
+	 * BPF_CORE_READ_BITFIELD_PROBED, which handles both. */
+	unsigned char sk_shutdown;
 	__u16 sk_protocol;
 	__u16 sk_type;
 } CORE;
@@ -112,8 +115,12 @@ struct socket {
 } CORE;
 
 struct tcp_sock {
-	u64 bytes_received;
-	u64 bytes_acked;
+	u64 bytes_received; /* in-order sequence space received: data, and the FIN */
+	u64 bytes_acked;    /* sequence space the peer acknowledged: data, and the FIN */
+	u32 rcv_nxt;        /* next sequence number expected from the peer */
+	u32 copied_seq;     /* next sequence number the application will consume */
+	u32 write_seq;      /* one past the last byte the application queued (and its FIN) */
+	u32 snd_una;        /* oldest unacknowledged sequence number */
 } CORE;
 
 #endif

@@ -13,8 +13,11 @@
  *   cgroup/sendmsg4/6, recvmsg4/6   the peer of unconnected UDP sends and receives
  *   cgroup_skb/egress           the peer of unconnected raw and ping sends; the local
  *                               port of a connecting TCP socket (its SYN)
- *   tp_btf/inet_sock_set_state  end of a TCP socket (softirq-safe: socket only)
- *   cgroup/sock_release         end of every other inet socket          (Linux >= 5.9)
+ *   cgroup/sock_release         end of a non-TCP socket: its last fd closed (Linux >= 5.9)
+ *   tp_btf/tcp_destroy_sock     end of a TCP socket, never before the application's last
+ *                               I/O (TCP_CLOSE is no such point: a half-closed socket
+ *                               reaches it while the application still reads queued data)
+ *   tp_btf/inet_sock_set_state  which FINs a TCP socket sent and received (socket only)
  *   tp_btf/sched_process_exec   path and argv of every executed file
  * Minimum kernel: 5.12 (socket cookies in tracing programs); the exec path walk uses
  * bpf_loop where it exists (5.17) and an unrolled, shallower walk before that.
@@ -48,8 +51,10 @@ struct ps_flow_value *btf_keep_flow_value __attribute__((unused));
 #define SOCK_DGRAM 2
 #define SOCK_RAW 3
 #define MSG_PEEK 2
-#define TCP_CLOSE 7
 #define TCP_SYN_SENT 2
+#define TCP_FIN_WAIT1 4
+#define TCP_LAST_ACK 9
+#define RCV_SHUTDOWN 1
 
 enum dir { SEND = 0, RECV = 1 };
 
@@ -111,6 +116,23 @@ struct {
 	__type(value, struct pending_open);
 } opens SEC(".maps");
 
+/* What a TCP socket's sequence counters alone cannot tell: whether a FIN occupies one
+ * of their sequence numbers. Tracked at state changes, read when the socket is gone. */
+#define TCP_FIN_SENT 1     /* our FIN is queued (we entered FIN_WAIT1 or LAST_ACK) */
+#define TCP_FIN_RECEIVED 2 /* the peer's FIN arrived while the application held the socket */
+#define TCP_RELEASED 4     /* the application closed it: shutdown bits no longer tell FINs */
+
+struct tcp_fins {
+	__u32 flags;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tcp_fins);
+} fins SEC(".maps");
+
 static __always_inline void stat_add(__u32 idx, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
@@ -151,24 +173,60 @@ static __always_inline void fill_task(struct ps_task *out)
 	bpf_get_current_comm(out->comm, sizeof(out->comm));
 }
 
-/* The socket's local address and port, and for TCP its goodput counters. */
-static __always_inline void read_local(struct sock *sk, struct ps_flow_event *e)
+/* What the application has queued (sent) and consumed (received) on a TCP socket so
+ * far, by any path, from the kernel's own counters: the u64 totals of acknowledged and
+ * received sequence space, corrected by the (small, u32) distances to what is still
+ * unacknowledged or unread, less the FINs, which occupy one sequence number each. */
+static __always_inline void tcp_app_totals(struct sock *sk, __u32 fin_flags, __u64 *sent, __u64 *recvd)
 {
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	__u64 acked = BPF_CORE_READ(tp, bytes_acked);
+	__u32 unacked = BPF_CORE_READ(tp, write_seq) - BPF_CORE_READ(tp, snd_una);
+	__u64 s = acked + unacked;
+	if ((fin_flags & TCP_FIN_SENT) && s > 0)
+		s -= 1;
+	/* bytes_received holds the peer's FIN once it arrived; the unread gap holds it
+	 * until the application reads the end of the stream. So it is to be taken off
+	 * only when it arrived and nothing is left unread. */
+	__u64 received = BPF_CORE_READ(tp, bytes_received);
+	__u32 gap = BPF_CORE_READ(tp, rcv_nxt) - BPF_CORE_READ(tp, copied_seq);
+	__u64 consumed = received > gap ? received - gap : 0;
+	if ((fin_flags & TCP_FIN_RECEIVED) && gap == 0 && consumed > 0)
+		consumed -= 1;
+	*sent = s;
+	*recvd = consumed;
+}
+
+static __always_inline __u32 tcp_fin_flags(struct sock *sk)
+{
+	struct tcp_fins *f = bpf_sk_storage_get(&fins, sk, 0, 0);
+	return f ? f->flags : 0;
+}
+
+/* The socket's local address and port, and for TCP the base of its totals; `bytes` in
+ * direction `dir` were just counted by the hook that runs after the operation. */
+static __always_inline void read_local(struct sock *sk, struct ps_flow_event *e, __u32 dir, __u64 bytes)
+{
+	if (BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP && e->tcp_sent_base == 0 &&
+	    e->tcp_recv_base == 0) {
+		__u64 sent, recvd;
+		tcp_app_totals(sk, tcp_fin_flags(sk), &sent, &recvd);
+		if (dir == SEND)
+			sent = sent > bytes ? sent - bytes : 0;
+		else
+			recvd = recvd > bytes ? recvd - bytes : 0;
+		e->tcp_sent_base = sent;
+		e->tcp_recv_base = recvd;
+	}
 	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	if (lport == 0)
-		return; /* unbound, or a TCP socket already unhashed at close: keep what we had */
+		return; /* unbound, or a TCP socket already unhashed: keep what we had */
 	e->lport = lport;
 	if (e->key.family == AF_INET) {
 		__be32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 		__builtin_memcpy(e->laddr, &a, 4);
 	} else if (e->key.family == AF_INET6) {
 		BPF_CORE_READ_INTO(&e->laddr, sk, __sk_common.skc_v6_rcv_saddr); /* &: the whole array, not 1 byte */
-	}
-	if (BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP && e->tcp_acked_base == 0 &&
-	    e->tcp_received_base == 0) {
-		struct tcp_sock *tp = (struct tcp_sock *)sk;
-		e->tcp_acked_base = BPF_CORE_READ(tp, bytes_acked);
-		e->tcp_received_base = BPF_CORE_READ(tp, bytes_received);
 	}
 }
 
@@ -218,9 +276,10 @@ static __always_inline void read_peer(struct sock *sk, __u16 family, __u32 dir,
 	}
 }
 
-/* Emits a flow event for `sk`; `counters` only for PS_EV_FLOW_UNTRACKED. */
+/* Emits a flow event for `sk`, whose first counted bytes are `bytes` in `dir`;
+ * `counters` only for PS_EV_FLOW_UNTRACKED. */
 static __always_inline void emit_flow(struct sock *sk, struct ps_flow_key *key, __u32 kind,
-				      __u32 direction, struct ps_counters *counters)
+				      __u32 dir, __u64 bytes, struct ps_counters *counters)
 {
 	struct ps_flow_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -233,19 +292,21 @@ static __always_inline void emit_flow(struct sock *sk, struct ps_flow_key *key, 
 	e->kind = kind;
 	e->ktime_ns = bpf_ktime_get_ns();
 	e->key = *key;
-	e->direction = direction;
+	e->direction = dir == SEND ? PS_DIR_OUT : PS_DIR_IN;
 	e->protocol = BPF_CORE_READ(sk, sk_protocol);
 	e->sock_type = BPF_CORE_READ(sk, sk_type);
 	fill_task(&e->task);
-	read_local(sk, e);
+	read_local(sk, e, dir, bytes);
 	if (counters)
 		e->counters = *counters;
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* Sends the announcement a connect() left in socket storage, once. `sk` may be null
- * when the socket is gone from the caller's view (then the stored local end is used). */
-static __always_inline void announce_pending(struct pending_open *p, struct sock *sk)
+/* Sends the announcement a connect() left in socket storage, once, completed from `sk`
+ * whose first counted bytes are `bytes` in `dir`. `sk` may be null at release (then the
+ * local end stored from the SYN is used). */
+static __always_inline void announce_pending(struct pending_open *p, struct sock *sk, __u32 dir,
+					     __u64 bytes)
 {
 	if (!p || !p->valid)
 		return;
@@ -257,7 +318,7 @@ static __always_inline void announce_pending(struct pending_open *p, struct sock
 	}
 	__builtin_memcpy(e, &p->ev, sizeof(*e));
 	if (sk)
-		read_local(sk, e);
+		read_local(sk, e, dir, bytes);
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -298,14 +359,14 @@ static __always_inline void account(struct sock *sk, __u64 bytes, __u32 dir)
 			/* Not atomic: two CPUs may both announce, and the monitor ignores a
 			 * second announcement of a flow it already has. */
 			v->flags &= ~PS_FLOW_PENDING_OPEN;
-			announce_pending(bpf_sk_storage_get(&opens, sk, 0, 0), sk);
+			announce_pending(bpf_sk_storage_get(&opens, sk, 0, 0), sk, dir, bytes);
 		}
 		return;
 	}
 	struct ps_flow_value fresh = { .counters = delta };
 	long err = bpf_map_update_elem(&flows, &key, &fresh, BPF_NOEXIST);
 	if (err == 0) {
-		emit_flow(sk, &key, PS_EV_FLOW_NEW, dir == SEND ? PS_DIR_OUT : PS_DIR_IN, 0);
+		emit_flow(sk, &key, PS_EV_FLOW_NEW, dir, bytes, 0);
 		return;
 	}
 	v = bpf_map_lookup_elem(&flows, &key);
@@ -316,7 +377,7 @@ static __always_inline void account(struct sock *sk, __u64 bytes, __u32 dir)
 	/* Map full: the bytes travel in the event itself, so nothing is lost unless the
 	 * ring is full too (then both losses are counted). */
 	stat_add(PS_STAT_FLOW_MAP_FULL, 1);
-	emit_flow(sk, &key, PS_EV_FLOW_UNTRACKED, dir == SEND ? PS_DIR_OUT : PS_DIR_IN, &delta);
+	emit_flow(sk, &key, PS_EV_FLOW_UNTRACKED, dir, bytes, &delta);
 }
 
 /* ---- hook set "tracepoint": the sock:sock_{send,recv}_length tracepoints ---- */
@@ -505,6 +566,11 @@ int skb_egress(struct __sk_buff *skb)
 			return 1;
 		struct pending_open *p = bpf_sk_storage_get(&opens, bs, 0, 0);
 		if (p && p->valid && p->ev.lport == 0) {
+			/* The base of the socket's totals: its SYN already holds a sequence
+			 * number, which is not application data. */
+			struct tcp_sock *tp = bpf_skc_to_tcp_sock(bs);
+			if (tp)
+				tcp_app_totals((struct sock *)tp, 0, &p->ev.tcp_sent_base, &p->ev.tcp_recv_base);
 			p->ev.lport = bs->src_port;
 			if (bs->family == AF_INET) {
 				__u32 a = bs->src_ip4;
@@ -545,7 +611,7 @@ int skb_egress(struct __sk_buff *skb)
 
 /* ---- end of a socket ---- */
 
-static __always_inline void emit_close(__u64 cookie, __u32 is_tcp, struct sock *sk)
+static __always_inline void emit_close(__u64 cookie, struct sock *tcp, __u32 fin_flags)
 {
 	struct ps_close_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -553,42 +619,71 @@ static __always_inline void emit_close(__u64 cookie, __u32 is_tcp, struct sock *
 		return;
 	}
 	e->kind = PS_EV_SOCK_CLOSE;
-	e->is_tcp = is_tcp;
 	e->cookie = cookie;
-	e->tcp_bytes_acked = 0;
-	e->tcp_bytes_received = 0;
-	if (is_tcp && sk) {
-		struct tcp_sock *tp = (struct tcp_sock *)sk;
-		e->tcp_bytes_acked = BPF_CORE_READ(tp, bytes_acked);
-		e->tcp_bytes_received = BPF_CORE_READ(tp, bytes_received);
+	e->is_tcp = 0;
+	e->tcp_sent = 0;
+	e->tcp_recv = 0;
+	if (tcp) {
+		e->is_tcp = 1;
+		tcp_app_totals(tcp, fin_flags, &e->tcp_sent, &e->tcp_recv);
 	}
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* TCP ends at TCP_CLOSE, which may come after close() (FIN_WAIT, LAST_ACK) and may
- * run in softirq: only the socket is used here, never the current task. */
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
-{
-	if (newstate != TCP_CLOSE || !sk)
-		return 0;
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return 0;
-	announce_pending(bpf_sk_storage_get(&opens, sk, 0, 0), sk);
-	emit_close(bpf_get_socket_cookie(sk), 1, sk);
-	return 0;
-}
-
-/* Every other inet socket (UDP, raw, ping) ends when it is released. A connected
- * socket that never sent keeps local port 0: this program type may not read it. */
+/* A socket's last file descriptor is closed: no application I/O can follow. Runs in
+ * the closing task (or its exit), before TCP sends its FIN. */
 SEC("cgroup/sock_release")
 int sock_release(struct bpf_sock *bs)
 {
-	if (bs->protocol == IPPROTO_TCP)
+	/* A connect() that never moved a byte is still announced; its local end came from
+	 * the SYN (this program type may not read the port itself). */
+	announce_pending(bpf_sk_storage_get(&opens, bs, 0, 0), 0, SEND, 0);
+	if (bs->protocol == IPPROTO_TCP) {
+		/* TCP ends at tcp_destroy_sock, with the socket's own counters, which this
+		 * program type may not read. From here on, tcp_close's shutdown bits say
+		 * nothing about the peer's FIN. */
+		struct tcp_fins *f = bpf_sk_storage_get(&fins, bs, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (f)
+			f->flags |= TCP_RELEASED;
 		return 1;
-	announce_pending(bpf_sk_storage_get(&opens, bs, 0, 0), 0);
+	}
 	emit_close(bpf_get_socket_cookie(bs), 0, 0);
 	return 1;
+}
+
+/* Where FINs occupy sequence numbers. May run in softirq: only the socket is used. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	__u32 add = 0;
+	if (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK)
+		add |= TCP_FIN_SENT;
+	/* tcp_fin() marks RCV_SHUTDOWN before it changes the state; tcp_reset() does not. */
+	__u8 shutdown = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown);
+	if (shutdown & RCV_SHUTDOWN)
+		add |= TCP_FIN_RECEIVED;
+	if (!add)
+		return 0;
+	struct tcp_fins *f = bpf_sk_storage_get(&fins, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!f)
+		return 0;
+	if (f->flags & TCP_RELEASED)
+		add &= ~TCP_FIN_RECEIVED; /* tcp_close() set every shutdown bit itself */
+	f->flags |= add;
+	return 0;
+}
+
+/* The TCP socket is destroyed: after the application released it, and after its FIN
+ * handshake if it had one. Its counters are final. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(tcp_destroy_sock, struct sock *sk)
+{
+	if (!sk)
+		return 0;
+	emit_close(bpf_get_socket_cookie(sk), sk, tcp_fin_flags(sk));
+	return 0;
 }
 
 /* ---- executed files ---- */

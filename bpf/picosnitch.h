@@ -93,20 +93,24 @@ struct ps_flow_event {
 	__u16 lport;
 	__u16 direction; /* PS_DIR_* */
 	__u32 _pad;
-	/* TCP goodput counters when the flow was first seen: the base for the close-time
-	 * fallback that covers what the send/recv hooks cannot see (splice from a socket). */
-	__u64 tcp_acked_base;
-	__u64 tcp_received_base;
+	/* The TCP socket's own application totals (see struct ps_close_event) just before
+	 * this flow's first counted byte: the base of the release-time fallback. */
+	__u64 tcp_sent_base;
+	__u64 tcp_recv_base;
 	struct ps_task task;
 	struct ps_counters counters; /* only for PS_EV_FLOW_UNTRACKED */
 };
 
+/* A socket released by its last file descriptor: no application I/O can follow. For TCP
+ * it carries the socket's own totals of what the application queued and consumed, from
+ * the kernel's sequence counters (FIN excluded), which also cover paths that bypass
+ * sock_sendmsg/sock_recvmsg (splice out of a socket; sendpage before Linux 6.5). */
 struct ps_close_event {
 	__u32 kind; /* PS_EV_SOCK_CLOSE */
 	__u32 is_tcp;
 	__u64 cookie;
-	__u64 tcp_bytes_acked;
-	__u64 tcp_bytes_received;
+	__u64 tcp_sent;
+	__u64 tcp_recv;
 };
 
 /* An exec record is this header followed by path_len bytes of path and then args_len

@@ -92,8 +92,8 @@ pub struct FlowEvent {
     pub lport: u16,
     pub direction: u16,
     pub _pad: u32,
-    pub tcp_acked_base: u64,
-    pub tcp_received_base: u64,
+    pub tcp_sent_base: u64,
+    pub tcp_recv_base: u64,
     pub task: Task,
     pub counters: Counters,
 }
@@ -104,8 +104,8 @@ pub struct CloseEvent {
     pub kind: u32,
     pub is_tcp: u32,
     pub cookie: u64,
-    pub tcp_bytes_acked: u64,
-    pub tcp_bytes_received: u64,
+    pub tcp_sent: u64,
+    pub tcp_recv: u64,
 }
 
 /// The fixed part of an exec record; `path_len` bytes of path and then `args_len`
@@ -237,13 +237,13 @@ mod tests {
 
     #[test]
     fn decodes_close_event() {
-        let ev = CloseEvent { kind: EV_SOCK_CLOSE, is_tcp: 1, cookie: 7, tcp_bytes_acked: 5, tcp_bytes_received: 9 };
+        let ev = CloseEvent { kind: EV_SOCK_CLOSE, is_tcp: 1, cookie: 7, tcp_sent: 5, tcp_recv: 9 };
         // SAFETY: CloseEvent is plain data without padding.
         let bytes = unsafe {
             core::slice::from_raw_parts((&ev as *const CloseEvent).cast::<u8>(), core::mem::size_of::<CloseEvent>())
         };
         match RawEvent::decode(bytes) {
-            Ok(RawEvent::Close(c)) => assert_eq!((c.cookie, c.tcp_bytes_received), (7, 9)),
+            Ok(RawEvent::Close(c)) => assert_eq!((c.cookie, c.tcp_recv), (7, 9)),
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -92,6 +92,7 @@ impl KernelCapture {
         let exec = if features.bpf_loop { "sched_process_exec" } else { "sched_process_exec_unrolled" };
         attach_tracepoint(&mut ebpf, exec, "sched_process_exec", &btf)?;
         attach_tracepoint(&mut ebpf, "inet_sock_set_state", "inet_sock_set_state", &btf)?;
+        attach_tracepoint(&mut ebpf, "tcp_destroy_sock", "tcp_destroy_sock", &btf)?;
         for name in SOCK_ADDR {
             let prog: &mut CgroupSockAddr = program(&mut ebpf, name)?;
             prog.load().map_err(|source| LoadError::Program { name, source })?;

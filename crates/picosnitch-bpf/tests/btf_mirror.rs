@@ -91,9 +91,9 @@ fn rust_records_match_the_object_btf() {
         l,
         "ps_flow_event",
         FlowEvent,
-        [kind, protocol, sock_type, ktime_ns, key, laddr, lport, direction, _pad, tcp_acked_base, tcp_received_base, task, counters]
+        [kind, protocol, sock_type, ktime_ns, key, laddr, lport, direction, _pad, tcp_sent_base, tcp_recv_base, task, counters]
     );
-    check!(l, "ps_close_event", CloseEvent, [kind, is_tcp, cookie, tcp_bytes_acked, tcp_bytes_received]);
+    check!(l, "ps_close_event", CloseEvent, [kind, is_tcp, cookie, tcp_sent, tcp_recv]);
     // The exec record is a fixed header followed by a variable part the Rust side reads
     // as bytes: check the header's fields and where the data starts.
     let exec = l.get("ps_exec_event").expect("ps_exec_event in BTF");

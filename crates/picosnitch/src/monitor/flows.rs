@@ -20,7 +20,8 @@ pub struct Flow {
     closed: bool,
     dirty: bool,
     pub last_change: Instant,
-    /// TCP goodput counters when the flow was first seen (see the close-time fallback).
+    /// The TCP socket's application totals (sent, received) just before this flow's
+    /// first counted byte (see the release-time fallback).
     pub tcp_base: (u64, u64),
 }
 
@@ -33,11 +34,12 @@ pub struct FlowTable {
     dirty: Vec<u64>,
 }
 
-/// Extra bytes a closing TCP socket moved that the send/recv hooks did not see.
+/// A released TCP socket's own totals of what the application queued and consumed,
+/// by any path (see `struct ps_close_event` in bpf/picosnitch.h).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TcpFinal {
-    pub bytes_acked: u64,
-    pub bytes_received: u64,
+    pub sent: u64,
+    pub received: u64,
 }
 
 impl FlowTable {
@@ -142,8 +144,8 @@ impl FlowTable {
     }
 
     /// Ends the flows of a socket, after their final readings were recorded. For TCP,
-    /// bytes the kernel's goodput counters saw beyond what the send/recv hooks counted
-    /// (a splice from the socket reads through tcp_splice_read, not sock_recvmsg) are
+    /// what the socket's own totals show beyond what the send/recv hooks counted (a
+    /// splice out of the socket reads through tcp_splice_read, not sock_recvmsg) is
     /// added to the socket's first flow.
     pub fn close_cookie(&mut self, cookie: u64, tcp: Option<TcpFinal>) {
         let ids: Vec<u64> = self.flows_of_cookie(cookie).into_iter().map(|(id, _)| id).collect();
@@ -158,8 +160,8 @@ impl FlowTable {
                     base_received = base_received.min(f.tcp_base.1);
                 }
             }
-            let extra_send = t.bytes_acked.saturating_sub(base_acked).saturating_sub(sent);
-            let extra_recv = t.bytes_received.saturating_sub(base_received).saturating_sub(received);
+            let extra_send = t.sent.saturating_sub(base_acked).saturating_sub(sent);
+            let extra_recv = t.received.saturating_sub(base_received).saturating_sub(received);
             if let Some(f) = self.flows.get_mut(&first) {
                 f.now.send_bytes += extra_send;
                 f.now.recv_bytes += extra_recv;
@@ -308,7 +310,7 @@ mod tests {
         t.update(id, counters(300, 400), now);
         drain(&mut t);
         // At close the kernel's counters say 300 more were received (a splice).
-        t.close_cookie(7, Some(TcpFinal { bytes_acked: 1300, bytes_received: 2700 }));
+        t.close_cookie(7, Some(TcpFinal { sent: 1300, received: 2700 }));
         let ev = drain(&mut t);
         assert!(matches!(ev[0], KernelEvent::FlowBytes { send: 0, recv: 300, .. }), "{ev:?}");
     }

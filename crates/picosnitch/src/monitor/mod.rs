@@ -181,7 +181,7 @@ impl Monitor {
                     if f.kind == events::EV_FLOW_UNTRACKED {
                         self.table.untracked(open, f.counters, now);
                     } else {
-                        self.table.open(f.key, open, (f.tcp_acked_base, f.tcp_received_base), now);
+                        self.table.open(f.key, open, (f.tcp_sent_base, f.tcp_recv_base), now);
                     }
                 }
                 Ok(RawEvent::Close(c)) => self.close(&c, now),
@@ -210,7 +210,7 @@ impl Monitor {
             // Already gone if the kernel removed it; nothing else to do then.
             let _ = self.cap.flows.remove(&key);
         }
-        let tcp = (c.is_tcp != 0).then_some(TcpFinal { bytes_acked: c.tcp_bytes_acked, bytes_received: c.tcp_bytes_received });
+        let tcp = (c.is_tcp != 0).then_some(TcpFinal { sent: c.tcp_sent, received: c.tcp_recv });
         self.table.close_cookie(c.cookie, tcp);
     }
 

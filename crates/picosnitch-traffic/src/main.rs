@@ -1,0 +1,148 @@
+//! `picosnitch-traffic`: makes one kind of network traffic and prints, as one JSON line,
+//! the bytes it sent and received itself (what the application wrote and read). Tests
+//! and benchmarks run a copy of it under a name unique to the trial and compare what
+//! picosnitch recorded for that executable with this ground truth.
+mod ip_raw;
+mod packet;
+mod report;
+mod tcp;
+mod udp;
+mod uring;
+mod zerocopy;
+
+use clap::{Parser, Subcommand};
+use std::net::{IpAddr, SocketAddr};
+
+#[derive(Parser)]
+#[command(name = "picosnitch-traffic", about = "Makes one kind of traffic and reports its own byte counts")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Accept connections; read each to EOF, answer with --send bytes. Prints the port first.
+    TcpServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        accepts: usize,
+        #[arg(long, default_value_t = 0)]
+        send: usize,
+    },
+    /// Connect, send --send bytes, half-close, read the answer to EOF.
+    TcpClient {
+        #[arg(long)]
+        to: SocketAddr,
+        #[arg(long, default_value_t = 0)]
+        send: usize,
+        /// How: plain write/read, io_uring send/recv, sendfile+read, or splice both ways.
+        #[arg(long, value_enum, default_value_t = Io::Plain)]
+        io: Io,
+        /// Connections to make one after the other.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+    },
+    /// Receive --count datagrams and answer each with --reply bytes. Prints the port first.
+    UdpServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: SocketAddr,
+        #[arg(long)]
+        count: usize,
+        #[arg(long, default_value_t = 0)]
+        reply: usize,
+        /// Receive with recvmmsg, this many per call.
+        #[arg(long)]
+        mmsg: Option<usize>,
+    },
+    /// Send --count datagrams of --size bytes; read --replies answers.
+    UdpClient {
+        #[arg(long)]
+        to: SocketAddr,
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        size: usize,
+        /// connect() first, then send(); otherwise sendto() each datagram.
+        #[arg(long)]
+        connected: bool,
+        /// Send with sendmmsg, this many per call.
+        #[arg(long)]
+        mmsg: Option<usize>,
+        #[arg(long, default_value_t = 0)]
+        replies: usize,
+    },
+    /// ICMP echo through a ping socket (SOCK_DGRAM, IPPROTO_ICMP/ICMPV6).
+    Ping {
+        #[arg(long)]
+        to: IpAddr,
+        #[arg(long, default_value_t = 3)]
+        count: usize,
+        #[arg(long, default_value_t = 56)]
+        size: usize,
+    },
+    /// ICMP echo through a raw socket.
+    RawPing {
+        #[arg(long)]
+        to: IpAddr,
+        #[arg(long, default_value_t = 3)]
+        count: usize,
+        #[arg(long, default_value_t = 56)]
+        size: usize,
+    },
+    /// Raw IP datagrams of another protocol number (253: for experiments, RFC 3692).
+    RawIp {
+        #[arg(long)]
+        to: IpAddr,
+        #[arg(long, default_value_t = 253)]
+        proto: i32,
+        #[arg(long, default_value_t = 3)]
+        count: usize,
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+    },
+    /// Ethernet frames through an AF_PACKET socket.
+    Packet {
+        #[arg(long, default_value = "lo")]
+        ifname: String,
+        #[arg(long, default_value_t = 3)]
+        count: usize,
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Io {
+    Plain,
+    Uring,
+    Sendfile,
+    Splice,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::TcpServer { bind, accepts, send } => tcp::server(bind, accepts, send),
+        Command::TcpClient { to, send, io, repeat } => tcp::client(to, send, io, repeat),
+        Command::UdpServer { bind, count, reply, mmsg } => udp::server(bind, count, reply, mmsg),
+        Command::UdpClient { to, count, size, connected, mmsg, replies } => {
+            udp::client(to, count, size, connected, mmsg, replies)
+        }
+        Command::Ping { to, count, size } => ip_raw::ping(to, count, size, false),
+        Command::RawPing { to, count, size } => ip_raw::ping(to, count, size, true),
+        Command::RawIp { to, proto, count, size } => ip_raw::raw_ip(to, proto, count, size),
+        Command::Packet { ifname, count, size } => packet::send(&ifname, count, size),
+    };
+    match result {
+        Ok(r) => {
+            r.print();
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("picosnitch-traffic: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
