@@ -110,6 +110,11 @@ struct sock {
 	__u16 sk_type;
 } CORE;
 
+/* AF_PACKET sockets keep their ethertype here, not in sk_protocol. */
+struct packet_sock {
+	__be16 num;
+} CORE;
+
 struct socket {
 	struct sock *sk;
 } CORE;

@@ -276,6 +276,18 @@ static __always_inline void read_peer(struct sock *sk, __u16 family, __u32 dir,
 	}
 }
 
+/* IPPROTO_* for inet sockets; the ethertype (host order) for AF_PACKET sockets, which
+ * keep it in packet_sock (guarded: af_packet may be a module without vmlinux BTF). */
+static __always_inline __u16 socket_protocol(struct sock *sk, __u16 family)
+{
+	if (family == AF_PACKET) {
+		if (bpf_core_field_exists(((struct packet_sock *)0)->num))
+			return bpf_ntohs(BPF_CORE_READ((struct packet_sock *)sk, num));
+		return 0;
+	}
+	return BPF_CORE_READ(sk, sk_protocol);
+}
+
 /* Emits a flow event for `sk`, whose first counted bytes are `bytes` in `dir`;
  * `counters` only for PS_EV_FLOW_UNTRACKED. */
 static __always_inline void emit_flow(struct sock *sk, struct ps_flow_key *key, __u32 kind,
@@ -293,7 +305,7 @@ static __always_inline void emit_flow(struct sock *sk, struct ps_flow_key *key, 
 	e->ktime_ns = bpf_ktime_get_ns();
 	e->key = *key;
 	e->direction = dir == SEND ? PS_DIR_OUT : PS_DIR_IN;
-	e->protocol = BPF_CORE_READ(sk, sk_protocol);
+	e->protocol = socket_protocol(sk, key->family);
 	e->sock_type = BPF_CORE_READ(sk, sk_type);
 	fill_task(&e->task);
 	read_local(sk, e, dir, bytes);
