@@ -140,6 +140,16 @@ static __always_inline void stat_add(__u32 idx, __u64 n)
 		*v += n; /* per-CPU slot: no atomics needed */
 }
 
+/* Records go out without waking the monitor, which drains the ring on a short timer,
+ * unless a quarter of the ring is in use: thousands of wakeups a second would cost more
+ * than everything else the daemon does, and a filling ring still gets drained at once. */
+static __always_inline __u64 wakeup_flags(void)
+{
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 size = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
+	return avail >= size / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void read_file_id(struct file *f, struct ps_file_id *id)
 {
 	id->ino = BPF_CORE_READ(f, f_inode, i_ino);
@@ -311,7 +321,7 @@ static __always_inline void emit_flow(struct sock *sk, struct ps_flow_key *key, 
 	read_local(sk, e, dir, bytes);
 	if (counters)
 		e->counters = *counters;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
 /* Sends the announcement a connect() left in socket storage, once, completed from `sk`
@@ -331,7 +341,7 @@ static __always_inline void announce_pending(struct pending_open *p, struct sock
 	__builtin_memcpy(e, &p->ev, sizeof(*e));
 	if (sk)
 		read_local(sk, e, dir, bytes);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
 static __always_inline void add_counters(struct ps_flow_value *v, struct ps_counters *d)
@@ -639,7 +649,7 @@ static __always_inline void emit_close(__u64 cookie, struct sock *tcp, __u32 fin
 		e->is_tcp = 1;
 		tcp_app_totals(tcp, fin_flags, &e->tcp_sent, &e->tcp_recv);
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
 /* A socket's last file descriptor is closed: no application I/O can follow. Runs in
@@ -823,7 +833,7 @@ static __always_inline void send_exec(struct task_struct *p, struct path_walk *w
 	__u64 size = __builtin_offsetof(struct ps_exec_event, data) + path_len + e->args_len;
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	if (bpf_ringbuf_output(&events, e, size, 0))
+	if (bpf_ringbuf_output(&events, e, size, wakeup_flags()))
 		stat_add(PS_STAT_RINGBUF_FULL_EXEC, 1);
 }
 

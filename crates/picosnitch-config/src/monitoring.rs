@@ -45,7 +45,7 @@ impl Default for MonitoringConfig {
         Self {
             every_exe: false,
             geoip_lookup: true,
-            perf_ring_buffer_pages: 1024,
+            perf_ring_buffer_pages: 256,
             rlimit_nofile: None,
             st_dev_mask: None,
             flow_map_entries: 65536,

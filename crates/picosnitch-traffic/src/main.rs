@@ -43,6 +43,9 @@ enum Command {
         /// Connections to make one after the other.
         #[arg(long, default_value_t = 1)]
         repeat: usize,
+        /// Paces the connections at this many per second (default: as fast as possible).
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// Receive --count datagrams and answer each with --reply bytes. Prints the port first.
     UdpServer {
@@ -125,7 +128,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::TcpServer { bind, accepts, send } => tcp::server(bind, accepts, send),
-        Command::TcpClient { to, send, io, repeat } => tcp::client(to, send, io, repeat),
+        Command::TcpClient { to, send, io, repeat, rate } => tcp::client(to, send, io, repeat, rate),
         Command::UdpServer { bind, count, reply, mmsg } => udp::server(bind, count, reply, mmsg),
         Command::UdpClient { to, count, size, connected, mmsg, replies } => {
             udp::client(to, count, size, connected, mmsg, replies)

@@ -24,9 +24,17 @@ pub fn server(bind: SocketAddr, accepts: usize, send: usize) -> anyhow::Result<R
     Ok(r)
 }
 
-pub fn client(to: SocketAddr, send: usize, io: Io, repeat: usize) -> anyhow::Result<Report> {
+pub fn client(to: SocketAddr, send: usize, io: Io, repeat: usize, rate: Option<f64>) -> anyhow::Result<Report> {
     let mut r = Report::default();
-    for _ in 0..repeat {
+    let start = std::time::Instant::now();
+    for i in 0..repeat {
+        if let Some(rate) = rate.filter(|r| *r > 0.0) {
+            // Absolute schedule, so a slow connection does not lower the rate.
+            let due = start + std::time::Duration::from_secs_f64(i as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
         let s = TcpStream::connect_timeout(&to, IO_TIMEOUT).with_context(|| format!("connecting to {to}"))?;
         s.set_read_timeout(Some(IO_TIMEOUT))?;
         s.set_write_timeout(Some(IO_TIMEOUT))?;

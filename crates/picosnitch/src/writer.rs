@@ -163,7 +163,13 @@ async fn serve(control: SeqPacket, config: &Config, store: Store, mut status: Wr
                             }
                         }
                     }
-                    Err(e) => {
+                    Err(CommitError::Batch(e)) => {
+                        tracing::error!(error = %e, "dropping a malformed batch; this is a bug, please report it");
+                        if let Some(p) = &primary {
+                            let _ = p.send(&RowAck { seq: batch.seq }).await;
+                        }
+                    }
+                    Err(CommitError::Store(e)) => {
                         let text = match &e {
                             StoreError::Full { .. } => format!("{e}; rows wait in memory up to [database] queue_limit, then are dropped and counted: free some space"),
                             _ => e.to_string(),
@@ -204,10 +210,22 @@ async fn serve(control: SeqPacket, config: &Config, store: Store, mut status: Wr
 }
 
 /// Commits one batch off the event loop; the store travels to the blocking thread and back.
-async fn commit(mut store: Store, batch: RowBatch) -> (Store, Result<Delivery, StoreError>) {
+async fn commit(mut store: Store, batch: RowBatch) -> (Store, Result<Delivery, CommitError>) {
     blocking::unblock(move || {
-        let r = store.insert_batch_once(&batch.source, batch.seq, &batch.rows);
+        let r = match batch.unpack() {
+            Ok(rows) => store.insert_batch_once(&batch.source, batch.seq, &rows).map_err(CommitError::Store),
+            Err(e) => Err(CommitError::Batch(e)),
+        };
         (store, r)
     })
     .await
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CommitError {
+    #[error(transparent)]
+    Store(StoreError),
+    /// A batch that cannot be unpacked is dropped (with an error) rather than retried.
+    #[error("a malformed row batch from the primary: {0}")]
+    Batch(picosnitch_ipc::rows::BadIndex),
 }

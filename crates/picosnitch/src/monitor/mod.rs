@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 
 /// How often the counters of live flows are read and forwarded.
 const READ_PERIOD: Duration = Duration::from_secs(1);
+/// How often the ring buffer is drained: the kernel side wakes the monitor only when
+/// the ring is a quarter full, so this bounds the latency of everything else.
+const DRAIN_PERIOD: Duration = Duration::from_millis(100);
 const STATUS_PERIOD: Duration = Duration::from_secs(2);
 /// A flow whose process is gone ends after this long without traffic.
 const REAP_QUIET: Duration = Duration::from_secs(2);
@@ -57,6 +60,10 @@ pub fn capture_options(config: &Config) -> CaptureOptions {
 pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
     let cap = KernelCapture::load(&capture_options(config))
         .context("loading the kernel side (needs root: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN)")?;
+    // Loading parsed the kernel's BTF (megabytes) into memory since freed; give it back
+    // to the system instead of keeping it in the heap for the life of the process.
+    // SAFETY: malloc_trim only releases free heap memory.
+    unsafe { libc::malloc_trim(0) };
     tracing::info!(
         hook_set = %cap.choice.hook_set,
         reason = %cap.choice.reason,
@@ -115,7 +122,7 @@ impl Monitor {
         let mut next_status = Instant::now();
         let mut next_sweep = Instant::now() + ORPHAN_SWEEP_PERIOD;
         loop {
-            let deadline = next_read.min(next_status).min(next_sweep);
+            let deadline = next_read.min(next_status).min(next_sweep).min(Instant::now() + DRAIN_PERIOD);
             let wake = futures_lite::future::or(
                 async { Wake::Ring(ring_ready.readable().await) },
                 futures_lite::future::or(async { Wake::Command(role::next_command(&control).await) }, async {

@@ -13,7 +13,7 @@ use picosnitch_identity::procfs;
 use picosnitch_ipc::events::{ExecInfo, FileId, TaskInfo};
 use picosnitch_ipc::status::PrimaryStatus;
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroUsize;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -69,6 +69,11 @@ pub struct Identities {
     /// Last known path of each executable file, for parents never seen exec'ing.
     paths: LruCache<FileId, String>,
     resolved: LruCache<(u32, FileId), Exe>,
+    /// Names of parents and grandparents: every flow needs them, and reading /proc for
+    /// each was the primary's largest cost at a thousand connections a second.
+    names: LruCache<(u32, FileId), Rc<str>>,
+    /// Process names shared by every flow that has them: rows are summed by identity.
+    interned: HashSet<Rc<str>>,
     hashes: HashCache,
     inflight: HashMap<u64, Inflight>,
     by_key: HashMap<CacheKey, u64>,
@@ -90,6 +95,8 @@ impl Identities {
             execs: LruCache::new(cap(32768)),
             paths: LruCache::new(cap(16384)),
             resolved: LruCache::new(cap(16384)),
+            names: LruCache::new(cap(16384)),
+            interned: HashSet::new(),
             hashes: HashCache::new(8192),
             inflight: HashMap::new(),
             by_key: HashMap::new(),
@@ -107,6 +114,7 @@ impl Identities {
         }
         // A new program in an old process: what was resolved for the old one is stale.
         self.resolved.pop(&(info.task.tgid, info.task.exe));
+        self.names.pop(&(info.task.tgid, info.task.exe));
         self.execs.put(info.task.tgid, info);
     }
 
@@ -119,19 +127,39 @@ impl Identities {
         ]
     }
 
+    /// One shared value per distinct name.
+    pub fn intern(&mut self, name: &str) -> Rc<str> {
+        if let Some(n) = self.interned.get(name) {
+            return Rc::clone(n);
+        }
+        if self.interned.len() >= 65_536 {
+            self.interned.clear(); // rows summing by identity only get less merged
+        }
+        let n: Rc<str> = Rc::from(name);
+        self.interned.insert(Rc::clone(&n));
+        n
+    }
+
     /// The name of a parent or grandparent (the process itself is named by the thread
     /// that made the flow, from the kernel).
-    pub fn name_of(&mut self, tgid: u32, file: FileId) -> String {
+    pub fn name_of(&mut self, tgid: u32, file: FileId) -> Rc<str> {
         if tgid == 0 || file.is_none() {
-            return String::new();
+            return self.intern("");
         }
-        if let Some(e) = self.execs.get(&tgid).filter(|e| e.task.exe == file) {
-            return e.task.comm.clone();
+        if let Some(n) = self.names.get(&(tgid, file)) {
+            return Rc::clone(n);
         }
-        match procfs::read_stat(tgid) {
-            Ok(s) => s.comm,
-            Err(_) => self.paths.get(&file).map(|p| basename(p)).unwrap_or_default(),
-        }
+        let name = if let Some(e) = self.execs.get(&tgid).filter(|e| e.task.exe == file) {
+            e.task.comm.clone()
+        } else {
+            match procfs::read_stat(tgid) {
+                Ok(s) => s.comm,
+                Err(_) => self.paths.get(&file).map(|p| basename(p)).unwrap_or_default(),
+            }
+        };
+        let name = self.intern(&name);
+        self.names.put((tgid, file), Rc::clone(&name));
+        name
     }
 
     fn resolve(&mut self, tgid: u32, file: FileId, status: &mut PrimaryStatus) -> Exe {

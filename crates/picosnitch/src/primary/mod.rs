@@ -4,6 +4,7 @@
 //! every link it writes to has a window that fits the link's buffer.
 mod identity;
 mod outbox;
+mod pack;
 mod periods;
 
 use crate::role::{self, Command, Control};
@@ -219,6 +220,7 @@ impl<'a> Primary<'a> {
                 self.last_hash_progress = Instant::now();
             }
             let now = Instant::now();
+            let mut flushed = false;
             if let Some(since) = stopping {
                 let hashes_done = self.ids.pending() == 0 || now.duration_since(since) > STOP_HASH_WAIT;
                 if hashes_done {
@@ -234,8 +236,14 @@ impl<'a> Primary<'a> {
             } else if now >= next_flush {
                 self.flush(HASH_WAIT);
                 next_flush = now + period;
+                flushed = true;
             }
             self.send_rows().await;
+            if flushed {
+                // A period's rows briefly take memory the heap would otherwise keep.
+                // SAFETY: malloc_trim only releases free heap memory.
+                unsafe { libc::malloc_trim(0) };
+            }
             if now >= next_status {
                 self.status.rows_queued = self.outbox.rows_queued();
                 self.status.rows_dropped_queue_full = self.outbox.rows_dropped;
@@ -289,7 +297,7 @@ impl<'a> Primary<'a> {
                     self.next_exec_key += 1;
                     let exes = self.ids.resolve_task(&task, &mut self.status);
                     let names = [
-                        task.comm.clone(),
+                        self.ids.intern(&task.comm),
                         self.ids.name_of(task.ppid, task.pexe),
                         self.ids.name_of(task.gppid, task.gpexe),
                     ];
@@ -301,9 +309,9 @@ impl<'a> Primary<'a> {
                         protocol: 0,
                         lport: 0,
                         rport: 0,
-                        laddr: String::new(),
-                        raddr: String::new(),
-                        domain: String::new(),
+                        laddr: None,
+                        raddr: None,
+                        domain: self.ids.intern(""),
                         netns: task.netns,
                     });
                     // Executions use generation 0, which no monitor link ever has.
@@ -346,9 +354,10 @@ impl<'a> Primary<'a> {
     fn flow_row(&mut self, open: &FlowOpen) -> Rc<FlowRow> {
         let t = &open.task;
         let exes = self.ids.resolve_task(t, &mut self.status);
-        let names = [t.comm.clone(), self.ids.name_of(t.ppid, t.pexe), self.ids.name_of(t.gppid, t.gpexe)];
+        let names = [self.ids.intern(&t.comm), self.ids.name_of(t.ppid, t.pexe), self.ids.name_of(t.gppid, t.gpexe)];
+        let domain = self.ids.intern("");
         let log = &self.config.log;
-        let addr = |a: Option<IpAddr>| if log.addresses { a.map(|a| a.to_string()).unwrap_or_default() } else { String::new() };
+        let addr = |a: Option<IpAddr>| if log.addresses { a } else { None };
         Rc::new(FlowRow {
             exes,
             names,
@@ -359,7 +368,7 @@ impl<'a> Primary<'a> {
             rport: if log.ports { open.rport } else { 0 },
             laddr: addr(open.laddr),
             raddr: addr(open.raddr),
-            domain: String::new(),
+            domain,
             netns: t.netns,
         })
     }
@@ -371,7 +380,7 @@ impl<'a> Primary<'a> {
             tracing::warn!(rows = f.hash_timeouts, "rows written before their executables could be hashed");
         }
         if !f.rows.is_empty() && self.config.database.enabled {
-            let dropped = self.outbox.push(f.rows);
+            let dropped = self.outbox.push(&f.rows);
             if dropped > 0 {
                 tracing::error!(
                     dropped,

@@ -2,9 +2,9 @@
 //! committed them. A batch is sent at most a couple at a time (so a writer that stops
 //! reading, a full disk, can never make the primary wait) and is sent again, in order,
 //! to a restarted writer. Beyond `limit` rows new rows are dropped and counted.
-use picosnitch_ipc::link::chunks_that_fit;
+use super::pack::Packer;
+use super::periods::Summed;
 use picosnitch_ipc::rows::RowBatch;
-use picosnitch_store::ConnectionRecord;
 use std::collections::VecDeque;
 
 /// Batches in flight to the writer at once; small enough that their messages always
@@ -46,26 +46,22 @@ impl Outbox {
     }
 
     /// Queues rows; returns how many were dropped for lack of room.
-    pub fn push(&mut self, mut rows: Vec<ConnectionRecord>) -> u64 {
+    pub fn push(&mut self, rows: &[Summed]) -> u64 {
         let room = self.limit.saturating_sub(self.rows) as usize;
         let dropped = rows.len().saturating_sub(room) as u64;
-        rows.truncate(room);
         self.rows_dropped += dropped;
-        if rows.is_empty() {
+        let keep = &rows[..rows.len().min(room)];
+        if keep.is_empty() {
             return dropped;
         }
-        let chunks = match chunks_that_fit(rows, 256) {
-            Ok(c) => c,
-            Err(e) => {
-                // Unreachable in practice: every variable field of a row is bounded.
-                tracing::error!(error = %e, "a row does not fit a message; dropped");
-                return dropped;
-            }
-        };
-        for chunk in chunks {
-            self.rows += chunk.len() as u64;
-            self.queue.push_back(RowBatch { source: self.source.clone(), seq: self.next_seq, rows: chunk });
-            self.next_seq += 1;
+        let mut packer = Packer::new(self.source.clone(), self.next_seq);
+        for r in keep {
+            packer.add(r);
+        }
+        for batch in packer.finish() {
+            self.rows += batch.rows.len() as u64;
+            self.next_seq = batch.seq + 1;
+            self.queue.push_back(batch);
         }
         dropped
     }
@@ -103,15 +99,35 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    fn rows(n: usize) -> Vec<ConnectionRecord> {
-        (0..n).map(|i| ConnectionRecord { contime: i as i64, ..Default::default() }).collect()
+    use crate::primary::identity::{ExeInfo, Sha};
+    use crate::primary::periods::FlowRow;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    fn rows(n: usize) -> Vec<Summed> {
+        let exe = Rc::new(RefCell::new(ExeInfo { exe: "/x".into(), cmdline: String::new(), sha256: Sha::Known("a".into()) }));
+        let name: Rc<str> = Rc::from("x");
+        let row = Rc::new(FlowRow {
+            exes: [Rc::clone(&exe), Rc::clone(&exe), exe],
+            names: [Rc::clone(&name), Rc::clone(&name), Rc::clone(&name)],
+            uid: 0,
+            family: 2,
+            protocol: 6,
+            lport: 1,
+            rport: 2,
+            laddr: None,
+            raddr: None,
+            domain: name,
+            netns: 0,
+        });
+        (0..n).map(|i| Summed { row: Rc::clone(&row), contime: i as i64, send: 1, recv: 1, events: 1 }).collect()
     }
 
     #[test]
     fn window_ack_and_resend_after_a_writer_restart() {
         let mut o = Outbox::new("p".into(), 1000);
         for _ in 0..3 {
-            o.push(rows(1));
+            o.push(&rows(1));
         }
         assert_eq!(o.next_to_send().map(|b| b.seq), Some(1));
         o.mark_sent();
@@ -132,8 +148,8 @@ mod tests {
     #[test]
     fn rows_beyond_the_limit_are_dropped_and_counted() {
         let mut o = Outbox::new("p".into(), 5);
-        assert_eq!(o.push(rows(3)), 0);
-        assert_eq!(o.push(rows(4)), 2);
+        assert_eq!(o.push(&rows(3)), 0);
+        assert_eq!(o.push(&rows(4)), 2);
         assert_eq!((o.rows_queued(), o.rows_dropped), (5, 2));
     }
 }

@@ -2,12 +2,14 @@
 //! grandparent, user, family, protocol, ports, addresses, domain, netns) and period,
 //! with the period's bytes and its new connections (`events`).
 //!
-//! A row whose executables are still being hashed waits for the next period (keeping
-//! its time) rather than being written without its sha256, up to a bound.
-use super::identity::{Exe, Sha, SHA_TIMEOUT};
+//! Rows are compared by identity (the shared executable and name values a flow points
+//! to), not by their text, so summing costs no string hashing. A row whose executables
+//! are still being hashed waits for the next period (keeping its time) rather than
+//! being written without its sha256, up to a bound.
+use super::identity::{Exe, Sha};
 use picosnitch_config::LogConfig;
-use picosnitch_store::{ConnectionRecord, ExeRecord};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -16,27 +18,67 @@ use std::time::{Duration, Instant};
 pub struct FlowRow {
     /// The process, its parent, its grandparent.
     pub exes: [Exe; 3],
-    pub names: [String; 3],
+    pub names: [Rc<str>; 3],
     pub uid: u32,
     pub family: u16,
     pub protocol: u16,
     pub lport: u16,
     pub rport: u16,
-    pub laddr: String,
-    pub raddr: String,
-    pub domain: String,
+    pub laddr: Option<IpAddr>,
+    pub raddr: Option<IpAddr>,
+    pub domain: Rc<str>,
     pub netns: u32,
+}
+
+/// What makes two flows' rows the same row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RowKey {
+    exes: [*const (); 3],
+    names: [*const u8; 3],
+    uid: u32,
+    family: u16,
+    protocol: u16,
+    lport: u16,
+    rport: u16,
+    laddr: Option<IpAddr>,
+    raddr: Option<IpAddr>,
+    domain: *const u8,
+    netns: u32,
+}
+
+impl RowKey {
+    fn of(r: &FlowRow) -> RowKey {
+        RowKey {
+            exes: [0, 1, 2].map(|i| Rc::as_ptr(&r.exes[i]).cast::<()>()),
+            names: [0, 1, 2].map(|i| r.names[i].as_ptr()),
+            uid: r.uid,
+            family: r.family,
+            protocol: r.protocol,
+            lport: r.lport,
+            rport: r.rport,
+            laddr: r.laddr,
+            raddr: r.raddr,
+            domain: r.domain.as_ptr(),
+            netns: r.netns,
+        }
+    }
 }
 
 /// Names what is summed: a flow of one monitor generation, or one execution.
 pub type EntryKey = (u32, u64);
 
+/// A row ready to be written.
+#[derive(Debug, Clone)]
+pub struct Summed {
+    pub row: Rc<FlowRow>,
+    pub contime: i64,
+    pub send: u64,
+    pub recv: u64,
+    pub events: u64,
+}
+
 struct Entry {
-    row: Rc<FlowRow>,
-    contime: i64,
-    send: u64,
-    recv: u64,
-    events: u64,
+    sum: Summed,
     since: Instant,
 }
 
@@ -48,7 +90,7 @@ pub struct Periods {
 
 /// What a flush produced.
 pub struct Flushed {
-    pub rows: Vec<ConnectionRecord>,
+    pub rows: Vec<Summed>,
     /// Rows left out by `[log] ignore_sha256`.
     pub ignored: u64,
     /// Rows written without a sha256 because hashing took longer than allowed.
@@ -59,17 +101,14 @@ impl Periods {
     /// Adds traffic (and new connections) of one flow or execution.
     pub fn add(&mut self, key: EntryKey, row: &Rc<FlowRow>, contime: i64, send: u64, recv: u64, events: u64) {
         let e = self.current.entry(key).or_insert_with(|| Entry {
-            row: Rc::clone(row),
-            contime,
-            send: 0,
-            recv: 0,
-            events: 0,
+            sum: Summed { row: Rc::clone(row), contime, send: 0, recv: 0, events: 0 },
             since: Instant::now(),
         });
-        e.contime = e.contime.min(contime);
-        e.send = e.send.saturating_add(send);
-        e.recv = e.recv.saturating_add(recv);
-        e.events = e.events.saturating_add(events);
+        let s = &mut e.sum;
+        s.contime = s.contime.min(contime);
+        s.send = s.send.saturating_add(send);
+        s.recv = s.recv.saturating_add(recv);
+        s.events = s.events.saturating_add(events);
     }
 
     #[cfg(test)]
@@ -81,12 +120,12 @@ impl Periods {
     /// by row; the rest wait for the next period.
     pub fn flush(&mut self, max_wait: Duration, log: &LogConfig) -> Flushed {
         let now = Instant::now();
-        let mut sums: HashMap<ConnectionRecord, (i64, u64, u64, u64)> = HashMap::new();
+        let mut sums: HashMap<RowKey, Summed> = HashMap::new();
         let mut ignored = 0;
         let mut hash_timeouts = 0;
         let entries: Vec<Entry> = self.current.drain().map(|(_, e)| e).chain(self.carried.drain(..)).collect();
         for e in entries {
-            let pending = e.row.exes.iter().any(|x| x.borrow().sha256 == Sha::Pending);
+            let pending = e.sum.row.exes.iter().any(|x| x.borrow().sha256 == Sha::Pending);
             if pending && now.saturating_duration_since(e.since) < max_wait {
                 self.carried.push(e);
                 continue;
@@ -94,69 +133,34 @@ impl Periods {
             if pending {
                 hash_timeouts += 1;
             }
-            let record = record_of(&e.row);
-            if log.ignores_sha256(&record.exe.sha256) {
+            if matches!(&e.sum.row.exes[0].borrow().sha256, Sha::Known(s) if log.ignores_sha256(s)) {
                 ignored += 1;
                 continue;
             }
-            let s = sums.entry(record).or_insert((e.contime, 0, 0, 0));
-            s.0 = s.0.min(e.contime);
-            s.1 = s.1.saturating_add(e.send);
-            s.2 = s.2.saturating_add(e.recv);
-            s.3 = s.3.saturating_add(e.events);
+            match sums.entry(RowKey::of(&e.sum.row)) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(e.sum);
+                }
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let s = o.get_mut();
+                    s.contime = s.contime.min(e.sum.contime);
+                    s.send = s.send.saturating_add(e.sum.send);
+                    s.recv = s.recv.saturating_add(e.sum.recv);
+                    s.events = s.events.saturating_add(e.sum.events);
+                }
+            }
         }
-        let mut rows: Vec<ConnectionRecord> = sums
-            .into_iter()
-            .map(|(mut r, (contime, send, recv, events))| {
-                r.contime = contime;
-                r.send = i64::try_from(send).unwrap_or(i64::MAX);
-                r.recv = i64::try_from(recv).unwrap_or(i64::MAX);
-                r.events = i64::try_from(events).unwrap_or(i64::MAX);
-                r
-            })
-            .collect();
+        self.current.shrink_to(64);
+        let mut rows: Vec<Summed> = sums.into_values().collect();
         rows.sort_by_key(|r| r.contime);
         Flushed { rows, ignored, hash_timeouts }
-    }
-}
-
-/// The row for a flow, with contime and counters zero.
-fn record_of(row: &FlowRow) -> ConnectionRecord {
-    let exe = |i: usize| {
-        let x = row.exes[i].borrow();
-        let sha256 = match &x.sha256 {
-            Sha::Known(s) => s.clone(),
-            Sha::Pending => SHA_TIMEOUT.to_string(),
-        };
-        if x.exe.is_empty() && row.names[i].is_empty() && x.cmdline.is_empty() && sha256.is_empty() {
-            return ExeRecord::default();
-        }
-        ExeRecord { exe: x.exe.clone(), name: row.names[i].clone(), cmdline: x.cmdline.clone(), sha256 }
-    };
-    ConnectionRecord {
-        contime: 0,
-        send: 0,
-        recv: 0,
-        events: 0,
-        exe: exe(0),
-        pexe: exe(1),
-        gpexe: exe(2),
-        uid: i64::from(row.uid),
-        family: i64::from(row.family),
-        protocol: i64::from(row.protocol),
-        lport: i64::from(row.lport),
-        rport: i64::from(row.rport),
-        laddr: row.laddr.clone(),
-        raddr: row.raddr.clone(),
-        domain: row.domain.clone(),
-        netns: i64::from(row.netns),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::primary::identity::ExeInfo;
+    use crate::primary::identity::{ExeInfo, SHA_TIMEOUT};
     use std::cell::RefCell;
 
     fn exe(path: &str, sha: Sha) -> Exe {
@@ -164,63 +168,74 @@ mod tests {
         Rc::new(RefCell::new(ExeInfo { exe: path.into(), cmdline, sha256: sha }))
     }
 
-    fn row(e: Exe, lport: u16) -> Rc<FlowRow> {
+    fn row(e: &Exe, name: &Rc<str>, lport: u16) -> Rc<FlowRow> {
         let empty = exe("", Sha::Known(String::new()));
+        let none: Rc<str> = Rc::from("");
         Rc::new(FlowRow {
-            exes: [e, Rc::clone(&empty), empty],
-            names: ["curl".into(), String::new(), String::new()],
+            exes: [Rc::clone(e), Rc::clone(&empty), empty],
+            names: [Rc::clone(name), Rc::clone(&none), Rc::clone(&none)],
             uid: 1000,
             family: 2,
             protocol: 6,
             lport,
             rport: 443,
-            laddr: "10.0.0.2".into(),
-            raddr: "10.0.0.1".into(),
-            domain: String::new(),
+            laddr: "10.0.0.2".parse().ok(),
+            raddr: "10.0.0.1".parse().ok(),
+            domain: none,
             netns: 1,
         })
     }
 
     #[test]
-    fn flows_with_equal_rows_are_summed_with_the_earliest_time() {
+    fn flows_with_the_same_row_are_summed_with_the_earliest_time() {
         let mut p = Periods::default();
         let curl = exe("/usr/bin/curl", Sha::Known("aa".into()));
-        let r = row(Rc::clone(&curl), 5000);
-        p.add((1, 1), &r, 100, 10, 20, 1);
-        p.add((1, 1), &r, 101, 5, 0, 0);
-        p.add((1, 2), &row(curl, 5000), 99, 1, 1, 1);
+        let name: Rc<str> = Rc::from("curl");
+        let r1 = row(&curl, &name, 5000);
+        p.add((1, 1), &r1, 100, 10, 20, 1);
+        p.add((1, 1), &r1, 101, 5, 0, 0);
+        // Another flow whose row has the same parts (a second FlowRow value).
+        let mut r2 = row(&curl, &name, 5000);
+        Rc::get_mut(&mut r2).expect("unique").exes = [Rc::clone(&curl), Rc::clone(&r1.exes[1]), Rc::clone(&r1.exes[2])];
+        Rc::get_mut(&mut r2).expect("unique").names = r1.names.clone();
+        Rc::get_mut(&mut r2).expect("unique").domain = Rc::clone(&r1.domain);
+        p.add((1, 2), &r2, 99, 1, 1, 1);
+        // A different local port is a different row.
+        p.add((1, 3), &row(&curl, &name, 5001), 99, 1, 1, 1);
         let f = p.flush(Duration::from_secs(30), &LogConfig::default());
-        assert_eq!(f.rows.len(), 1);
-        let x = &f.rows[0];
+        assert_eq!(f.rows.len(), 2);
+        let x = f.rows.iter().find(|r| r.row.lport == 5000).expect("row");
         assert_eq!((x.contime, x.send, x.recv, x.events), (99, 16, 21, 2));
-        assert_eq!(x.exe.name, "curl");
-        assert_eq!(x.pexe, ExeRecord::default(), "an empty parent is the empty record (id 0)");
     }
 
     #[test]
     fn rows_wait_for_their_hash_then_go() {
         let mut p = Periods::default();
         let e = exe("/usr/bin/wget", Sha::Pending);
-        p.add((1, 1), &row(Rc::clone(&e), 1), 100, 1, 1, 1);
+        let name: Rc<str> = Rc::from("wget");
+        let r = row(&e, &name, 1);
+        p.add((1, 1), &r, 100, 1, 1, 1);
         let f = p.flush(Duration::from_secs(30), &LogConfig::default());
         assert!(f.rows.is_empty() && !p.is_empty(), "carried");
         e.borrow_mut().sha256 = Sha::Known("bb".into());
-        p.add((1, 1), &row(Rc::clone(&e), 1), 200, 2, 2, 0);
+        p.add((1, 1), &r, 200, 2, 2, 0);
         let f = p.flush(Duration::from_secs(30), &LogConfig::default());
         assert_eq!(f.rows.len(), 1, "same row summed across the carry");
-        assert_eq!((f.rows[0].contime, f.rows[0].send, f.rows[0].exe.sha256.as_str()), (100, 3, "bb"));
-        // A hash that never comes: written marked after the wait.
+        assert_eq!((f.rows[0].contime, f.rows[0].send), (100, 3));
+        // A hash that never comes: the row goes anyway after the wait, counted.
         let slow = exe("/opt/slow", Sha::Pending);
-        p.add((1, 3), &row(slow, 1), 300, 1, 1, 1);
+        p.add((1, 3), &row(&slow, &name, 1), 300, 1, 1, 1);
         let f = p.flush(Duration::ZERO, &LogConfig::default());
-        assert_eq!((f.rows[0].exe.sha256.as_str(), f.hash_timeouts), (SHA_TIMEOUT, 1));
+        assert_eq!((f.rows.len(), f.hash_timeouts), (1, 1));
+        let _ = SHA_TIMEOUT;
     }
 
     #[test]
     fn ignored_sha256_rows_are_left_out_and_counted() {
         let mut p = Periods::default();
         let sha = "c".repeat(64);
-        p.add((1, 1), &row(exe("/x", Sha::Known(sha.clone())), 1), 1, 1, 1, 1);
+        let name: Rc<str> = Rc::from("x");
+        p.add((1, 1), &row(&exe("/x", Sha::Known(sha.clone())), &name, 1), 1, 1, 1, 1);
         let log = LogConfig { ignore_sha256: vec![sha], ..Default::default() };
         let f = p.flush(Duration::from_secs(1), &log);
         assert_eq!((f.rows.len(), f.ignored), (0, 1));
