@@ -4,7 +4,7 @@
 //! primary (after a restart) is brought up to date by announcing every live flow again.
 use picosnitch_bpf::events::{Counters, FlowKey};
 use picosnitch_ipc::events::{FlowOpen, KernelEvent};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::time::{Duration, Instant};
 
 pub struct Flow {

@@ -21,7 +21,7 @@ use picosnitch_ipc::hashing::{HashReply, HashRequest};
 use picosnitch_ipc::rows::{RowAck, RowBatch};
 use picosnitch_ipc::status::{PrimaryStatus, RoleStatus};
 use picosnitch_ipc::{IpcError, Link, SeqPacket};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::IpAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
@@ -142,8 +142,8 @@ impl<'a> Primary<'a> {
             ex,
             tx,
             ids: Identities::new(dev_mask, config.log.commands),
-            flows: HashMap::new(),
-            ignored_flows: HashSet::new(),
+            flows: HashMap::default(),
+            ignored_flows: HashSet::default(),
             periods: Periods::default(),
             outbox: Outbox::new(source, u64::from(config.database.queue_limit)),
             status: PrimaryStatus::default(),

@@ -6,7 +6,7 @@ use picosnitch_ipc::link::encoded_len;
 use picosnitch_ipc::rows::{PackedRow, RowBatch, PACKED_ROW_MAX};
 use picosnitch_ipc::MAX_MESSAGE;
 use picosnitch_store::ExeRecord;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
 
 /// Room left for the batch's own fields (source, seq, lengths).
@@ -27,8 +27,8 @@ impl Packer {
             source: source.clone(),
             batch: RowBatch::new(source, first_seq),
             used: 0,
-            exes: HashMap::new(),
-            texts: HashMap::new(),
+            exes: HashMap::default(),
+            texts: HashMap::default(),
             done: Vec::new(),
         };
         p.reset(first_seq);

@@ -8,7 +8,7 @@
 //! being written without its sha256, up to a bound.
 use super::identity::{Exe, Sha};
 use picosnitch_config::LogConfig;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -120,7 +120,7 @@ impl Periods {
     /// by row; the rest wait for the next period.
     pub fn flush(&mut self, max_wait: Duration, log: &LogConfig) -> Flushed {
         let now = Instant::now();
-        let mut sums: HashMap<RowKey, Summed> = HashMap::new();
+        let mut sums: HashMap<RowKey, Summed> = HashMap::default();
         let mut ignored = 0;
         let mut hash_timeouts = 0;
         let entries: Vec<Entry> = self.current.drain().map(|(_, e)| e).chain(self.carried.drain(..)).collect();
