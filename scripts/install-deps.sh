@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages picosnitch needs to build and test, and nothing that is
-# already there. Safe to run again; needs root.
+# already there. Safe to run again; needs root. A fresh machine of the CI kind has only
+# Rust (with cargo-nextest), gcc, Python 3.11 and git.
 set -euo pipefail
 
-# Build: clang compiles bpf/*.c; libbpf-dev has bpf_helpers.h; llvm and bpftool are for
-# inspecting objects (the BTF mirror test dumps BTF with bpftool).
-# Tests: iproute2 (network namespaces), sqlite3 (the README's example queries).
-packages=(clang llvm libbpf-dev bpftool iproute2 sqlite3)
+packages=(
+    clang llvm libbpf-dev # the BPF programs are C compiled by clang (-target bpf) with libbpf's headers
+    bpftool               # the test that checks the Rust mirror of the event structs dumps the object's BTF
+    iproute2              # tests make network namespaces and veth pairs (ip netns, ip link)
+    procps                # sysctl for the ping-socket range inside a test namespace
+    sqlite3               # the README's example queries
+)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -16,7 +20,7 @@ if ((${#missing[@]} == 0)); then
     exit 0
 fi
 if [[ $(id -u) -ne 0 ]]; then
-    echo "picosnitch: missing packages: ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}" >&2
+    echo "picosnitch: missing packages: ${missing[*]}; run as root, or: sudo apt-get install -y ${missing[*]}" >&2
     exit 1
 fi
 echo "picosnitch: installing ${missing[*]}" >&2
