@@ -1,0 +1,613 @@
+# Offline evaluation tests for services.picosnitch (../default.nix), run by
+# scripts/nix-checks.sh with Nix 2.8 and no nixpkgs:
+#   nix-instantiate --eval --strict --json nixos-module/tests -A results
+# Each result is { name, pass, detail }. The module is evaluated with the stand-in in
+# ./stand-in, the rendered TOML is read back with builtins.fromTOML and compared with
+# the keys of config.example.toml, and the generated unit is parsed line by line.
+let
+  standIn = import ./stand-in;
+  inherit (standIn) lib pkgs nixos;
+  inherit (builtins)
+    all
+    attrNames
+    concatMap
+    elem
+    elemAt
+    filter
+    foldl'
+    fromTOML
+    head
+    isAttrs
+    isList
+    isString
+    length
+    match
+    readFile
+    split
+    tryEval
+    typeOf
+    ;
+
+  module = ../default.nix;
+  package = pkgs.picosnitch;
+  repo = ../..;
+
+  enabled = {
+    services.picosnitch = {
+      enable = true;
+      inherit package;
+    };
+  };
+  evalWith = extra: nixos.eval ([ module enabled ] ++ lib.optional (extra != null) extra);
+
+  # ------------------------------------------------------------------ reading results
+  service = r: r.config.systemd.services.picosnitch;
+  etcSource = r: r.config.environment.etc."picosnitch/config.toml".source;
+
+  words = s: filter (w: isString w && w != "") (split "[ \n;]+" s);
+  # The file check-config is run on, taken from the build script (which proves the
+  # wiring: the validated file is the rendered one).
+  checkedFile =
+    r:
+    let
+      ws = words (etcSource r).script;
+    in
+    findAfter "check-config" ws;
+  findAfter =
+    w: ws:
+    if length ws < 2 then
+      throw "no `${w} FILE' in the build script"
+    else if head ws == w then
+      elemAt ws 1
+    else
+      findAfter w (builtins.tail ws);
+  toml = r: fromTOML (readFile (checkedFile r));
+
+  # Unit text -> { Section = { Key = [ value-per-line ]; }; }; comments and blank lines skipped.
+  parseUnit =
+    text:
+    let
+      lines = filter (l: isString l && l != "" && match "[#;].*" l == null) (split "\n" text);
+      step =
+        acc: line:
+        let
+          header = match "[[]([A-Za-z]+)[]]" line;
+          kv = match "([A-Za-z]+)=(.*)" line;
+          sec = acc.sections.${acc.section} or { };
+        in
+        if header != null then
+          acc // { section = head header; }
+        else if kv != null then
+          acc
+          // {
+            sections = acc.sections // {
+              ${acc.section} = sec // {
+                ${elemAt kv 0} = (sec.${elemAt kv 0} or [ ]) ++ [ (elemAt kv 1) ];
+              };
+            };
+          }
+        else
+          throw "unit line is neither [Section] nor Key=value: ${line}";
+    in
+    (foldl' step {
+      section = "none";
+      sections = { };
+    } lines).sections;
+  unitOf = r: parseUnit r.units.picosnitch;
+  svc = r: (unitOf r).Service;
+
+  # Whitespace-separated words of every line of a key, sorted: how systemd merges
+  # list settings such as CapabilityBoundingSet= given on one line or on many.
+  wordSet = lines: builtins.sort builtins.lessThan (concatMap words lines);
+
+  # ------------------------------------------------------------------ config.example.toml as a schema
+  # { "database" = { key = example value; }; "database.remote" = { ... }; ... }, the
+  # commented-out optional keys included (as crates/picosnitch-config's test reads it).
+  exampleSchema =
+    let
+      lines = filter isString (split "\n" (readFile (repo + "/config.example.toml")));
+      step =
+        acc: line:
+        let
+          header = match "(# )?[[]([a-z_.]+)[]]" line;
+          kv = match "(# )?([a-z][a-z0-9_]*) = (.*)" line;
+        in
+        if header != null then
+          acc // { section = elemAt header 1; }
+        else if kv != null then
+          acc
+          // {
+            schema = acc.schema // {
+              ${acc.section} = (acc.schema.${acc.section} or { }) // {
+                ${elemAt kv 1} = (fromTOML "v = ${elemAt kv 2}").v;
+              };
+            };
+          }
+        else
+          acc;
+    in
+    (foldl' step {
+      section = "";
+      schema = { };
+    } lines).schema;
+
+  # Every key of a rendered config, as [ { section; key; value; } ].
+  flatten =
+    section: as:
+    concatMap (
+      k:
+      let
+        v = as.${k};
+        sub = if section == "" then k else "${section}.${k}";
+      in
+      if isAttrs v then flatten sub v else [ { inherit section k v; } ]
+    ) (attrNames as);
+  unknownKeys =
+    rendered:
+    map (e: "${e.section}.${e.k}") (
+      filter (
+        e:
+        !(exampleSchema ? ${e.section} && exampleSchema.${e.section} ? ${e.k})
+        || typeOf exampleSchema.${e.section}.${e.k} != typeOf e.v
+      ) (flatten "" rendered)
+    );
+
+  # ------------------------------------------------------------------ test helpers
+  # A throw inside one test marks that test failed instead of stopping the run;
+  # scripts/nix-checks.sh re-evaluates a failed test by name to show the error.
+  safe =
+    v:
+    let
+      r = tryEval (builtins.deepSeq v v);
+    in
+    if r.success then r.value else { "<evaluation failed>" = true; };
+  test = name: actual: expected: {
+    inherit name expected;
+    raw = actual;
+    actual = safe actual;
+  };
+  fails = r: pattern: builtins.any (m: match pattern m != null) r.failedAssertions;
+  evaluationFails = v: !(tryEval (builtins.deepSeq v v)).success;
+
+  # ------------------------------------------------------------------ configurations
+  defaults = evalWith null;
+  disabled = nixos.eval [
+    module
+    { services.picosnitch.package = package; }
+  ];
+
+  full = evalWith {
+    services.picosnitch = {
+      remoteDatabase.passwordFile = "/run/secrets/picosnitch-db";
+      virustotal.apiKeyFile = "/run/secrets/vt-key";
+      settings = {
+        database = {
+          retention_days = 90;
+          write_limit_seconds = 30;
+          queue_limit = 5000; # freeform: not a typed option
+          remote = {
+            host = "db.example.internal";
+            tls = "disable";
+            connections_table = "laptop_connections"; # freeform inside the typed table
+          };
+        };
+        log = {
+          ignore_ports = [ 53 123 ];
+          ignore_domains = [ "example.com" ];
+          ignore_ips = [ "10.0.0.0/8" ];
+          ignore_sha256 = [ "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" ];
+          commands = false;
+        };
+        desktop = {
+          user = "alice";
+          notifications = false;
+        };
+        monitoring.every_exe = true;
+      };
+    };
+  };
+
+  withSettings = settings: evalWith { services.picosnitch.settings = settings; };
+  withPicosnitch = cfg: evalWith { services.picosnitch = cfg; };
+  storeSecret = "${builtins.storeDir}/00000000000000000000000000000000-secret";
+
+  credentialsDir = "/run/credentials/picosnitch.service";
+  expectedCapabilities = [
+    "CAP_BPF"
+    "CAP_CHOWN"
+    "CAP_DAC_READ_SEARCH"
+    "CAP_FOWNER"
+    "CAP_NET_ADMIN"
+    "CAP_PERFMON"
+    "CAP_SETGID"
+    "CAP_SETUID"
+    "CAP_SYS_ADMIN"
+    "CAP_SYS_PTRACE"
+    "CAP_SYS_RESOURCE"
+  ];
+
+  # The module without its disabledModules, to show the stand-in catches the clash with
+  # nixpkgs' own services.picosnitch (a control for the test that it is disabled).
+  moduleWithoutDisable = args: removeAttrs (import module args) [ "disabledModules" ];
+
+  distUnit = parseUnit (readFile (repo + "/crates/picosnitch/dist/picosnitch.service"));
+  # Keys allowed to differ between the NixOS unit and the distribution unit.
+  distOnlyDiffers = [ "ExecStart" ];
+  serviceKeys = u: filter (k: !(elem k distOnlyDiffers)) (attrNames u.Service);
+
+  tests = [
+    # --- defaults
+    (test "defaults: no failed assertions" defaults.failedAssertions [ ])
+    (test "defaults: rendered TOML" (toml defaults) {
+      data = {
+        owner = "picosnitch";
+        group = "picosnitch";
+      };
+      database = {
+        retention_days = 30;
+        write_limit_seconds = 10;
+      };
+      desktop = {
+        user = "";
+        notifications = true;
+      };
+      log = {
+        ignore_domains = [ ];
+        ignore_ips = [ ];
+        ignore_ports = [ ];
+        ignore_sha256 = [ ];
+      };
+    })
+    (test "defaults: every rendered key is in config.example.toml with the same type" (unknownKeys (toml defaults)) [ ])
+    (test "defaults: typed defaults equal config.example.toml (except [data], which names the service user)"
+      (
+        let
+          s = defaults.config.services.picosnitch.settings;
+        in
+        {
+          inherit (s.database) retention_days write_limit_seconds;
+          inherit (s.log) ignore_ports ignore_domains ignore_ips ignore_sha256;
+          inherit (s.desktop) user notifications;
+        }
+      )
+      {
+        inherit (exampleSchema.database) retention_days write_limit_seconds;
+        inherit (exampleSchema.log) ignore_ports ignore_domains ignore_ips ignore_sha256;
+        inherit (exampleSchema.desktop) user notifications;
+      }
+    )
+    (test "defaults: the validated file is what /etc/picosnitch/config.toml and ExecStart use"
+      {
+        execStart = (svc defaults).ExecStart;
+        etcIsChecked = (etcSource defaults).name;
+      }
+      {
+        execStart = [ "${package}/bin/picosnitch daemon --config ${etcSource defaults}" ];
+        etcIsChecked = "picosnitch-config.toml";
+      }
+    )
+    (test "defaults: the build runs check-config with the package on the rendered file"
+      (builtins.any (w: w == "${package}/bin/picosnitch") (words (etcSource defaults).script))
+      true
+    )
+    (test "defaults: service type, state and runtime directories, journald identity"
+      {
+        inherit (svc defaults)
+          Type
+          NotifyAccess
+          StateDirectory
+          StateDirectoryMode
+          RuntimeDirectory
+          RuntimeDirectoryMode
+          SyslogIdentifier
+          Restart
+          ;
+      }
+      {
+        Type = [ "notify" ];
+        NotifyAccess = [ "main" ];
+        StateDirectory = [ "picosnitch" ];
+        StateDirectoryMode = [ "0750" ];
+        RuntimeDirectory = [ "picosnitch" ];
+        RuntimeDirectoryMode = [ "0750" ];
+        SyslogIdentifier = [ "picosnitch" ];
+        Restart = [ "on-failure" ];
+      }
+    )
+    (test "defaults: hardening" {
+      inherit (svc defaults)
+        ProtectSystem
+        ProtectHome
+        PrivateTmp
+        PrivateDevices
+        NoNewPrivileges
+        SystemCallArchitectures
+        LockPersonality
+        MemoryDenyWriteExecute
+        ProtectClock
+        ProtectHostname
+        ProtectKernelLogs
+        ProtectKernelModules
+        ProtectKernelTunables
+        ProtectControlGroups
+        RestrictNamespaces
+        RestrictRealtime
+        RestrictSUIDSGID
+        ;
+      capabilities = wordSet (svc defaults).CapabilityBoundingSet;
+      families = wordSet (svc defaults).RestrictAddressFamilies;
+      procIsDefault = !((svc defaults) ? ProtectProc || (svc defaults) ? ProcSubset);
+      noAmbient = !((svc defaults) ? AmbientCapabilities);
+      runsAsRoot = !((svc defaults) ? User || (svc defaults) ? DynamicUser);
+      syscalls = wordSet (svc defaults).SystemCallFilter;
+    } {
+      ProtectSystem = [ "strict" ];
+      ProtectHome = [ "read-only" ];
+      PrivateTmp = [ "true" ];
+      PrivateDevices = [ "true" ];
+      NoNewPrivileges = [ "true" ];
+      SystemCallArchitectures = [ "native" ];
+      LockPersonality = [ "true" ];
+      MemoryDenyWriteExecute = [ "true" ];
+      ProtectClock = [ "true" ];
+      ProtectHostname = [ "true" ];
+      ProtectKernelLogs = [ "true" ];
+      ProtectKernelModules = [ "true" ];
+      ProtectKernelTunables = [ "true" ];
+      ProtectControlGroups = [ "true" ];
+      RestrictNamespaces = [ "true" ];
+      RestrictRealtime = [ "true" ];
+      RestrictSUIDSGID = [ "true" ];
+      capabilities = expectedCapabilities;
+      families = [
+        "AF_INET"
+        "AF_INET6"
+        "AF_NETLINK"
+        "AF_UNIX"
+      ];
+      procIsDefault = true;
+      noAmbient = true;
+      runsAsRoot = true;
+      syscalls = wordSet [
+        "@system-service bpf perf_event_open fanotify_init fanotify_mark"
+        "landlock_create_ruleset landlock_add_rule landlock_restrict_self seccomp"
+      ];
+    })
+    (test "defaults: no credentials without secret files" ((svc defaults) ? LoadCredential) false)
+    (test "defaults: started at boot, before the network" {
+      inherit (unitOf defaults) Install;
+      inherit ((unitOf defaults).Unit) Wants Before;
+    } {
+      Install.WantedBy = [ "multi-user.target" ];
+      Wants = [ "network-pre.target" ];
+      Before = [ "network-pre.target" ];
+    })
+    (test "defaults: service user and group, CLI installed"
+      {
+        user = {
+          inherit (defaults.config.users.users.picosnitch) isSystemUser group;
+        };
+        group = defaults.config.users.groups ? picosnitch;
+        cli = elem package defaults.config.environment.systemPackages;
+      }
+      {
+        user = {
+          isSystemUser = true;
+          group = "picosnitch";
+        };
+        group = true;
+        cli = true;
+      }
+    )
+    (test "defaults: nixpkgs' picosnitch 2.x module is disabled, ours declares the option"
+      defaults.options.services.picosnitch.enable.declarations
+      [ (toString module) ]
+    )
+
+    # --- disabled
+    (test "disabled: nothing is added"
+      {
+        services = disabled.config.systemd.services;
+        users = disabled.config.users.users;
+        etc = disabled.config.environment.etc;
+        packages = disabled.config.environment.systemPackages;
+      }
+      {
+        services = { };
+        users = { };
+        etc = { };
+        packages = [ ];
+      }
+    )
+
+    # --- a full configuration
+    (test "full: no failed assertions" full.failedAssertions [ ])
+    (test "full: rendered TOML" (toml full) {
+      data = {
+        owner = "picosnitch";
+        group = "picosnitch";
+      };
+      database = {
+        retention_days = 90;
+        write_limit_seconds = 30;
+        queue_limit = 5000;
+        remote = {
+          host = "db.example.internal";
+          port = 5432;
+          user = "picosnitch";
+          database = "picosnitch";
+          tls = "disable";
+          connections_table = "laptop_connections";
+          password_file = "${credentialsDir}/remote-database-password";
+        };
+      };
+      desktop = {
+        user = "alice";
+        notifications = false;
+      };
+      log = {
+        ignore_ports = [ 53 123 ];
+        ignore_domains = [ "example.com" ];
+        ignore_ips = [ "10.0.0.0/8" ];
+        ignore_sha256 = [ "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" ];
+        commands = false;
+      };
+      monitoring.every_exe = true;
+      virustotal.api_key_file = "${credentialsDir}/virustotal-api-key";
+    })
+    (test "full: every rendered key is in config.example.toml with the same type" (unknownKeys (toml full)) [ ])
+    (test "full: typed remote defaults equal config.example.toml's [database.remote]"
+      {
+        inherit (full.config.services.picosnitch.settings.database.remote) port user database;
+      }
+      {
+        inherit (exampleSchema."database.remote") port user database;
+      }
+    )
+    (test "full: secrets reach the daemon as systemd credentials" (svc full).LoadCredential [
+      "remote-database-password:/run/secrets/picosnitch-db"
+      "virustotal-api-key:/run/secrets/vt-key"
+    ])
+    (test "full: the secret files' own paths are not in the config" (
+      let
+        text = readFile (checkedFile full);
+      in
+      [
+        (match ".*/run/secrets.*" text)
+      ]
+    ) [ null ])
+    (test "full: a settings change gives a new ExecStart (restart on switch)" (
+      (svc full).ExecStart != (svc defaults).ExecStart
+    ) true)
+
+    # --- checkConfig off: the rendered file is used directly
+    (test "checkConfig = false: no validation step"
+      (
+        let
+          r = withPicosnitch { checkConfig = false; };
+        in
+        {
+          etcIsRendered = (etcSource r) == (builtins.elemAt (words (builtins.head (svc r).ExecStart)) 3);
+          etcIsPlainFile = !(isAttrs (etcSource r));
+        }
+      )
+      {
+        etcIsRendered = true;
+        etcIsPlainFile = true;
+      }
+    )
+
+    # --- user overrides of the unit still work
+    (test "mkForce on a serviceConfig key wins"
+      (svc (evalWith { systemd.services.picosnitch.serviceConfig.TimeoutStartSec = lib.mkForce 300; })).TimeoutStartSec
+      [ "300" ]
+    )
+    (test "a plain conflicting serviceConfig definition is an error" (evaluationFails (
+      svc (evalWith { systemd.services.picosnitch.serviceConfig.Type = "simple"; })
+    )) true)
+
+    # --- assertions that reject bad settings (what nixos-rebuild would print)
+    (test "assert: desktop user root" (fails (withSettings { desktop.user = "root"; }) ".*desktop.user: notifications are never sent as root.*") true)
+    (test "assert: desktop user uid 0" (fails (withSettings { desktop.user = "0"; }) ".*desktop.user: notifications are never sent as root.*") true)
+    (test "assert: remote database without host" (fails (withSettings { database.remote = { }; }) ".*database.remote: set host.*") true)
+    (test "assert: password file without remote database" (fails (withPicosnitch {
+      remoteDatabase.passwordFile = "/run/secrets/x";
+    }) ".*passwordFile is set but settings.database.remote is not.*") true)
+    (test "assert: password file in the store" (fails (withPicosnitch {
+      remoteDatabase.passwordFile = storeSecret;
+      settings.database.remote.host = "db";
+    }) ".*remoteDatabase.passwordFile points into the Nix store.*") true)
+    (test "assert: two password sources" (fails (withPicosnitch {
+      remoteDatabase.passwordFile = "/run/secrets/x";
+      settings.database.remote = {
+        host = "db";
+        password_file = "/etc/pw";
+      };
+    }) ".*either with remoteDatabase.passwordFile or with settings.database.remote.password_file.*") true)
+    (test "assert: settings password_file in the store" (fails (withSettings {
+      database.remote = {
+        host = "db";
+        password_file = storeSecret;
+      };
+    }) ".*remote.password_file points into the Nix store.*") true)
+    (test "assert: inline VirusTotal key" (fails (withSettings { virustotal.api_key = "secret"; }) ".*api_key would put the key into the world-readable Nix store.*") true)
+    (test "assert: VirusTotal key file in the store" (fails (withPicosnitch { virustotal.apiKeyFile = storeSecret; }) ".*apiKeyFile points into the Nix store.*") true)
+    (test "assert: each bad setting trips only its own assertion" (length (withSettings { desktop.user = "root"; }).failedAssertions) 1)
+
+    # --- type errors (evaluation fails; scripts/nix-checks.sh also checks the messages)
+    (test "type: secret file given as a Nix path is refused (it would be copied to the store)" (evaluationFails (
+      toml (withPicosnitch { remoteDatabase.passwordFile = ./default.nix; settings.database.remote.host = "db"; })
+    )) true)
+    (test "type: write_limit_seconds 0" (evaluationFails (toml (withSettings { database.write_limit_seconds = 0; }))) true)
+    (test "type: retention_days negative" (evaluationFails (toml (withSettings { database.retention_days = -1; }))) true)
+    (test "type: ignore_ports out of range" (evaluationFails (toml (withSettings { log.ignore_ports = [ 70000 ]; }))) true)
+    (test "type: ignore_sha256 not lowercase hex" (evaluationFails (toml (withSettings { log.ignore_sha256 = [ "ABC" ]; }))) true)
+    (test "type: tls mode not known" (evaluationFails (toml (withSettings { database.remote = { host = "db"; tls = "prefer"; }; }))) true)
+    (test "type: notifications not a bool" (evaluationFails (toml (withSettings { desktop.notifications = "yes"; }))) true)
+    (test "null in settings means absent (TOML has no null), not an error"
+      (toml (withSettings {
+        monitoring = {
+          rlimit_nofile = null;
+          every_exe = true;
+        };
+      })).monitoring
+      { every_exe = true; }
+    )
+
+    # --- controls: the stand-in rejects what real nixpkgs rejects
+    (test "control: an option that does not exist is an error" (evaluationFails (
+      (evalWith { services.picosnitch.no_such_option = true; }).config.services.picosnitch
+    )) true)
+    (test "control: a misspelt systemd option is an error" (evaluationFails (
+      (evalWith { systemd.services.picosnitch.serviceconfig.Type = "simple"; }).units
+    )) true)
+    (test "control: without disabledModules the option clashes with nixpkgs' picosnitch module" (evaluationFails (
+      (nixos.eval [ moduleWithoutDisable enabled ]).config.services.picosnitch.enable
+    )) true)
+
+    # --- the unit for other distributions carries the same hardening
+    (test "dist unit: same [Service] settings as the NixOS unit (ExecStart aside)"
+      (map (k: {
+        key = k;
+        words = wordSet distUnit.Service.${k};
+      }) (serviceKeys distUnit))
+      (map (k: {
+        key = k;
+        words = wordSet (svc defaults).${k};
+      }) (builtins.filter (k: !(elem k [ "ExecStart" ])) (serviceKeys (unitOf defaults))))
+    )
+    (test "dist unit: runs the daemon with the default config" (
+      match "/usr/bin/picosnitch daemon" (head distUnit.Service.ExecStart) != null
+    ) true)
+    (test "dist unit: same [Unit] ordering and [Install]" {
+      inherit (distUnit.Unit) Wants Before;
+      inherit (distUnit) Install;
+    } {
+      inherit ((unitOf defaults).Unit) Wants Before;
+      inherit (unitOf defaults) Install;
+    })
+  ];
+in
+{
+  inherit exampleSchema;
+
+  # For scripts/nix-checks.sh.
+  results = map (t: {
+    inherit (t) name;
+    pass = t.actual == t.expected;
+    detail =
+      if t.actual == t.expected then
+        ""
+      else
+        "expected ${builtins.toJSON t.expected}\n     got ${builtins.toJSON t.actual}";
+  }) tests;
+
+  # Unit files for `systemd-analyze security --offline=true`.
+  units = {
+    defaults = defaults.units.picosnitch;
+    full = full.units.picosnitch;
+  };
+
+  # Re-evaluates test number i (0-based) without catching its error, to show it.
+  rerun = i: let t = elemAt tests i; in builtins.deepSeq t.raw t.raw;
+}
