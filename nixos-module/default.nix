@@ -43,7 +43,13 @@ let
   # file is printed next to check-config's `file:line:column: what is wrong`.
   checkedConfig =
     if cfg.checkConfig then
-      pkgs.runCommand "picosnitch-config.toml" { preferLocalBuild = true; } ''
+      pkgs.runCommand "picosnitch-config.toml"
+        {
+          preferLocalBuild = true;
+          # The unchecked file, for a look at what settings rendered to.
+          passthru.rendered = renderedConfig;
+        }
+        ''
         if ! ${cfg.package}/bin/picosnitch check-config ${renderedConfig}; then
           echo "services.picosnitch.settings rendered to this file, which picosnitch refuses:" >&2
           cat -n ${renderedConfig} >&2

@@ -1,12 +1,16 @@
-# Offline evaluation tests for services.picosnitch (../default.nix), run by
-# scripts/nix-checks.sh with Nix 2.8 and no nixpkgs:
-#   nix-instantiate --eval --strict --json nixos-module/tests -A results
-# Each result is { name, pass, detail }. The module is evaluated with the stand-in in
-# ./stand-in, the rendered TOML is read back with builtins.fromTOML and compared with
-# the keys of config.example.toml, and the generated unit is parsed line by line.
+# Evaluation tests for services.picosnitch (../default.nix). Offline, with Nix 2.8 and
+# the stand-in for nixpkgs in ./stand-in (scripts/nix-checks.sh):
+#   nix-instantiate --read-write-mode --eval --strict --json nixos-module/tests -A results
+# and against real nixpkgs as the flake check `module-eval` (./check.nix passes `env`).
+# Each result is { name, pass, detail }. The rendered TOML is read back with
+# builtins.fromTOML and compared with the keys of config.example.toml, and the unit is
+# rendered (./render-unit.nix) and parsed line by line.
+{
+  # { lib; nixos.eval = modules: { config; options; failedAssertions; units; }; package; }
+  env ? import ./stand-in,
+}:
 let
-  standIn = import ./stand-in;
-  inherit (standIn) lib pkgs nixos;
+  inherit (env) lib nixos package;
   inherit (builtins)
     all
     attrNames
@@ -29,8 +33,14 @@ let
     ;
 
   module = ../default.nix;
-  package = pkgs.picosnitch;
   repo = ../..;
+  hasSuffix =
+    suffix: s:
+    let
+      n = builtins.stringLength s;
+      m = builtins.stringLength suffix;
+    in
+    n >= m && builtins.substring (n - m) m s == suffix;
 
   enabled = {
     services.picosnitch = {
@@ -45,14 +55,9 @@ let
   etcSource = r: r.config.environment.etc."picosnitch/config.toml".source;
 
   words = s: filter (w: isString w && w != "") (split "[ \n;]+" s);
-  # The file check-config is run on, taken from the build script (which proves the
-  # wiring: the validated file is the rendered one).
-  checkedFile =
-    r:
-    let
-      ws = words (etcSource r).script;
-    in
-    findAfter "check-config" ws;
+  # The rendered file (before validation), as the validating build exposes it.
+  checkedFile = r: (etcSource r).rendered;
+  # The word after `w` in a list of words.
   findAfter =
     w: ws:
     if length ws < 2 then
@@ -231,9 +236,13 @@ let
   moduleWithoutDisable = args: removeAttrs (import module args) [ "disabledModules" ];
 
   distUnit = parseUnit (readFile (repo + "/crates/picosnitch/dist/picosnitch.service"));
-  # Keys allowed to differ between the NixOS unit and the distribution unit.
-  distOnlyDiffers = [ "ExecStart" ];
-  serviceKeys = u: filter (k: !(elem k distOnlyDiffers)) (attrNames u.Service);
+  # Keys allowed to differ between the NixOS unit and the distribution unit: the
+  # binary's path, and the PATH/locale variables NixOS gives every service.
+  keysThatMayDiffer = [
+    "ExecStart"
+    "Environment"
+  ];
+  serviceKeys = u: filter (k: !(elem k keysThatMayDiffer)) (attrNames u.Service);
 
   tests = [
     # --- defaults
@@ -286,9 +295,20 @@ let
         etcIsChecked = "picosnitch-config.toml";
       }
     )
-    (test "defaults: the build runs check-config with the package on the rendered file"
-      (builtins.any (w: w == "${package}/bin/picosnitch") (words (etcSource defaults).script))
-      true
+    (test "defaults: the build runs the package's check-config on the rendered file"
+      (
+        let
+          ws = words (etcSource defaults).buildCommand;
+        in
+        {
+          binary = builtins.any (w: w == "${package}/bin/picosnitch") ws;
+          file = findAfter "check-config" ws;
+        }
+      )
+      {
+        binary = true;
+        file = toString (checkedFile defaults);
+      }
     )
     (test "defaults: service type, state and runtime directories, journald identity"
       {
@@ -407,16 +427,18 @@ let
     # --- disabled
     (test "disabled: nothing is added"
       {
-        services = disabled.config.systemd.services;
-        users = disabled.config.users.users;
-        etc = disabled.config.environment.etc;
-        packages = disabled.config.environment.systemPackages;
+        service = disabled.config.systemd.services ? picosnitch;
+        user = disabled.config.users.users ? picosnitch;
+        group = disabled.config.users.groups ? picosnitch;
+        etc = disabled.config.environment.etc ? "picosnitch/config.toml";
+        cli = elem package disabled.config.environment.systemPackages;
       }
       {
-        services = { };
-        users = { };
-        etc = { };
-        packages = [ ];
+        service = false;
+        user = false;
+        group = false;
+        etc = false;
+        cli = false;
       }
     )
 
@@ -487,13 +509,13 @@ let
           r = withPicosnitch { checkConfig = false; };
         in
         {
-          etcIsRendered = (etcSource r) == (builtins.elemAt (words (builtins.head (svc r).ExecStart)) 3);
-          etcIsPlainFile = !(isAttrs (etcSource r));
+          execStartUsesEtcFile = toString (etcSource r) == elemAt (words (head (svc r).ExecStart)) 3;
+          etcIsTheRenderedFile = hasSuffix "-picosnitch.toml" (toString (etcSource r));
         }
       )
       {
-        etcIsRendered = true;
-        etcIsPlainFile = true;
+        execStartUsesEtcFile = true;
+        etcIsTheRenderedFile = true;
       }
     )
 
@@ -574,7 +596,7 @@ let
       (map (k: {
         key = k;
         words = wordSet (svc defaults).${k};
-      }) (builtins.filter (k: !(elem k [ "ExecStart" ])) (serviceKeys (unitOf defaults))))
+      }) (serviceKeys (unitOf defaults)))
     )
     (test "dist unit: runs the daemon with the default config" (
       match "/usr/bin/picosnitch daemon" (head distUnit.Service.ExecStart) != null
@@ -610,4 +632,38 @@ in
 
   # Re-evaluates test number i (0-based) without catching its error, to show it.
   rerun = i: let t = elemAt tests i; in builtins.deepSeq t.raw t.raw;
+
+  # Configurations whose evaluation must fail with a message naming the problem (what
+  # `nixos-rebuild` prints); scripts/nix-checks.sh evaluates each `value` and greps
+  # the error for `expect` (an extended regular expression).
+  failureCases = {
+    secret-file-as-nix-path = {
+      expect = "option .services[.]picosnitch[.]remoteDatabase[.]passwordFile' is not of type";
+      value = toml (withPicosnitch {
+        remoteDatabase.passwordFile = ./default.nix;
+        settings.database.remote.host = "db";
+      });
+    };
+    write-limit-out-of-range = {
+      expect = "option .services[.]picosnitch[.]settings[.]database[.]write_limit_seconds' is not of type .integer between 1 and 3600";
+      value = toml (withSettings { database.write_limit_seconds = 0; });
+    };
+    port-out-of-range = {
+      expect = "option .services[.]picosnitch[.]settings[.]log[.]ignore_ports[.].*is not of type";
+      value = toml (withSettings { log.ignore_ports = [ 70000 ]; });
+    };
+    unknown-tls-mode = {
+      expect = "option .services[.]picosnitch[.]settings[.]database[.]remote[.]tls' is not of type .one of";
+      value = toml (withSettings {
+        database.remote = {
+          host = "db";
+          tls = "prefer";
+        };
+      });
+    };
+    misspelt-option = {
+      expect = "option .services[.]picosnitch[.]setings' does not exist";
+      value = (evalWith { services.picosnitch.setings.database.retention_days = 1; }).config.services.picosnitch;
+    };
+  };
 }

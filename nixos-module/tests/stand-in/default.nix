@@ -7,4 +7,6 @@ let
 in
 {
   inherit lib pkgs nixos;
+  # What the tests install as services.picosnitch.package.
+  package = pkgs.picosnitch;
 }

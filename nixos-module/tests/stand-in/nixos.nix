@@ -1,7 +1,7 @@
 # A stand-in for the NixOS options that ../../default.nix sets, declared with the
 # types nixpkgs (nixos-25.05) gives them, plus what NixOS does with them that the
 # tests look at: failed assertions (nixpkgs throws on these when building the system)
-# and the text of a service unit (like nixpkgs' serviceToUnit in systemd-lib.nix).
+# and the text of a service unit (../render-unit.nix).
 { lib, pkgs }:
 let
   inherit (lib) mkOption types;
@@ -163,48 +163,7 @@ let
     options.services.picosnitch.enable = lib.mkEnableOption "picosnitch daemon";
   };
 
-  # systemd-lib.nix toOption/attrsToSection: one `Key=value` line per list element.
-  toOption =
-    x:
-    if x == true then
-      "true"
-    else if x == false then
-      "false"
-    else
-      toString x;
-  attrsToSection =
-    as:
-    lib.concatMapStrings (
-      name:
-      let
-        v = as.${name};
-      in
-      lib.concatMapStrings (x: "${name}=${toOption x}\n") (if builtins.isList v then v else [ v ])
-    ) (builtins.attrNames as);
-
-  # [Unit] from description and the ordering lists (as nixpkgs' unitConfig defaults
-  # do), [Service] from environment and serviceConfig; nixpkgs leaves [Install] out
-  # (it links wantedBy itself), it is written here so the file stands on its own.
-  renderService =
-    name: s:
-    let
-      unitSection =
-        lib.optionalAttrs (s.description != "") { Description = s.description; }
-        // lib.optionalAttrs (s.documentation != [ ]) { Documentation = toString s.documentation; }
-        // lib.optionalAttrs (s.wants != [ ]) { Wants = toString s.wants; }
-        // lib.optionalAttrs (s.requires != [ ]) { Requires = toString s.requires; }
-        // lib.optionalAttrs (s.before != [ ]) { Before = toString s.before; }
-        // lib.optionalAttrs (s.after != [ ]) { After = toString s.after; }
-        // s.unitConfig;
-    in
-    "[Unit]\n"
-    + attrsToSection unitSection
-    + "\n[Service]\n"
-    + lib.concatMapStrings (n: "Environment=${builtins.toJSON "${n}=${s.environment.${n}}"}\n") (
-      builtins.filter (n: s.environment.${n} != null) (builtins.attrNames s.environment)
-    )
-    + attrsToSection s.serviceConfig
-    + lib.optionalString (s.wantedBy != [ ]) "\n[Install]\nWantedBy=${toString s.wantedBy}\n";
+  renderService = import ../render-unit.nix { inherit lib; };
 in
 {
   inherit modulesPath;

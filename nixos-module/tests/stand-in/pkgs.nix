@@ -1,7 +1,7 @@
 # A stand-in for the part of nixpkgs' `pkgs` that ../../default.nix uses.
 #
-# Nothing here builds. `runCommand` returns a record of what would be built (name,
-# script, a made-up output path) so the tests can check the build-time validation is
+# Nothing here builds. `runCommand` returns a record of what would be built (name, buildCommand,
+# a made-up output path) so the tests can check the build-time validation is
 # wired up; the real check (running `picosnitch check-config`) needs the package and
 # runs only with real nixpkgs. `formats.toml` writes the TOML itself (nixpkgs uses
 # remarshal's json2toml) and, like json2toml, refuses null, which TOML cannot express.
@@ -90,11 +90,18 @@ in
       generate = name: value: builtins.toFile name (table [ ] value);
     };
 
-  runCommand = name: env: script: {
-    type = "derivation";
-    inherit name env script;
-    outPath = fakeStorePath name (script + builtins.toJSON env);
-  };
+  # passthru attributes land on the result, as with stdenv.mkDerivation.
+  runCommand =
+    name: env: buildCommand:
+    (env.passthru or { })
+    // {
+      type = "derivation";
+      inherit name buildCommand;
+      env = removeAttrs env [ "passthru" ];
+      outPath = fakeStorePath name (buildCommand + builtins.toJSON (removeAttrs env [ "passthru" ]));
+    };
+
+  stdenv.hostPlatform.system = "x86_64-linux";
 
   # What the tests install as services.picosnitch.package.
   picosnitch = {
