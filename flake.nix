@@ -61,7 +61,6 @@
 
       devShells = forAllSystems (pkgs: {
         default = pkgs.mkShell {
-          inputsFrom = [ (packageFor pkgs) ];
           packages = with pkgs; [
             cargo
             rustc

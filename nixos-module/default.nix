@@ -24,6 +24,8 @@ let
   virustotalKeyCredential = "virustotal-api-key";
 
   remote = cfg.settings.database.remote;
+  # Where the history lives; the service may write there and nowhere else on disk.
+  stateDir = dirOf cfg.settings.database.path;
 
   # TOML has no null: options left null mean "absent, the daemon's default applies".
   withoutNulls = lib.filterAttrsRecursive (_: v: v != null) cfg.settings;
@@ -135,6 +137,11 @@ in
         # hands the history to the service user and the `picosnitch` group.
         options = {
           database = {
+            path = mkOption {
+              type = types.strMatching "/.+";
+              default = "/var/lib/picosnitch/picosnitch.db";
+              description = "The SQLite history. Its directory is created for the service user and made writable for the service.";
+            };
             retention_days = mkOption {
               type = types.ints.unsigned;
               default = 30;
@@ -282,6 +289,14 @@ in
         message = "services.picosnitch.settings.database.remote.password_file points into the Nix store, which every user can read; use services.picosnitch.remoteDatabase.passwordFile with a file outside the store.";
       }
       {
+        assertion = (cfg.settings.data.runtime_dir or "/run/picosnitch") == "/run/picosnitch";
+        message = "services.picosnitch.settings.data.runtime_dir: the module provides /run/picosnitch (RuntimeDirectory=); other locations are not supported.";
+      }
+      {
+        assertion = stateDir != "/" && !(inStore stateDir);
+        message = "services.picosnitch.settings.database.path: put the database in a directory of its own (default /var/lib/picosnitch).";
+      }
+      {
         assertion = (cfg.settings.virustotal.api_key or "") == "";
         message = "services.picosnitch.settings.virustotal.api_key would put the key into the world-readable Nix store; use services.picosnitch.virustotal.apiKeyFile.";
       }
@@ -297,6 +312,12 @@ in
       description = "picosnitch daemon roles";
     };
     users.groups.picosnitch = { };
+
+    # The history's directory belongs to the service user, so the writer can work there
+    # after dropping root, and group members may enter it to read the database (whose
+    # files the daemon gives [data] owner, group and mode). Not StateDirectory=: for a
+    # service running as root, systemd chowns that back to root:root on every start.
+    systemd.tmpfiles.rules = [ "d ${stateDir} 0750 picosnitch picosnitch - -" ];
 
     # The CLI (status, query, tui, top) reads the same file at its default path.
     environment.etc."picosnitch/config.toml".source = checkedConfig;
@@ -323,12 +344,10 @@ in
         TimeoutStartSec = 120;
         SyslogIdentifier = "picosnitch";
 
-        # /var/lib/picosnitch (history) and /run/picosnitch (status, live feed). Group
-        # members traverse them; the daemon chowns what it creates to [data] owner/group.
-        # systemd resets the top directory to root:root on every start (its owner then
-        # differs from User=root), so the daemon must chown it again each time.
-        StateDirectory = "picosnitch";
-        StateDirectoryMode = "0750";
+        # The history's directory (made by tmpfiles above) is the one place on disk the
+        # service writes. /run/picosnitch (status, live feed) is made by systemd at each
+        # start; the daemon hands it to [data] group.
+        ReadWritePaths = [ stateDir ];
         RuntimeDirectory = "picosnitch";
         RuntimeDirectoryMode = "0750";
         UMask = "0027";
@@ -350,6 +369,7 @@ in
           "CAP_NET_ADMIN" # attach cgroup socket/skb programs
           "CAP_SETUID" # drop each role to its user
           "CAP_SETGID" # ... and to its groups
+          "CAP_SETPCAP" # drop each role's bounding set (PR_CAPBSET_DROP) before it starts work
           "CAP_DAC_READ_SEARCH" # open and hash binaries the service user could not read
           "CAP_SYS_PTRACE" # /proc/PID/exe of other users' processes (ptrace access mode check)
           "CAP_SYS_RESOURCE" # raise RLIMIT_NOFILE ([monitoring] rlimit_nofile) and RLIMIT_MEMLOCK on kernels < 5.11

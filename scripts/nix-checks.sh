@@ -4,6 +4,8 @@
 #   module-eval    nixos-module/tests: services.picosnitch evaluated with Nix 2.8 against
 #                  a stand-in for nixpkgs' lib/pkgs; rendered TOML and unit checked
 #   module-errors  bad settings fail evaluation with a message naming the option
+#   check-config   the rendered TOML judged by `picosnitch check-config`, when a built
+#                  binary is at hand (the NixOS build always does this)
 #   flake-outputs  flake.nix's outputs called with a stand-in nixpkgs input
 #   flake-module   nixosModules.default loaded through Nix's flake machinery
 #   flake-lock     flake.lock consistent with flake.nix (nix flake lock
@@ -173,6 +175,41 @@ if $nix_ok; then
     fi
 else
     skip module-errors "no usable Nix"
+fi
+section_end
+
+# ---------------------------------------------------------------- check-config
+section check-config
+# The NixOS build runs `picosnitch check-config` on the rendered file. Without nixpkgs
+# nothing is built here, but if a picosnitch binary is at hand (PICOSNITCH_BIN, or
+# cargo's target/ after scripts/test.sh) the rendered files are judged by it too.
+bin=${PICOSNITCH_BIN:-}
+for candidate in target/release/picosnitch target/debug/picosnitch; do
+    [[ -z $bin && -x $candidate ]] && bin=$candidate
+done
+if ! $nix_ok; then
+    skip check-config "no usable Nix"
+elif [[ -z $bin ]]; then
+    skip check-config "no picosnitch binary (set PICOSNITCH_BIN or build the workspace first); runs in the NixOS build"
+elif nix_eval nixos-module/tests -A configFiles >"$work/configs.json" 2>"$work/configs.err"; then
+    while IFS=$'\t' read -r name file; do
+        "$bin" check-config "$file" >"$work/cc.out" 2>&1
+        rc=$?
+        case $name:$rc in
+            unknownKey:78)
+                if grep -q retention_dayz "$work/cc.out"; then
+                    pass "check-config: $name" "refused: $(head -1 "$work/cc.out")"
+                else
+                    fail "check-config: $name" "exit 78 without naming the key: $(head -1 "$work/cc.out")"
+                fi
+                ;;
+            unknownKey:*) fail "check-config: $name" "exit $rc, expected 78: $(head -1 "$work/cc.out")" ;;
+            *:0) pass "check-config: $name" "accepted by $bin" ;;
+            *) fail "check-config: $name" "exit $rc: $(head -1 "$work/cc.out")" ;;
+        esac
+    done < <(python3 -c 'import json,sys; [print(f"{k}\t{v}") for k, v in json.load(open(sys.argv[1])).items()]' "$work/configs.json")
+else
+    fail check-config "rendering failed: $(grep -m1 error: "$work/configs.err")"
 fi
 section_end
 
@@ -361,7 +398,8 @@ driver_globals=start_all,subtest,retry,log,driver,machines,vlans,create_machine,
 driver_globals+=,serial_stdout_on,serial_stdout_off,polling_condition,Machine,test_script
 driver_globals+=,machine,db
 for f in vm-tests/nixos/*.py; do
-    if ! python3 -m py_compile "$f" 2>"$work/py.err"; then
+    # compile(), not py_compile: no __pycache__ left in the tree.
+    if ! python3 -c 'import sys; compile(open(sys.argv[1]).read(), sys.argv[1], "exec")' "$f" 2>"$work/py.err"; then
         fail "vm-scripts: $f" "$(tail -1 "$work/py.err")"
     elif ! have pyflakes3; then
         skip "vm-scripts: $f" "compiles; pyflakes3 not installed"

@@ -225,6 +225,7 @@ let
     "CAP_NET_ADMIN"
     "CAP_PERFMON"
     "CAP_SETGID"
+    "CAP_SETPCAP"
     "CAP_SETUID"
     "CAP_SYS_ADMIN"
     "CAP_SYS_PTRACE"
@@ -253,6 +254,7 @@ let
         group = "picosnitch";
       };
       database = {
+        path = "/var/lib/picosnitch/picosnitch.db";
         retention_days = 30;
         write_limit_seconds = 10;
       };
@@ -274,13 +276,13 @@ let
           s = defaults.config.services.picosnitch.settings;
         in
         {
-          inherit (s.database) retention_days write_limit_seconds;
+          inherit (s.database) path retention_days write_limit_seconds;
           inherit (s.log) ignore_ports ignore_domains ignore_ips ignore_sha256;
           inherit (s.desktop) user notifications;
         }
       )
       {
-        inherit (exampleSchema.database) retention_days write_limit_seconds;
+        inherit (exampleSchema.database) path retention_days write_limit_seconds;
         inherit (exampleSchema.log) ignore_ports ignore_domains ignore_ips ignore_sha256;
         inherit (exampleSchema.desktop) user notifications;
       }
@@ -310,13 +312,12 @@ let
         file = toString (checkedFile defaults);
       }
     )
-    (test "defaults: service type, state and runtime directories, journald identity"
+    (test "defaults: service type, writable state directory, runtime directory, journald identity"
       {
         inherit (svc defaults)
           Type
           NotifyAccess
-          StateDirectory
-          StateDirectoryMode
+          ReadWritePaths
           RuntimeDirectory
           RuntimeDirectoryMode
           SyslogIdentifier
@@ -326,8 +327,7 @@ let
       {
         Type = [ "notify" ];
         NotifyAccess = [ "main" ];
-        StateDirectory = [ "picosnitch" ];
-        StateDirectoryMode = [ "0750" ];
+        ReadWritePaths = [ "/var/lib/picosnitch" ];
         RuntimeDirectory = [ "picosnitch" ];
         RuntimeDirectoryMode = [ "0750" ];
         SyslogIdentifier = [ "picosnitch" ];
@@ -393,6 +393,28 @@ let
         "landlock_create_ruleset landlock_add_rule landlock_restrict_self seccomp"
       ];
     })
+    (test "defaults: the state directory belongs to the service user, readable by its group"
+      defaults.config.systemd.tmpfiles.rules
+      [ "d /var/lib/picosnitch 0750 picosnitch picosnitch - -" ]
+    )
+    (test "database.path elsewhere moves the state directory with it"
+      (
+        let
+          r = withSettings { database.path = "/srv/picosnitch/history.db"; };
+        in
+        {
+          rules = r.config.systemd.tmpfiles.rules;
+          inherit ((svc r)) ReadWritePaths;
+        }
+      )
+      {
+        rules = [ "d /srv/picosnitch 0750 picosnitch picosnitch - -" ];
+        ReadWritePaths = [ "/srv/picosnitch" ];
+      }
+    )
+    (test "assert: runtime_dir other than /run/picosnitch" (fails (withSettings {
+      data.runtime_dir = "/run/elsewhere";
+    }) ".*data.runtime_dir: the module provides /run/picosnitch.*") true)
     (test "defaults: no credentials without secret files" ((svc defaults) ? LoadCredential) false)
     (test "defaults: started at boot, before the network" {
       inherit (unitOf defaults) Install;
@@ -450,6 +472,7 @@ let
         group = "picosnitch";
       };
       database = {
+        path = "/var/lib/picosnitch/picosnitch.db";
         retention_days = 90;
         write_limit_seconds = 30;
         queue_limit = 5000;
@@ -623,6 +646,15 @@ in
       else
         "expected ${builtins.toJSON t.expected}\n     got ${builtins.toJSON t.actual}";
   }) tests;
+
+  # Rendered config files for `picosnitch check-config` when a built binary is at hand:
+  # the first two must be accepted, `unknownKey` (a typo the freeform settings let
+  # through) refused.
+  configFiles = {
+    defaults = toString (checkedFile defaults);
+    full = toString (checkedFile full);
+    unknownKey = toString (checkedFile (withSettings { database.retention_dayz = 3; }));
+  };
 
   # Unit files for `systemd-analyze security --offline=true`.
   units = {

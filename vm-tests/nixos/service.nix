@@ -1,6 +1,7 @@
 # The daemon on one machine: readiness, attached BPF programs, a row for a normal
-# user's curl with the right exe and sha256, who may read the history, a settings
-# change that takes effect after the restart, and retention.
+# user's curl with the right exe and sha256, who may read the history, settings
+# changes that take effect after the restart (an ignored port; the fentry hooks), and
+# retention.
 { self }:
 {
   name = "picosnitch-service";
@@ -37,8 +38,9 @@
         pkgs.bpftools
       ];
 
-      # The same machine with one more setting, switched to during the test.
+      # The same machine with one setting changed, switched to during the test.
       specialisation.ignore-port.configuration.services.picosnitch.settings.log.ignore_ports = [ 8080 ];
+      specialisation.fentry.configuration.services.picosnitch.settings.monitoring.hook_set = "fentry";
     };
 
   testScript = builtins.readFile ./service.py;

@@ -31,6 +31,29 @@ def curl(user: str, port: int) -> None:
     as_user(user, f"curl --silent --show-error --output /dev/null http://127.0.0.1:{port}/")
 
 
+def assert_attached(byte_hooks: list[str]) -> None:
+    """The cgroup hooks on the root cgroup, and `byte_hooks` (tracing programs) linked."""
+    # Program names are cut to 15 characters by the kernel (BPF_OBJ_NAME_LEN).
+    loaded = {p.get("name", "")[:15]: p["id"] for p in json.loads(machine.succeed("bpftool --json prog show"))}
+    for name in ["connect4", "connect6"] + byte_hooks:
+        assert name[:15] in loaded, f"{name} is not loaded; loaded: {sorted(loaded)}"
+    cgroup = json.loads(machine.succeed("bpftool --json cgroup show /sys/fs/cgroup"))
+    attached = {(c.get("attach_type"), c.get("name")) for c in cgroup}
+    for pair in [("cgroup_inet4_connect", "connect4"), ("cgroup_inet6_connect", "connect6")]:
+        assert pair in attached, f"{pair} is not attached to the root cgroup: {attached}"
+    linked = {link.get("prog_id") for link in json.loads(machine.succeed("bpftool --json link show"))}
+    for name in byte_hooks:
+        assert loaded[name[:15]] in linked, f"{name} is loaded but not attached"
+
+
+def switch_to(specialisation: str) -> None:
+    """Switches to a specialisation and checks that picosnitch was restarted."""
+    invocation = unit_property("InvocationID")
+    machine.succeed(f"/run/booted-system/specialisation/{specialisation}/bin/switch-to-configuration test")
+    machine.wait_for_unit("picosnitch.service")
+    assert unit_property("InvocationID") != invocation, f"switching to {specialisation} did not restart picosnitch"
+
+
 start_all()
 machine.wait_for_unit("picosnitch.service")
 for port in (8080, 8081):
@@ -40,18 +63,8 @@ for port in (8080, 8081):
 with subtest("Type=notify: the unit is active, so the daemon reported ready"):
     assert unit_property("ActiveState") == "active", unit_property("ActiveState")
 
-with subtest("bpftool: our programs are loaded and attached"):
-    # Program names are cut to 15 characters by the kernel (BPF_OBJ_NAME_LEN).
-    loaded = {p.get("name", "")[:15]: p["id"] for p in json.loads(machine.succeed("bpftool --json prog show"))}
-    for name in ["connect4", "connect6", "sock_send_length", "sock_recv_length"]:
-        assert name[:15] in loaded, f"{name} is not loaded; loaded: {sorted(loaded)}"
-    cgroup = json.loads(machine.succeed("bpftool --json cgroup show /sys/fs/cgroup"))
-    attached = {(c.get("attach_type"), c.get("name")) for c in cgroup}
-    for pair in [("cgroup_inet4_connect", "connect4"), ("cgroup_inet6_connect", "connect6")]:
-        assert pair in attached, f"{pair} is not attached to the root cgroup: {attached}"
-    linked = {link.get("prog_id") for link in json.loads(machine.succeed("bpftool --json link show"))}
-    for name in ["sock_send_length", "sock_recv_length"]:
-        assert loaded[name[:15]] in linked, f"{name} is loaded but not attached"
+with subtest("bpftool: our programs are loaded and attached (hook_set tracepoint)"):
+    assert_attached(["sock_send_length", "sock_recv_length"])
 
 with subtest("curl run by a normal user gives a row with its exe, sha256, uid and time"):
     curl_exe = as_user("alice", 'readlink -f "$(command -v curl)"').strip()
@@ -82,10 +95,7 @@ with subtest("the daemon logs to the journal"):
     machine.succeed("journalctl _SYSTEMD_UNIT=picosnitch.service --no-pager --output=cat | grep -q .")
 
 with subtest("a settings change takes effect with the restart that switching causes"):
-    invocation = unit_property("InvocationID")
-    machine.succeed("/run/booted-system/specialisation/ignore-port/bin/switch-to-configuration test")
-    machine.wait_for_unit("picosnitch.service")
-    assert unit_property("InvocationID") != invocation, "switching did not restart picosnitch"
+    switch_to("ignore-port")
     config = tomllib.loads(machine.succeed("cat /etc/picosnitch/config.toml"))
     assert config["log"]["ignore_ports"] == [8080], config["log"]
     since = now()
@@ -96,6 +106,13 @@ with subtest("a settings change takes effect with the restart that switching cau
     # ...and port 8080 is not any more.
     ignored = sql(f"SELECT count(*) FROM connections WHERE rport = 8080 AND contime >= {since}").strip()
     assert ignored == "0", f"{ignored} rows for the ignored port 8080"
+
+with subtest("hook_set fentry: the fexit programs are attached and traffic is still recorded"):
+    switch_to("fentry")
+    assert_attached(["fexit_sock_sendmsg", "fexit_sock_recvmsg"])
+    since = now()
+    curl("alice", 8080)
+    wait_for_rows(f"SELECT 1 FROM connections WHERE rport = 8080 AND contime >= {since} AND send > 0 AND recv > 0")
 
 with subtest("retention: rows older than retention_days are pruned at start"):
     machine.succeed("systemctl stop picosnitch.service")

@@ -108,6 +108,10 @@ let
         );
       };
 
+      systemd.tmpfiles.rules = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+      };
       systemd.services = mkOption {
         default = { };
         type = types.attrsOf (
