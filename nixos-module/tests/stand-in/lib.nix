@@ -211,7 +211,6 @@ let
       description ? name,
       check ? (_: true),
       merge ? mergeEqualOption,
-      nestedTypes ? { },
     }:
     {
       _type = "option-type";
@@ -220,7 +219,6 @@ let
         description
         check
         merge
-        nestedTypes
         ;
     };
 
@@ -317,7 +315,6 @@ let
             throw "The option `${showOption loc}' is defined both null and not null, in ${concatStringsSep ", " (map (d: d.file) defs)}."
           else
             t.merge loc defs;
-        nestedTypes.elemType = t;
       };
     listOf =
       t:
@@ -335,7 +332,6 @@ let
               )
             ) defs
           );
-        nestedTypes.elemType = t;
       };
     attrsOf =
       t:
@@ -354,14 +350,7 @@ let
             }) byName;
           in
           mapAttrs (_: m: m.value) (lib.filterAttrs (_: m: m.defined) merged);
-        nestedTypes.elemType = t;
       };
-    attrs = mkOptionType {
-      name = "attrs";
-      description = "attribute set";
-      check = isAttrs;
-      merge = _: defs: foldl' (acc: d: acc // d.value) { } defs;
-    };
     oneOf = ts: foldl' either (head ts) (tail ts);
     inherit either;
     submodule =
