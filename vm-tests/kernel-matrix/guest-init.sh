@@ -72,9 +72,12 @@ finish() {
 }
 
 fail() {
-    # $1 = stage, rest = why.
+    # $1 = stage, rest = why. The daemon's own view (counters, losses) helps with the why.
     stage=$1
     shift
+    if alive "$DPID"; then
+        $PS status --config "$CONF" 2>&1 | sed 's/^/  status| /'
+    fi
     finish FAIL "stage=$stage $*"
 }
 
@@ -172,9 +175,10 @@ while [ $(($(date +%s) - start)) -lt $READY_TIMEOUT ]; do
         sleep 1 # let the log pipe drain
         fail daemon-start "the daemon exited with status $code while starting: $(daemon_error)"
     fi
+    # Ready, and the monitor's section (reported every 2 s) is in: it names the hook set.
     st=$($PS status --config "$CONF" 2>/dev/null)
     case "$st" in
-        *" running (supervisor pid "*) ready=1; break ;;
+        *" running (supervisor pid "*"kernel: hook set "*) ready=1; break ;;
     esac
     sleep 1
 done

@@ -165,6 +165,8 @@ APT::Architecture "amd64";
 APT::Architectures { "amd64"; };
 APT::Sandbox::User "root";
 Acquire::Languages "none";
+Acquire::GzipIndexes "true";
+Acquire::CompressionTypes::Order { "gz"; };
 EOF
         apt-config dump 2>/dev/null | grep -E '^Acquire::((http|https|ftp)::Proxy|Check-Valid-Until|Check-Date|Max-FutureTime) ' || true
     } >"$apt_dir/apt.conf"
@@ -274,6 +276,10 @@ for m in "${MATRIX[@]}"; do
     [[ ,$want_labels, == *,$label,* ]] || continue
     fetch_kernel "$label" "$suite" "$pkg"
 done
+
+# apt's binary caches (about 170 MB for these four suites) are rebuilt from the lists
+# whenever they are needed again; do not keep them.
+rm -f "$apt_dir"/cache/*.bin
 
 # ---------------------------------------------------------------- payload
 # The binary, accounts for NSS (the daemon looks up [data] owner/group, root by default)
