@@ -114,6 +114,7 @@ done
 # ---------------------------------------------------------------- the binary
 if [[ -z $binary ]]; then
     # clang and libbpf headers for the BPF object; the script installs only what is missing.
+    command -v cargo >/dev/null || die "cargo is missing: install Rust (rustup), or pass a prebuilt static binary with --binary FILE"
     "$repo/scripts/install-deps.sh" || die "scripts/install-deps.sh failed"
     note "building the static picosnitch binary (cargo; a no-op when up to date)"
     export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
