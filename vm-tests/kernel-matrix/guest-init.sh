@@ -19,9 +19,10 @@ PS=/usr/sbin/picosnitch
 CONF=/etc/picosnitch/config.toml
 DB=/var/lib/picosnitch/picosnitch.db
 LOG=/run/daemon.log
-# Bounds, in seconds of guest time. A start took 4-5 s and a whole run 6-18 s under TCG
-# here; these leave ample room and still end well inside run.sh's per-VM limit (180 s).
-READY_TIMEOUT=60
+# Bounds, in seconds of guest time. A start took 3-7 s (31 s with other builds loading
+# the host) and a whole run 5-42 s under TCG here; these leave room and still end inside
+# run.sh's per-VM limit (240 s).
+READY_TIMEOUT=90
 ROW_TIMEOUT=30
 # The supervisor gives its roles up to 43 s in all to stop before it kills them.
 STOP_TIMEOUT=50
@@ -115,7 +116,14 @@ stop_daemon() {
     # SIGTERM, then wait (bounded) for the supervisor to stop its roles and exit.
     # Sets STOP_PROBLEM when it did not go cleanly.
     STOP_PROBLEM=
-    alive "$DPID" || { [ -n "$DPID" ] && wait "$DPID" 2>/dev/null; DPID=; return 0; }
+    [ -n "$DPID" ] || return 0
+    if ! alive "$DPID"; then
+        wait "$DPID"
+        code=$?
+        STOP_PROBLEM="the daemon had already exited (status $code) before SIGTERM: $(daemon_error)"
+        DPID=
+        return 0
+    fi
     kill -TERM "$DPID"
     n=0
     while alive "$DPID" && [ $n -lt $STOP_TIMEOUT ]; do sleep 1; n=$((n + 1)); done

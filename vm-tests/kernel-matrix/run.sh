@@ -30,8 +30,8 @@ EXPECT_FAIL=("5.10:daemon-start")
 MIRROR=${KM_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${KM_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 KEYRING=${KM_DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
-# Per VM: a run takes 6-18 s here; guest-init.sh's own bounds add up to about 150 s.
-VM_TIMEOUT=180
+# Per VM: a run takes 5-42 s here; guest-init.sh's own bounds add up to about 180 s.
+VM_TIMEOUT=240
 # All VMs together: a run that would start past this is reported as failed, not run.
 BUDGET=600
 QEMU_MEM=512
