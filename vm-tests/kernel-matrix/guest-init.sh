@@ -155,6 +155,43 @@ say "kernel $KERNEL, hook_set=$REQUESTED, $(grep -c ^processor /proc/cpuinfo) cp
 grep -q ' /sys/fs/cgroup cgroup2 ' /proc/self/mountinfo 2>/dev/null || grep -q ' cgroup2 ' /proc/mounts || fail setup "cannot mount cgroup2 on /sys/fs/cgroup"
 ip link set lo up || fail setup "cannot bring lo up"
 
+# The test file, and the exact bytes of the exchange, measured before the daemon starts
+# (so none of this is recorded): the request busybox wget sends, caught by a listening
+# nc, and the response busybox httpd gives to exactly that request, counted by nc.
+dd if=/dev/urandom of=/srv/blob bs=$BLOB_SIZE count=1 2>/dev/null
+size=$(stat -c %s /srv/blob)
+[ "$size" -eq $BLOB_SIZE ] || fail setup "could not create the test file (size $size)"
+URL="http://127.0.0.1:$HTTP_PORT/blob"
+# nc -l quits at EOF on its stdin, so a FIFO held open on fd 7 stands in for it. wget
+# waits for an answer that never comes: it is killed once its request is in (wget -T
+# would do, but it crashes this busybox, 1.35.0-4+deb12u1).
+mkfifo /tmp/ncin
+nc -l -p $HTTP_PORT </tmp/ncin >/tmp/request &
+NCPID=$!
+exec 7>/tmp/ncin
+sleep 1
+wget -q -O /dev/null "$URL" 2>/dev/null &
+WPID=$!
+n=0
+while [ $n -lt 20 ] && ! tail -c 4 /tmp/request | od -An -c | grep -q '\\r  *\\n  *\\r  *\\n'; do
+    sleep 0.5
+    n=$((n + 1))
+done
+kill "$WPID" "$NCPID" 2>/dev/null
+wait "$WPID" 2>/dev/null
+wait "$NCPID" 2>/dev/null
+exec 7>&-
+req=$(wc -c </tmp/request)
+[ "$req" -gt 0 ] || fail setup "could not catch busybox wget's request with nc -l"
+httpd -f -p 127.0.0.1:$HTTP_PORT -h /srv &
+HPID=$!
+sleep 1
+resp=$(nc 127.0.0.1 $HTTP_PORT </tmp/request | wc -c)
+kill "$HPID" 2>/dev/null
+wait "$HPID" 2>/dev/null
+[ "$resp" -gt "$size" ] || fail setup "busybox httpd's response to wget's request was $resp bytes, not more than the $size-byte file"
+say "ground truth: wget sends $req bytes, httpd answers $resp bytes ($((resp - size)) of headers)"
+
 mkdir -p /etc/picosnitch
 cat >"$CONF" <<EOF
 [database]
@@ -210,14 +247,11 @@ else
 fi
 [ "$CHOSEN" = "$want" ] || fail hook-set "expected hook set $want on $KERNEL (requested $REQUESTED), the daemon chose $CHOSEN: $hook_line"
 
-# Real traffic: busybox httpd serves a file of known size, busybox wget fetches it.
-dd if=/dev/urandom of=/srv/blob bs=$BLOB_SIZE count=1 2>/dev/null
-size=$(stat -c %s /srv/blob)
-[ "$size" -eq $BLOB_SIZE ] || fail traffic "could not create the test file (size $size)"
+# Real traffic, now recorded: busybox httpd serves the file, busybox wget fetches it.
 httpd -f -p 127.0.0.1:$HTTP_PORT -h /srv &
 HPID=$!
 sleep 1
-got=$(wget -q -O - "http://127.0.0.1:$HTTP_PORT/blob" | wc -c)
+got=$(wget -q -O - "$URL" | wc -c)
 [ "$got" -eq "$size" ] || fail traffic "busybox wget got $got of $size bytes from busybox httpd"
 kill "$HPID" 2>/dev/null
 wait "$HPID" 2>/dev/null
@@ -268,10 +302,13 @@ say "httpd row: exe $(field exe "$hrow") connections $(field connections "$hrow"
 [ "$recv" -ge "$size" ] || fail database "wget row recv=$recv < $size bytes fetched (after ${ROW_TIMEOUT}s)"
 [ "$sha" = "$want_sha" ] || fail database "wget row sha256 $sha != busybox sha256sum $want_sha"
 [ "$hsend" -ge "$size" ] || fail database "httpd row send=$hsend < $size bytes served (after ${ROW_TIMEOUT}s)"
-# Over loopback what httpd sent is exactly what wget received and the other way round:
-# both count application bytes, and wget reads to EOF.
-[ "$hsend" -eq "$recv" ] || fail database "httpd send=$hsend != wget recv=$recv (the two ends of one loopback connection)"
-[ "$hrecv" -eq "$send" ] || fail database "wget send=$send != httpd recv=$hrecv (the two ends of one loopback connection)"
+# Application bytes are exact: each end moved exactly the request and the response.
+bad=
+[ "$send" -eq "$req" ] || bad="$bad wget send=$send (want $req)"
+[ "$recv" -eq "$resp" ] || bad="$bad wget recv=$recv (want $resp)"
+[ "$hrecv" -eq "$req" ] || bad="$bad httpd recv=$hrecv (want $req)"
+[ "$hsend" -eq "$resp" ] || bad="$bad httpd send=$hsend (want $resp)"
+[ -z "$bad" ] || fail database "byte counts differ from the exchange measured with nc:$bad"
 
 final=$($PS status --config "$CONF" 2>&1)
 losses=$(echo "$final" | grep -m1 -E '^(losses|LOSSES):')
@@ -279,4 +316,4 @@ say "status: $losses"
 
 stop_daemon
 [ -z "$STOP_PROBLEM" ] || fail shutdown "$STOP_PROBLEM"
-finish PASS "wget recv=$recv>=$size send=$send connections=$conns sha256=busybox, httpd send=$hsend recv=$hrecv; $losses"
+finish PASS "wget send=$send recv=$recv httpd send=$hsend recv=$hrecv (exact), wget sha256=busybox's, connections=$conns; $losses"
