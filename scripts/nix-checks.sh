@@ -239,8 +239,10 @@ section_end
 # ---------------------------------------------------------------- flake-module
 section flake-module
 # Through Nix's own flake machinery (fetching this git tree, reading flake.lock), not
-# a plain import: nixosModules needs no nixpkgs, so it loads offline. Tracked files
-# only, as with any git flake: new files must be `git add`ed.
+# a plain import: nixosModules needs neither nixpkgs nor rust-overlay, so it loads
+# offline as long as flake.lock matches flake.nix (getFlake locks the flake too, and
+# a mismatch makes it try to fetch an input). Tracked files only, as with any git
+# flake: new files must be `git add`ed.
 if $nix_ok; then
     expr='
       let
@@ -267,7 +269,8 @@ assert r["execStart"].startswith(r["package"] + "/bin/picosnitch daemon --config
             fail flake-module "$(tail -1 "$work/fm.err")"
         fi
     else
-        fail flake-module "$(grep -m1 error: "$work/fm.err")"
+        # The first real error, not a "warning: error: ... retrying" line of a download.
+        fail flake-module "$( (grep -m1 "^error:" "$work/fm.err" || grep -m1 error: "$work/fm.err") | cut -c1-300)"
     fi
 else
     skip flake-module "no usable Nix"
@@ -380,8 +383,8 @@ newest = sys.argv[2]
 v = lambda s: tuple(int(x) for x in s.split("."))
 pkg = t["package"]
 assert re.fullmatch(r"\d+\.\d+\.\d+", pkg or ""), f"the package's rustc has no stable version: {pkg!r}"
-assert t["devShell"] == [pkg], f"the devShell's Rust toolchains {t['devShell']} are not the package's {pkg}"
 print(pkg)
+assert t["devShell"] == [pkg], f"the devShell's Rust toolchains {t['devShell']} are not the package's {pkg}"
 assert v(pkg) <= v(newest), f"flake.nix asks for Rust {pkg}; the locked rust-overlay has stable releases up to {newest} (move the rust-overlay pin)"
 EOF
             rust_version=$(head -1 "$work/tc.out")
