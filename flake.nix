@@ -5,21 +5,45 @@
   # the offline checks) can still evaluate; nixpkgs >= 25.11 needs Nix >= 2.18.
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
 
+  # release-25.05 ships rustc 1.86, and the locked crates need newer (aya 0.14: 1.87,
+  # and aya 0.13 cannot create the SK_STORAGE maps the BPF side uses; sha2 0.11 and
+  # postcard 1.2: 1.88). So the Rust toolchain comes from rust-overlay, applied to the
+  # pinned nixpkgs; its own nixpkgs input follows ours, so only one nixpkgs is fetched.
+  inputs.rust-overlay.url = "github:oxalica/rust-overlay";
+  inputs.rust-overlay.inputs.nixpkgs.follows = "nixpkgs";
+
   outputs =
-    { self, nixpkgs }:
+    {
+      self,
+      nixpkgs,
+      rust-overlay,
+    }:
     let
       inherit (nixpkgs) lib;
+      # The Rust release the package and the devShell use: the project's CI toolchain.
+      # scripts/nix-checks.sh evaluates the package to find it and checks every locked
+      # crate's rust-version against it, and that the locked rust-overlay has it.
+      rustVersion = "1.95.0";
       # The two architectures crates/picosnitch-bpf/build.rs compiles BPF for.
       systems = [
         "x86_64-linux"
         "aarch64-linux"
       ];
-      forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+      # The pinned nixpkgs with rust-overlay's `rust-bin` added; nothing else changes.
+      forAllSystems =
+        f: lib.genAttrs systems (system: f (nixpkgs.legacyPackages.${system}.extend rust-overlay.overlays.default));
       packageFor = pkgs: self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+      # rustc, cargo and rust-std: all buildRustPackage needs.
+      rustToolchain = pkgs: pkgs.rust-bin.stable.${rustVersion}.minimal;
     in
     {
       packages = forAllSystems (pkgs: rec {
-        picosnitch = pkgs.callPackage ./nixos-module/package.nix { };
+        picosnitch = pkgs.callPackage ./nixos-module/package.nix {
+          rustPlatform = pkgs.makeRustPlatform {
+            cargo = rustToolchain pkgs;
+            rustc = rustToolchain pkgs;
+          };
+        };
         default = picosnitch;
       });
 
@@ -62,11 +86,15 @@
       devShells = forAllSystems (pkgs: {
         default = pkgs.mkShell {
           packages = with pkgs; [
-            cargo
-            rustc
-            clippy
-            rustfmt
-            rust-analyzer
+            # The package's toolchain, with the tools for working on it.
+            (rust-bin.stable.${rustVersion}.default.override {
+              extensions = [
+                "clippy"
+                "rustfmt"
+                "rust-src"
+                "rust-analyzer"
+              ];
+            })
             cargo-nextest
             llvmPackages.clang-unwrapped
             llvm

@@ -1,6 +1,8 @@
-# The picosnitch workspace, built from Cargo.lock with nixpkgs' Rust tooling. The BPF
-# object is compiled by crates/picosnitch-bpf/build.rs with clang inside this
+# The picosnitch workspace, built from Cargo.lock with nixpkgs' buildRustPackage. The
+# BPF object is compiled by crates/picosnitch-bpf/build.rs with clang inside this
 # derivation and embedded in the binary, so the output is the one `picosnitch` binary.
+# The flake passes `rustPlatform` made from rust-overlay's toolchain (see flake.nix):
+# nixos-25.05's own rustc (1.86) is too old for the locked crates.
 {
   lib,
   rustPlatform,

@@ -6,11 +6,15 @@
 #   module-errors  bad settings fail evaluation with a message naming the option
 #   check-config   the rendered TOML judged by `picosnitch check-config`, when a built
 #                  binary is at hand (the NixOS build always does this)
-#   flake-outputs  flake.nix's outputs called with a stand-in nixpkgs input
+#   flake-outputs  flake.nix's outputs called with stand-ins for the nixpkgs and
+#                  rust-overlay inputs: packages built with rust-overlay's toolchain,
+#                  apps, module default, checks, devShell
 #   flake-module   nixosModules.default loaded through Nix's flake machinery
-#   flake-lock     flake.lock consistent with flake.nix (nix flake lock
-#                  --no-update-lock-file) and equal to the recorded pin
-#   toolchain      the pinned nixpkgs' rustc is new enough for Cargo.lock
+#   flake-lock     flake.lock has the inputs of flake.nix, the follows it declares,
+#                  and the recorded pins (python); Nix's own view of it (nix flake lock
+#                  --no-update-lock-file --offline), which offline sees less
+#   toolchain      the Rust version the flake builds with (found by evaluating it) is
+#                  in the locked rust-overlay and new enough for every locked crate
 #   unit-security  systemd-analyze security --offline=true, exposure <= 4.0, on the
 #                  rendered NixOS units and crates/picosnitch/dist/picosnitch.service
 #   vm-scripts     the NixOS VM test scripts compile and pass pyflakes
@@ -28,14 +32,24 @@ now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 started=$(now_ms)
 
 # ---------------------------------------------------------------- pins
-# The nixpkgs revision flake.lock must hold, its narHash, and the rustc it ships.
-# Taken from public lock files of nixos-25.05 (nixpkgs cannot be fetched here to
-# recompute the hash); rustc 1.86.0 is what release-25.05 carries. Update all three
-# together when moving the pin.
+# What flake.lock must hold. Both revisions and their narHashes are taken from public
+# lock files: neither input can be fetched here to recompute a hash. Update a rev
+# together with its narHash (and lastModified) when moving a pin.
+#
+# nixpkgs: nixos-25.05, the newest channel Nix 2.8 can evaluate. Its rustc is 1.86.0,
+# too old for Cargo.lock (the toolchain check says by how much), which is why the
+# Rust toolchain comes from rust-overlay.
 pin_rev=1f08a4df998e21f4e8be8fb6fbf61d11a1a5076a
 pin_nar_hash=sha256-+jkEZxs7bfOKfBIk430K+tK9IvXlwzqQQnppC2ZKFj4=
 pin_ref=nixos-25.05
-pin_rustc=1.86.0
+nixpkgs_rustc=1.86.0
+# rust-overlay (github:oxalica/rust-overlay), its nixpkgs following ours: the revision
+# of 2026-05-11. Its stable manifests then went up to 1.95.0 (released 2026-04-16), so
+# flake.nix may ask for that or older; asking for a newer release needs a newer pin.
+overlay_rev=4852a8aa041c94af55e136cde5b8b6d42c3563e8
+overlay_nar_hash=sha256-NTZzJ7xJvMXOonYqut3WLUhryeZj5QuuL0ANcqS7d30=
+overlay_last_modified=1778469574
+overlay_newest_stable=1.95.0
 
 # ---------------------------------------------------------------- bookkeeping
 passed=() failed=() skipped=()
@@ -225,8 +239,10 @@ section_end
 # ---------------------------------------------------------------- flake-module
 section flake-module
 # Through Nix's own flake machinery (fetching this git tree, reading flake.lock), not
-# a plain import: nixosModules needs no nixpkgs, so it loads offline. Tracked files
-# only, as with any git flake: new files must be `git add`ed.
+# a plain import: nixosModules needs neither nixpkgs nor rust-overlay, so it loads
+# offline as long as flake.lock matches flake.nix (getFlake locks the flake too, and
+# a mismatch makes it try to fetch an input). Tracked files only, as with any git
+# flake: new files must be `git add`ed.
 if $nix_ok; then
     expr='
       let
@@ -253,7 +269,8 @@ assert r["execStart"].startswith(r["package"] + "/bin/picosnitch daemon --config
             fail flake-module "$(tail -1 "$work/fm.err")"
         fi
     else
-        fail flake-module "$(grep -m1 error: "$work/fm.err")"
+        # The first real error, not a "warning: error: ... retrying" line of a download.
+        fail flake-module "$( (grep -m1 "^error:" "$work/fm.err" || grep -m1 error: "$work/fm.err") | cut -c1-300)"
     fi
 else
     skip flake-module "no usable Nix"
@@ -263,41 +280,83 @@ section_end
 # ---------------------------------------------------------------- flake-lock
 section flake-lock
 if $nix_ok; then
-    # Offline this catches an input added, removed or changed in flake.nix without
-    # the lock following (Nix then tries to resolve it and cannot); it cannot check
-    # that rev and narHash belong together, which needs the source: the recorded pin
-    # below stands in for that.
-    if nix flake lock --no-update-lock-file --offline "$repo" >/dev/null 2>"$work/lock.err"; then
-        pass "flake-lock: nix flake lock --no-update-lock-file"
-    else
-        fail "flake-lock: nix flake lock --no-update-lock-file" "$(grep -m1 error: "$work/lock.err") (flake.lock does not match flake.nix's inputs)"
-    fi
-    nix-instantiate --eval --strict --json -E "(import $repo/flake.nix).inputs" >"$work/inputs.json" 2>/dev/null || echo '{}' >"$work/inputs.json"
-    if python3 - "$work/inputs.json" "$pin_rev" "$pin_nar_hash" "$pin_ref" >"$work/lockpy.out" 2>&1 <<'EOF'; then
+    # The real check: flake.lock read as data and compared with flake.nix's inputs and
+    # the recorded pins. Every input is a github: input with a recorded pin; the lock's
+    # root lists exactly flake.nix's inputs; each node's `original` is flake.nix's url,
+    # its `locked` is the pin, and its `inputs` are the follows flake.nix declares for
+    # it (rust-overlay's own flake has one input, nixpkgs, which follows ours); no node
+    # is left over. What it cannot check offline: that a rev and its narHash belong
+    # together, which needs the source.
+    nix-instantiate --eval --strict --json -E "(import $repo/flake.nix).inputs" >"$work/inputs.json" 2>"$work/inputs.err" \
+        || echo '{}' >"$work/inputs.json"
+    if python3 - "$work/inputs.json" "$pin_ref" "$pin_rev" "$pin_nar_hash" "$overlay_rev" "$overlay_nar_hash" "$overlay_last_modified" \
+        >"$work/lockpy.out" 2>&1 <<'EOF'; then
 import base64, json, re, sys
 inputs = json.load(open(sys.argv[1]))
-rev, nar_hash, ref = sys.argv[2:5]
+ref, rev, nar_hash, o_rev, o_nar_hash, o_last_modified = sys.argv[2:8]
+pins = {
+    "nixpkgs": {"rev": rev, "narHash": nar_hash},
+    "rust-overlay": {"rev": o_rev, "narHash": o_nar_hash, "lastModified": int(o_last_modified)},
+}
 lock = json.load(open("flake.lock"))
 assert lock["version"] == 7, f"lock version {lock['version']} (Nix 2.8 writes 7)"
-root = lock["nodes"][lock["root"]]
+nodes = lock["nodes"]
+root = nodes[lock["root"]]
+assert inputs, "could not read flake.nix's inputs"
 assert sorted(root["inputs"]) == sorted(inputs), f"lock inputs {sorted(root['inputs'])} != flake.nix inputs {sorted(inputs)}"
-node = lock["nodes"][root["inputs"]["nixpkgs"]]
-m = re.fullmatch(r"github:([^/]+)/([^/]+)/(.+)", inputs["nixpkgs"]["url"])
-assert m, inputs["nixpkgs"]["url"]
-want = {"type": "github", "owner": m[1], "repo": m[2], "ref": m[3]}
-assert node["original"] == want, f"original {node['original']} != flake.nix url {want}"
-locked = node["locked"]
-assert locked["type"] == "github" and (locked["owner"], locked["repo"]) == (m[1], m[2]), locked
-assert m[3] == ref, f"flake.nix follows {m[3]}, the recorded pin is {ref}"
-assert locked["rev"] == rev, f"locked rev {locked['rev']} is not the recorded pin {rev} (update the pin in scripts/nix-checks.sh with its narHash and rustc)"
-assert locked["narHash"] == nar_hash, f"narHash {locked['narHash']} != recorded {nar_hash}"
-assert len(base64.b64decode(nar_hash.removeprefix("sha256-"), validate=True)) == 32, "narHash is not a sha256"
-assert isinstance(locked["lastModified"], int), "lastModified"
-print(f"nixpkgs {want['ref']} at {rev[:12]} {nar_hash}")
+assert sorted(inputs) == sorted(pins), f"flake.nix inputs {sorted(inputs)}, recorded pins for {sorted(pins)} (scripts/nix-checks.sh)"
+seen = {lock["root"]}
+said = []
+for name, spec in sorted(inputs.items()):
+    key = root["inputs"][name]
+    assert isinstance(key, str), f"root input {name} is a follows in the lock"
+    node = nodes[key]
+    seen.add(key)
+    m = re.fullmatch(r"github:([^/]+)/([^/]+)(?:/(.+))?", spec.get("url", ""))
+    assert m, f"{name}: url {spec.get('url')!r} is not github:owner/repo[/ref]"
+    want = {"type": "github", "owner": m[1], "repo": m[2]} | ({"ref": m[3]} if m[3] else {})
+    assert node["original"] == want, f"{name}: original {node['original']} != flake.nix url {want}"
+    locked = node["locked"]
+    assert locked["type"] == "github" and (locked["owner"], locked["repo"]) == (m[1], m[2]), f"{name}: locked {locked}"
+    for k, v in pins[name].items():
+        assert locked.get(k) == v, f"{name}: locked {k} {locked.get(k)} is not the recorded pin {v} (scripts/nix-checks.sh: update rev, narHash and lastModified together)"
+    assert len(base64.b64decode(locked["narHash"].removeprefix("sha256-"), validate=True)) == 32, f"{name}: narHash is not a sha256"
+    assert isinstance(locked["lastModified"], int), f"{name}: lastModified"
+    # inputs.<name>.inputs.<x>.follows = "a/b" in flake.nix is ["a", "b"] in the lock.
+    follows = {}
+    for sub, s in spec.get("inputs", {}).items():
+        assert set(s) == {"follows"}, f"{name}.inputs.{sub}: only follows is checked here, got {sorted(s)}"
+        follows[sub] = s["follows"].split("/") if s["follows"] else []
+    got = node.get("inputs", {})
+    assert got == follows, f"{name}: lock node inputs {got} != flake.nix's follows {follows}"
+    for sub, path in follows.items():
+        assert len(path) == 1 and path[0] in root["inputs"], f"{name}.{sub} follows {path}, not one of the root inputs"
+    said.append(f"{name} {m[3] or 'HEAD'} at {locked['rev'][:12]}" + "".join(f", {sub} follows {'/'.join(p)}" for sub, p in follows.items()))
+if "nixpkgs" in inputs:
+    assert re.fullmatch(r"github:[^/]+/[^/]+/(.+)", inputs["nixpkgs"]["url"])[1] == ref, f"flake.nix follows {inputs['nixpkgs']['url']}, the recorded pin is {ref}"
+extra = sorted(set(nodes) - seen)
+assert not extra, f"nodes no input refers to: {extra}"
+print("; ".join(said))
 EOF
-        pass "flake-lock: pin" "$(cat "$work/lockpy.out")"
+        pass "flake-lock: inputs, follows and pins" "$(cat "$work/lockpy.out")"
     else
-        fail "flake-lock: pin" "$(tail -1 "$work/lockpy.out")"
+        fail "flake-lock: inputs, follows and pins" "$(tail -1 "$work/lockpy.out")"
+    fi
+    # Nix's own view. Offline it compares each input's original reference and follows
+    # with flake.nix and keeps the locked entries as they are, so it accepts a wrong rev
+    # or narHash, and a node without the inputs its flake has (rust-overlay's nixpkgs):
+    # the python check above catches those. When it sees a difference it wants to
+    # re-lock, and for a new or changed input it first tries to fetch it, so offline the
+    # difference shows as a download error (github.com cannot be resolved), not as the
+    # --no-update-lock-file refusal it would give online.
+    if nix flake lock --no-update-lock-file --offline "$repo" >/dev/null 2>"$work/lock.err"; then
+        pass "flake-lock: nix flake lock --no-update-lock-file --offline"
+    elif grep -q "requires lock file changes" "$work/lock.err"; then
+        fail "flake-lock: nix flake lock --no-update-lock-file --offline" "flake.lock does not match flake.nix: $(grep -m1 error: "$work/lock.err")"
+    elif grep -Eq "unable to download|resolve host" "$work/lock.err"; then
+        fail "flake-lock: nix flake lock --no-update-lock-file --offline" "Nix tried to fetch an input to re-lock it, so flake.lock and flake.nix disagree about it (offline this shows as: $(grep -m1 -o 'unable to download.*' "$work/lock.err"))"
+    else
+        fail "flake-lock: nix flake lock --no-update-lock-file --offline" "$(grep -m1 error: "$work/lock.err")"
     fi
 else
     skip flake-lock "no usable Nix"
@@ -306,11 +365,45 @@ section_end
 
 # ---------------------------------------------------------------- toolchain
 section toolchain
-# buildRustPackage builds with `cargo --frozen` and the pinned nixpkgs' rustc, so
+# buildRustPackage builds with `cargo --frozen` and the rustc of the rustPlatform the
+# flake gives it: rust-overlay's, of the version flake.nix names. That version is
+# found by evaluating flake.nix (nixos-module/tests/flake-outputs.nix -A toolchain:
+# what the package's rustc is, with the stand-in inputs), so this check follows
+# whatever the flake builds with. The locked rust-overlay must have that release,
 # Cargo.lock must match the manifests as committed, and no locked crate may need a
-# newer rustc than the pin's. Worked out on a copy of the workspace: cargo must not
-# rewrite the real Cargo.lock.
-if have cargo; then
+# newer rustc. Worked out on a copy of the workspace: cargo must not rewrite the real
+# Cargo.lock.
+rust_version=
+if $nix_ok; then
+    if nix_eval nixos-module/tests/flake-outputs.nix -A toolchain >"$work/toolchain.json" 2>"$work/toolchain.err"; then
+        if python3 - "$work/toolchain.json" "$overlay_newest_stable" >"$work/tc.out" 2>&1 <<'EOF'; then
+import json, re, sys
+t = json.load(open(sys.argv[1]))
+newest = sys.argv[2]
+v = lambda s: tuple(int(x) for x in s.split("."))
+pkg = t["package"]
+assert re.fullmatch(r"\d+\.\d+\.\d+", pkg or ""), f"the package's rustc has no stable version: {pkg!r}"
+print(pkg)
+assert t["devShell"] == [pkg], f"the devShell's Rust toolchains {t['devShell']} are not the package's {pkg}"
+assert v(pkg) <= v(newest), f"flake.nix asks for Rust {pkg}; the locked rust-overlay has stable releases up to {newest} (move the rust-overlay pin)"
+EOF
+            rust_version=$(head -1 "$work/tc.out")
+            pass "toolchain: rust-overlay" "the package and the devShell use Rust $rust_version; the locked rust-overlay has up to $overlay_newest_stable"
+        else
+            rust_version=$(grep -xE '[0-9]+\.[0-9]+\.[0-9]+' "$work/tc.out" | head -1)
+            fail "toolchain: rust-overlay" "$(tail -1 "$work/tc.out")"
+        fi
+    else
+        fail "toolchain: rust-overlay" "evaluating flake.nix's toolchain failed: $(grep -m1 error: "$work/toolchain.err")"
+    fi
+else
+    skip "toolchain: rust-overlay" "no usable Nix to evaluate flake.nix"
+fi
+if ! have cargo; then
+    skip toolchain "no cargo"
+elif [[ -z $rust_version ]]; then
+    skip "toolchain: rust-version" "the flake's Rust version is unknown (see above)"
+else
     mkdir -p "$work/ws"
     git ls-files -z Cargo.toml Cargo.lock crates | xargs -0 cp --parents -t "$work/ws"
     meta=(cargo metadata --format-version 1 --locked --filter-platform "$(uname -m)-unknown-linux-gnu")
@@ -325,9 +418,9 @@ if have cargo; then
     fi
     # The locked crates' rust-version: from cargo metadata (crates built for Linux), or
     # when that failed from Cargo.lock and cargo's download cache (every locked crate).
-    if python3 - "$work/meta.json" "$pin_rustc" "${CARGO_HOME:-$HOME/.cargo}" >"$work/msrv.out" 2>&1 <<'EOF'; then
+    if python3 - "$work/meta.json" "$rust_version" "${CARGO_HOME:-$HOME/.cargo}" "$nixpkgs_rustc" >"$work/msrv.out" 2>&1 <<'EOF'; then
 import glob, json, os, sys, tomllib
-meta_path, rustc, cargo_home = sys.argv[1:4]
+meta_path, rustc, cargo_home, nixpkgs_rustc = sys.argv[1:5]
 v = lambda s: tuple(int(x) for x in s.split("."))
 if os.path.getsize(meta_path):
     crates = [(p["name"], p["version"], p.get("rust_version")) for p in json.load(open(meta_path))["packages"]]
@@ -343,18 +436,19 @@ else:
             continue
         crates.append((p["name"], p["version"], tomllib.load(open(found[0], "rb")).get("package", {}).get("rust-version")))
     how = "Cargo.lock + cargo's cache" + (f", {len(unknown)} crates not cached and not judged" if unknown else "")
-too_new = sorted(f"{n} {ver} needs {rv}" for n, ver, rv in crates if rv and v(str(rv)) > v(rustc))
+needs = lambda limit: sorted(f"{n} {ver} needs {rv}" for n, ver, rv in crates if rv and v(str(rv)) > v(limit))
+too_new = needs(rustc)
 if too_new:
-    print(f"rustc {rustc} of the pinned nixpkgs cannot build: " + "; ".join(too_new) + f" [{how}]")
+    print(f"Rust {rustc}, the flake's toolchain, cannot build: " + "; ".join(too_new) + f" [{how}]")
     sys.exit(1)
-print(f"every locked crate builds with rustc {rustc} [{how}]")
+newest = max((str(rv) for _, _, rv in crates if rv), key=v, default="none")
+print(f"all {len(crates)} locked crates build with Rust {rustc} (the newest rust-version asked for is {newest}) [{how}]; "
+      f"nixos-25.05's own rustc {nixpkgs_rustc} could not: " + ("; ".join(needs(nixpkgs_rustc)) or "it could, the overlay may be dropped"))
 EOF
         pass "toolchain: rust-version" "$(cat "$work/msrv.out")"
     else
         fail "toolchain: rust-version" "$(cat "$work/msrv.out")"
     fi
-else
-    skip toolchain "no cargo"
 fi
 section_end
 
@@ -415,7 +509,7 @@ section_end
 total_ms=$(($(now_ms) - started))
 echo
 echo "== not run here (need nixpkgs and its binary cache; run with Nix elsewhere):"
-echo "   nix build .#default                       the package (cargo + clang inside the derivation)"
+echo "   nix build .#default                       the package (rust-overlay's Rust ${rust_version:-?}, fetched from static.rust-lang.org; cargo + clang in the derivation)"
 echo "   nix build .#checks.<system>.module-eval   these module tests against real nixpkgs"
 echo "   nix build .#checks.<system>.vm-service    NixOS VM: readiness, bpftool, curl row, settings, retention"
 echo "   nix build .#checks.<system>.vm-remote     NixOS VM + PostgreSQL node: rows reach the remote"

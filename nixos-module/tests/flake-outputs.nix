@@ -1,16 +1,22 @@
-# Offline checks of flake.nix: its `outputs` function is called with a stand-in for
-# the nixpkgs input (./stand-in/nixpkgs.nix) and the result is compared with what
-# the flake promises: packages, apps (`nix run .#tui`), the NixOS module with this
-# flake's package as default, checks, devShell and formatter, for both systems.
+# Offline checks of flake.nix: its `outputs` function is called with stand-ins for
+# the nixpkgs and rust-overlay inputs (./stand-in/nixpkgs.nix, ./stand-in/rust-overlay.nix)
+# and the result is compared with what the flake promises: packages (built with
+# rust-overlay's toolchain, not nixpkgs' rustc), apps (`nix run .#tui`), the NixOS
+# module with this flake's package as default, checks, devShell and formatter, for
+# both systems.
 #   nix-instantiate --read-write-mode --eval --strict --json nixos-module/tests/flake-outputs.nix -A results
+# `toolchain` is the Rust version the package and the devShell get; scripts/nix-checks.sh
+# reads it from here (-A toolchain) to judge Cargo.lock against it.
 let
   standIn = import ./stand-in;
   nixpkgs = import ./stand-in/nixpkgs.nix { inherit (standIn) lib pkgs; };
+  rust-overlay = import ./stand-in/rust-overlay.nix;
   repo = ../..;
-  inherit (builtins) attrNames elem match;
+  inherit (builtins) attrNames elem filter;
 
-  outputs = (import (repo + "/flake.nix")).outputs {
-    inherit self nixpkgs;
+  flake = import (repo + "/flake.nix");
+  outputs = flake.outputs {
+    inherit self nixpkgs rust-overlay;
   };
   self = outputs // {
     outPath = toString repo;
@@ -20,6 +26,13 @@ let
   pkg = self.packages.${sys}.default;
   binary = "${pkg}/bin/picosnitch";
   devShell = self.devShells.${sys}.default.attrs;
+
+  # What the package is built with, and the toolchains in the devShell.
+  rustc = pkg.rustc;
+  devShellToolchains = filter (p: p ? components) devShell.packages;
+  # rust-overlay's toolchains of that version, on the stand-in nixpkgs of that system.
+  overlaid = system: nixpkgs.legacyPackages.${system}.extend rust-overlay.overlays.default;
+  fromOverlay = system: (overlaid system).rust-bin.stable.${rustc.version};
 
   viaFlakeModule = standIn.nixos.eval [
     self.nixosModules.default
@@ -43,6 +56,32 @@ let
       "devShells"
       "formatter"
     ]) (builtins.genList (_: [ "aarch64-linux" "x86_64-linux" ]) 5))
+    (test "inputs: nixpkgs, and rust-overlay following it" {
+      inputs = attrNames flake.inputs;
+      follows = flake.inputs.rust-overlay.inputs.nixpkgs.follows or null;
+    } {
+      inputs = [ "nixpkgs" "rust-overlay" ];
+      follows = "nixpkgs";
+    })
+    (test "package: built with rust-overlay's minimal toolchain (makeRustPlatform), not nixpkgs' rustc" (
+      map (system: let p = self.packages.${system}.default; in {
+        inherit system;
+        rustc = p.rustc.name;
+        rustcFromOverlay = p.rustc == (fromOverlay system).minimal;
+        cargoFromOverlay = p.cargo == (fromOverlay system).minimal;
+        rustcInNativeBuildInputs = elem p.rustc p.nativeBuildInputs;
+        notNixpkgsRustc = p.rustc != nixpkgs.legacyPackages.${system}.rustc;
+      }) [ "aarch64-linux" "x86_64-linux" ]
+    ) (
+      map (system: {
+        inherit system;
+        rustc = "rust-minimal-${rustc.version}";
+        rustcFromOverlay = true;
+        cargoFromOverlay = true;
+        rustcInNativeBuildInputs = true;
+        notNixpkgsRustc = true;
+      }) [ "aarch64-linux" "x86_64-linux" ]
+    ))
     (test "package: name and version from Cargo.toml" pkg.name "picosnitch-${(builtins.fromTOML (builtins.readFile (repo + "/Cargo.toml"))).workspace.package.version}")
     (test "package: built from Cargo.lock with the BPF toolchain in the derivation" {
       lockFile = pkg.attrs.cargoLock.lockFile == repo + "/Cargo.lock";
@@ -91,10 +130,24 @@ let
       vmTests = [ "picosnitch-service" "picosnitch-remote" ];
       scripts = map (f: builtins.readFile (repo + "/vm-tests/nixos/${f}")) [ "service.py" "remote.py" ];
     })
-    (test "devShell: the tools to build and test" (builtins.filter (n: !(elem n (map (p: p.name) devShell.packages))) [
+    (test "devShell: the package's Rust release, from rust-overlay, with clippy, rustfmt, rust-src, rust-analyzer" (map (t: {
+      inherit (t) name components;
+      fromOverlay = t == (fromOverlay sys).default.override { extensions = [ "clippy" "rustfmt" "rust-src" "rust-analyzer" ]; };
+    }) devShellToolchains) [
+      {
+        name = "rust-default-${rustc.version}";
+        components = [ "rustc" "cargo" "rust-std" "rust-docs" "rustfmt" "clippy" "rust-src" "rust-analyzer" ];
+        fromOverlay = true;
+      }
+    ])
+    (test "devShell: no second Rust toolchain from nixpkgs" (map (p: p.name) (filter (p: elem p.name [
       "cargo-1.86.0"
       "rustc-1.86.0"
       "clippy-1.86.0"
+      "rustfmt-1.86.0"
+      "rust-analyzer"
+    ]) devShell.packages)) [ ])
+    (test "devShell: the tools to build and test" (builtins.filter (n: !(elem n (map (p: p.name) devShell.packages))) [
       "cargo-nextest"
       "clang-19.1.7"
       "llvm-19.1.7"
@@ -109,6 +162,11 @@ let
   ];
 in
 {
+  # The Rust version that builds the package, and the devShell's.
+  toolchain = {
+    package = rustc.version;
+    devShell = map (t: t.version) devShellToolchains;
+  };
   results = map (t: {
     inherit (t) name;
     pass = t.actual == t.expected;

@@ -1,9 +1,11 @@
 # A stand-in for the nixpkgs flake input, so that ../flake-outputs.nix can call
 # flake.nix's `outputs` offline and look at what it returns. Packages are records
 # with a made-up store path (nothing is built or fetched); `callPackage` passes the
-# arguments a function asks for, as nixpkgs' does. Attribute names are the ones
-# nixos-25.05 uses; a name that nixpkgs lacks would pass here and fail there, so this
-# checks how flake.nix wires things together, not that nixpkgs has every package.
+# arguments a function asks for, as nixpkgs' does; `extend` applies an overlay to the
+# whole set, as nixpkgs' does (final/prev, so callPackage sees what overlays add).
+# Attribute names are the ones nixos-25.05 uses; a name that nixpkgs lacks would pass
+# here and fail there, so this checks how flake.nix wires things together, not that
+# nixpkgs has every package.
 { lib, pkgs }:
 let
   systems = [
@@ -47,57 +49,73 @@ let
     };
   };
 
-  pkgsFor =
-    system:
+  # The package set of one system with these overlays applied, like
+  # `import nixpkgs { inherit system overlays; }`.
+  pkgsWith =
+    system: overlays:
     let
-      self = {
-        inherit system;
-        stdenv.hostPlatform.system = system;
-        callPackage =
-          fn: args:
-          let
-            f = if builtins.isFunction fn then fn else import fn;
-          in
-          f (builtins.intersectAttrs (builtins.functionArgs f) (self // { lib = nixpkgsLib; }) // args);
+      final = builtins.foldl' (prev: overlay: prev // overlay final prev) (base system final) overlays;
+    in
+    final // { extend = overlay: pkgsWith system (overlays ++ [ overlay ]); };
 
-        # Attributes and passthru end up on the derivation, as with mkDerivation.
-        rustPlatform.buildRustPackage =
+  base = system: self: {
+    inherit system;
+    stdenv.hostPlatform.system = system;
+    callPackage =
+      fn: args:
+      let
+        f = if builtins.isFunction fn then fn else import fn;
+      in
+      f (builtins.intersectAttrs (builtins.functionArgs f) (self // { lib = nixpkgsLib; }) // args);
+
+    # nixpkgs' makeRustPlatform: buildRustPackage with the given rustc and cargo
+    # (nixpkgs' own `rustPlatform` is this with its rustc 1.86.0). Attributes and
+    # passthru end up on the derivation, as with mkDerivation; rustc is among the
+    # nativeBuildInputs, as in nixpkgs, and the store path depends on the toolchain.
+    # `rustc` and `cargo` are also recorded on the result (in nixpkgs, cargo is
+    # inside the cargo hooks), so the tests can see which toolchain builds it.
+    makeRustPlatform =
+      { rustc, cargo, ... }:
+      {
+        buildRustPackage =
           attrs:
-          fake "${attrs.pname}-${attrs.version}"
+          fakeWith "${attrs.pname}-${attrs.version}" "${rustc}${cargo}"
           // (attrs.passthru or { })
           // {
             inherit (attrs) meta;
-            inherit attrs;
+            inherit attrs rustc cargo;
+            nativeBuildInputs = (attrs.nativeBuildInputs or [ ]) ++ [ rustc ];
           };
-        llvmPackages.clang-unwrapped = fake "clang-19.1.7";
-        libbpf = fake "libbpf-1.5.0" // {
-          dev = fake "libbpf-1.5.0-dev";
-        };
-        linuxHeaders = fake "linux-headers-6.12.7";
-        writeShellScript = name: text: fakeWith name text // { inherit text; };
-        mkShell = attrs: fake "nix-shell" // { inherit attrs; };
-        testers.runNixOSTest = test: fake "vm-test-run-${test.name}" // { inherit test; };
-        inherit (pkgs) runCommand formats;
-
-        cargo = fake "cargo-1.86.0";
-        rustc = fake "rustc-1.86.0";
-        clippy = fake "clippy-1.86.0";
-        rustfmt = fake "rustfmt-1.86.0";
-        rust-analyzer = fake "rust-analyzer";
-        cargo-nextest = fake "cargo-nextest";
-        llvm = fake "llvm-19.1.7";
-        bpftools = fake "bpftools";
-        sqlite = fake "sqlite";
-        tmux = fake "tmux";
-        postgresql = fake "postgresql";
-        qemu = fake "qemu";
-        python3 = fake "python3";
-        nixfmt-rfc-style = fake "nixfmt";
       };
-    in
-    self;
+    rustPlatform = self.makeRustPlatform { inherit (self) rustc cargo; };
+
+    llvmPackages.clang-unwrapped = fake "clang-19.1.7";
+    libbpf = fake "libbpf-1.5.0" // {
+      dev = fake "libbpf-1.5.0-dev";
+    };
+    linuxHeaders = fake "linux-headers-6.12.7";
+    writeShellScript = name: text: fakeWith name text // { inherit text; };
+    mkShell = attrs: fake "nix-shell" // { inherit attrs; };
+    testers.runNixOSTest = test: fake "vm-test-run-${test.name}" // { inherit test; };
+    inherit (pkgs) runCommand formats;
+
+    cargo = fake "cargo-1.86.0" // { version = "1.86.0"; };
+    rustc = fake "rustc-1.86.0" // { version = "1.86.0"; };
+    clippy = fake "clippy-1.86.0";
+    rustfmt = fake "rustfmt-1.86.0";
+    rust-analyzer = fake "rust-analyzer";
+    cargo-nextest = fake "cargo-nextest";
+    llvm = fake "llvm-19.1.7";
+    bpftools = fake "bpftools";
+    sqlite = fake "sqlite";
+    tmux = fake "tmux";
+    postgresql = fake "postgresql";
+    qemu = fake "qemu";
+    python3 = fake "python3";
+    nixfmt-rfc-style = fake "nixfmt";
+  };
 in
 {
   lib = nixpkgsLib;
-  legacyPackages = nixpkgsLib.genAttrs systems pkgsFor;
+  legacyPackages = nixpkgsLib.genAttrs systems (system: pkgsWith system [ ]);
 }
