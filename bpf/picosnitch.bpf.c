@@ -5,10 +5,13 @@
  *
  * Two hook sets share everything but the byte-count hooks; the loader picks one:
  *   "tracepoint" (Linux >= 6.4): tp_btf/sock_send_length, tp_btf/sock_recv_length
- *   "fentry"     (BPF trampolines, Linux >= 5.12): fexit/sock_sendmsg, fexit/sock_recvmsg
- * Both fire in the calling task's context for every sock_sendmsg/sock_recvmsg, which
- * is also the path of sendmmsg, recvmmsg, io_uring send/recv and (since 6.5) sendfile
- * and splice into a socket. Common to both:
+ *   "fentry"     (BPF trampolines, Linux >= 5.12): fexit on inet_sendmsg, inet_recvmsg,
+ *                and (where built in) inet6_* and packet_*: the per-family functions every
+ *                send and receive reaches (sock_sendmsg itself is bypassed by the syscall
+ *                paths through __sock_sendmsg, inlined since 6.x)
+ * Both fire in the calling task's context for every send and receive, which is also the
+ * path of sendmmsg, recvmmsg, io_uring send/recv and (since 6.5) sendfile and splice
+ * into a socket. Common to both:
  *   cgroup/connect4/6           connection attempts, announced once the local port is known
  *   cgroup/sendmsg4/6, recvmsg4/6   the peer of unconnected UDP sends and receives
  *   cgroup_skb/egress           the peer of unconnected raw and ping sends; the local
@@ -421,29 +424,37 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
-/* ---- hook set "fentry": the same two points, as fexit on the functions ---- */
+/* ---- hook set "fentry": fexit on the per-family send and receive functions ---- */
 
-SEC("fexit/sock_sendmsg")
-int BPF_PROG(fexit_sock_sendmsg, struct socket *sock, void *msg, int ret)
-{
-	if (ret > 0) {
-		struct sock *sk = BPF_CORE_READ(sock, sk);
-		if (sk)
-			account(sk, (__u64)ret, SEND);
+/* The socket pointer must be loaded directly (not with BPF_CORE_READ, which yields a
+ * plain number) so the verifier still knows it as a socket for the cookie helper. */
+#define FEXIT_SEND(fn)                                                                   \
+	SEC("fexit/" #fn)                                                                \
+	int BPF_PROG(fexit_##fn, struct socket *sock, void *msg, __u64 size, int ret)    \
+	{                                                                                \
+		struct sock *sk = sock->sk;                                              \
+		if (ret > 0 && sk)                                                       \
+			account(sk, (__u64)ret, SEND);                                   \
+		return 0;                                                                \
 	}
-	return 0;
-}
 
-SEC("fexit/sock_recvmsg")
-int BPF_PROG(fexit_sock_recvmsg, struct socket *sock, void *msg, int flags, int ret)
-{
-	if (ret > 0 && !(flags & MSG_PEEK)) {
-		struct sock *sk = BPF_CORE_READ(sock, sk);
-		if (sk)
-			account(sk, (__u64)ret, RECV);
+#define FEXIT_RECV(fn)                                                                   \
+	SEC("fexit/" #fn)                                                                \
+	int BPF_PROG(fexit_##fn, struct socket *sock, void *msg, __u64 size, int flags,  \
+		     int ret)                                                            \
+	{                                                                                \
+		struct sock *sk = sock->sk;                                              \
+		if (ret > 0 && sk && !(flags & MSG_PEEK))                                \
+			account(sk, (__u64)ret, RECV);                                   \
+		return 0;                                                                \
 	}
-	return 0;
-}
+
+FEXIT_SEND(inet_sendmsg)
+FEXIT_SEND(inet6_sendmsg)
+FEXIT_SEND(packet_sendmsg)
+FEXIT_RECV(inet_recvmsg)
+FEXIT_RECV(inet6_recvmsg)
+FEXIT_RECV(packet_recvmsg)
 
 /* ---- peers of unconnected sockets, and connection attempts ---- */
 
@@ -667,6 +678,8 @@ int sock_release(struct bpf_sock *bs)
 		struct tcp_fins *f = bpf_sk_storage_get(&fins, bs, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (f)
 			f->flags |= TCP_RELEASED;
+		else
+			stat_add(PS_STAT_STORAGE_FULL, 1);
 		return 1;
 	}
 	emit_close(bpf_get_socket_cookie(bs), 0, 0);
@@ -689,8 +702,10 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 	if (!add)
 		return 0;
 	struct tcp_fins *f = bpf_sk_storage_get(&fins, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!f)
+	if (!f) {
+		stat_add(PS_STAT_STORAGE_FULL, 1); /* this socket's totals may be off by a FIN */
 		return 0;
+	}
 	if (f->flags & TCP_RELEASED)
 		add &= ~TCP_FIN_RECEIVED; /* tcp_close() set every shutdown bit itself */
 	f->flags |= add;

@@ -10,8 +10,8 @@ pub enum HookSet {
     /// `sock:sock_send_length`/`sock_recv_length` tracepoints as tp_btf programs
     /// (Linux >= 6.4): a stable interface that needs no kprobes, fentry or BPF LSM.
     Tracepoint,
-    /// fexit on `sock_sendmsg`/`sock_recvmsg` (BPF trampolines): the same two points on
-    /// kernels older than 6.4.
+    /// fexit on `inet_sendmsg`/`inet_recvmsg` (and the IPv6 and AF_PACKET ones): the
+    /// same points on kernels older than 6.4 (BPF trampolines).
     Fentry,
 }
 
@@ -38,7 +38,7 @@ pub enum Requested {
 pub struct KernelFeatures {
     /// The sock_send_length/sock_recv_length tracepoints (6.4).
     pub sock_length_tracepoints: bool,
-    /// sock_sendmsg and sock_recvmsg as functions fexit can attach to.
+    /// inet_sendmsg and inet_recvmsg as functions fexit can attach to.
     pub sock_msg_functions: bool,
     /// The bpf_loop helper (5.17); without it the exec path walk is unrolled.
     pub bpf_loop: bool,
@@ -75,7 +75,7 @@ pub fn features(vmlinux_btf: &[u8]) -> KernelFeatures {
     KernelFeatures {
         sock_length_tracepoints: has_name(vmlinux_btf, "btf_trace_sock_send_length")
             && has_name(vmlinux_btf, "btf_trace_sock_recv_length"),
-        sock_msg_functions: has_name(vmlinux_btf, "sock_sendmsg") && has_name(vmlinux_btf, "sock_recvmsg"),
+        sock_msg_functions: has_name(vmlinux_btf, "inet_sendmsg") && has_name(vmlinux_btf, "inet_recvmsg"),
         bpf_loop: has_name(vmlinux_btf, "bpf_loop"),
     }
 }
@@ -87,7 +87,7 @@ pub fn plan(f: KernelFeatures, requested: Requested) -> Result<HookPlan, ProbeEr
             "hook_set = \"tracepoint\" was configured, but this kernel has no sock:sock_send_length tracepoint (Linux >= 6.4); use \"auto\"".into(),
         )),
         Requested::Only(HookSet::Fentry) if !f.sock_msg_functions => Err(ProbeError::NoHookSet(
-            "hook_set = \"fentry\" was configured, but sock_sendmsg/sock_recvmsg are not in the kernel's BTF; use \"auto\"".into(),
+            "hook_set = \"fentry\" was configured, but inet_sendmsg/inet_recvmsg are not in the kernel's BTF; use \"auto\"".into(),
         )),
         Requested::Only(set) => Ok(HookPlan { candidates: vec![set], reason: format!("hook_set = \"{set}\" configured") }),
         Requested::Auto => {
@@ -102,12 +102,12 @@ pub fn plan(f: KernelFeatures, requested: Requested) -> Result<HookPlan, ProbeEr
             if f.sock_msg_functions {
                 candidates.push(HookSet::Fentry);
                 if candidates.len() == 1 {
-                    why.push("fexit on sock_sendmsg/sock_recvmsg instead");
+                    why.push("fexit on inet_sendmsg/inet_recvmsg instead");
                 }
             }
             if candidates.is_empty() {
                 return Err(ProbeError::NoHookSet(
-                    "neither the sock_send_length tracepoints (Linux >= 6.4) nor sock_sendmsg/sock_recvmsg in BTF for fexit".into(),
+                    "neither the sock_send_length tracepoints (Linux >= 6.4) nor inet_sendmsg/inet_recvmsg in BTF for fexit".into(),
                 ));
             }
             Ok(HookPlan { candidates, reason: why.join("; ") })
@@ -123,8 +123,8 @@ pub fn read_vmlinux_btf() -> Result<Vec<u8>, ProbeError> {
 mod tests {
     use super::*;
 
-    const NEW: &[u8] = b"\0btf_trace_sock_send_length\0btf_trace_sock_recv_length\0sock_sendmsg\0sock_recvmsg\0bpf_loop\0";
-    const OLD: &[u8] = b"\0sock_sendmsg\0sock_recvmsg\0";
+    const NEW: &[u8] = b"\0btf_trace_sock_send_length\0btf_trace_sock_recv_length\0inet_sendmsg\0inet_recvmsg\0bpf_loop\0";
+    const OLD: &[u8] = b"\0inet_sendmsg\0inet_recvmsg\0";
 
     #[test]
     fn features_are_read_from_names() {

@@ -166,14 +166,31 @@ fn attach_byte_hooks(ebpf: &mut Ebpf, set: HookSet, btf: &Btf) -> Result<(), Loa
             attach_tracepoint(ebpf, "sock_recv_length", "sock_recv_length", btf)
         }
         HookSet::Fentry => {
-            for (name, function) in [("fexit_sock_sendmsg", "sock_sendmsg"), ("fexit_sock_recvmsg", "sock_recvmsg")] {
-                let prog: &mut FExit = program(ebpf, name)?;
-                prog.load(function, btf).map_err(|source| LoadError::Program { name, source })?;
-                prog.attach().map_err(|source| LoadError::Attach { name, source })?;
+            for (name, function) in [("fexit_inet_sendmsg", "inet_sendmsg"), ("fexit_inet_recvmsg", "inet_recvmsg")] {
+                attach_fexit(ebpf, name, function, btf)?;
+            }
+            // IPv6 and AF_PACKET may be modules, whose functions vmlinux's BTF lacks:
+            // without them those families go uncounted, which the log says.
+            for (name, function) in [
+                ("fexit_inet6_sendmsg", "inet6_sendmsg"),
+                ("fexit_inet6_recvmsg", "inet6_recvmsg"),
+                ("fexit_packet_sendmsg", "packet_sendmsg"),
+                ("fexit_packet_recvmsg", "packet_recvmsg"),
+            ] {
+                if let Err(e) = attach_fexit(ebpf, name, function, btf) {
+                    tracing::warn!(function, error = %e, "optional hook not attached: its address family goes uncounted");
+                }
             }
             Ok(())
         }
     }
+}
+
+fn attach_fexit(ebpf: &mut Ebpf, name: &'static str, function: &str, btf: &Btf) -> Result<(), LoadError> {
+    let prog: &mut FExit = program(ebpf, name)?;
+    prog.load(function, btf).map_err(|source| LoadError::Program { name, source })?;
+    prog.attach().map_err(|source| LoadError::Attach { name, source })?;
+    Ok(())
 }
 
 fn attach_tracepoint(ebpf: &mut Ebpf, name: &'static str, tracepoint: &str, btf: &Btf) -> Result<(), LoadError> {
