@@ -71,6 +71,8 @@ enum Command {
         #[arg(long)]
         print: bool,
     },
+    /// Print what each role may do: user, capabilities, files, network, system calls.
+    Privileges,
     /// Print the version.
     Version,
     /// Run one role of the pipeline: started by `picosnitch daemon`, not by hand.
@@ -116,6 +118,10 @@ pub fn main() -> ExitCode {
                 }
                 Err(e) => config_error(&e),
             }
+        }
+        Command::Privileges => {
+            print!("{}", picosnitch_sandbox::table::render(&crate::confine::all_policies()));
+            ExitCode::SUCCESS
         }
         Command::Version => {
             println!("picosnitch {}", env!("CARGO_PKG_VERSION"));
@@ -167,11 +173,16 @@ fn with_config(
 
 fn run_role(role: Role, config: &Config) -> anyhow::Result<()> {
     raise_nofile(config);
+    // The process name `ps` and `top` show, and the kernel's audit log names.
+    if let Ok(name) = std::ffi::CString::new(format!("ps-{}", role.name())) {
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+        unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0) };
+    }
     let control = crate::role::take_control()?;
     match role {
         Role::Monitor => crate::monitor::run(control, config),
         Role::Primary => crate::primary::run(control, config),
-        Role::Hasher => crate::hasher::run(control),
+        Role::Hasher => crate::hasher::run(control, config),
         Role::Writer => crate::writer::run(control, config),
     }
 }

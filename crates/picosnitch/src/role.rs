@@ -27,6 +27,7 @@ pub fn take_control() -> anyhow::Result<SeqPacket> {
 pub enum Command {
     Link(Role, SeqPacket),
     Stop,
+    Probe(String, Option<String>),
     /// The supervisor is gone: stop too.
     Closed,
 }
@@ -36,11 +37,22 @@ pub async fn next_command(control: &Control) -> anyhow::Result<Command> {
     match control.recv_with_fds().await.context("reading the control link")? {
         None => Ok(Command::Closed),
         Some((ToRole::Stop, _)) => Ok(Command::Stop),
+        Some((ToRole::Probe { probe, arg }, _)) => Ok(Command::Probe(probe, arg)),
         Some((ToRole::Link { peer }, mut fds)) => {
             let fd = fds.pop().with_context(|| format!("the link to {peer} arrived without its descriptor"))?;
             Ok(Command::Link(peer, SeqPacket::from_fd(fd)?))
         }
     }
+}
+
+/// Runs a probe from inside the confined role and reports the outcome.
+pub async fn answer_probe(control: &Control, probe: &str, arg: Option<&str>) -> anyhow::Result<()> {
+    let outcome = picosnitch_sandbox::probe::attempt(probe, arg);
+    tracing::warn!(probe, %outcome, "sandbox probe");
+    control
+        .send(&picosnitch_ipc::control::FromRole::ProbeResult { probe: probe.to_string(), outcome })
+        .await
+        .context("reporting a probe")
 }
 
 /// Waits until a link to each of `needed` has arrived; `None` if told to stop first.
@@ -52,6 +64,7 @@ pub async fn initial_links(control: &Control, needed: &[Role]) -> anyhow::Result
                 links.insert(peer, sock);
             }
             Command::Stop | Command::Closed => return Ok(None),
+            Command::Probe(..) => {}
         }
     }
     Ok(Some(links))

@@ -15,6 +15,9 @@ pub struct RoleState {
     pub role: String,
     pub pid: Option<u32>,
     pub restarts: u32,
+    /// Its current process is working: the monitor has attached the kernel hooks, the
+    /// others have reported.
+    pub ready: bool,
     /// How its previous process ended, if it was restarted.
     pub last_exit: Option<String>,
     pub up_seconds: u64,

@@ -33,7 +33,9 @@ fn kill_during_traffic(role: &str, n: usize, lossless: bool) -> (Daemon, Vec<Row
     let killed_at = std::time::Instant::now();
     d.wait_status(&format!("the {role} to be restarted"), Duration::from_secs(5), |st| {
         st["roles"].as_array().is_some_and(|rs| {
-            rs.iter().any(|r| r["role"] == role && r["restarts"] == 1 && r["pid"].as_u64().is_some_and(|p| p != u64::from(pid)))
+            rs.iter().any(|r| {
+                r["role"] == role && r["restarts"] == 1 && r["ready"] == true && r["pid"].as_u64().is_some_and(|p| p != u64::from(pid))
+            })
         })
     });
     eprintln!("{role} back after {:?}", killed_at.elapsed());
@@ -44,7 +46,7 @@ fn kill_during_traffic(role: &str, n: usize, lossless: bool) -> (Daemon, Vec<Row
     } else {
         // Two write periods after the traffic ended, everything that will come is there.
         std::thread::sleep(Duration::from_secs(3));
-        d.wait_rows(&client.path, Duration::from_secs(20), |r| !r.is_empty())
+        d.wait_rows(&client.path, Duration::from_secs(60), |r| !r.is_empty())
     };
     (d, rows, totals)
 }
@@ -76,7 +78,7 @@ fn a_killed_hasher_is_replaced_and_hashing_goes_on() {
     let srv = fresh.serve(&["tcp-server", "--send", "1"]);
     let c = Traffic::new("afterhashercli");
     c.run(&["tcp-client", "--to", &format!("127.0.0.1:{}", srv.port), "--send", "1"]);
-    let r = d.wait_rows(&c.path, Duration::from_secs(20), |r| !r.is_empty());
+    let r = d.wait_rows(&c.path, Duration::from_secs(60), |r| !r.is_empty());
     assert_eq!(r[0].sha256, c.sha256(), "a new executable is hashed by the new hasher");
 }
 
@@ -131,7 +133,7 @@ fn a_full_disk_holds_rows_in_memory_and_writes_them_when_space_returns() {
     std::fs::remove_file(&filler).expect("free the space");
     let rows = d.wait_rows(&client.path, Duration::from_secs(60), |r| sums(r).2 >= n as i64);
     assert_eq!(sums(&rows), (c.sent, c.received, n as i64), "every row written once space returned");
-    let st = d.wait_status("the writer to recover", Duration::from_secs(20), |st| st["writer"]["last_error"].is_null());
+    let st = d.wait_status("the writer to recover", Duration::from_secs(60), |st| st["writer"]["last_error"].is_null());
     assert_eq!(st["primary"]["rows_dropped_queue_full"], 0);
     drop(d);
 }
@@ -155,7 +157,7 @@ fn a_corrupt_database_is_moved_aside_and_recording_goes_on() {
     let srv = t.serve(&["tcp-server", "--send", "5"]);
     let c = Traffic::new("aftercorruptcli");
     c.run(&["tcp-client", "--to", &format!("127.0.0.1:{}", srv.port), "--send", "5"]);
-    let rows = d.wait_rows(&c.path, Duration::from_secs(20), |r| sums(r).0 >= 5);
+    let rows = d.wait_rows(&c.path, Duration::from_secs(60), |r| sums(r).0 >= 5);
     assert_eq!(sums(&rows).0, 5);
 }
 

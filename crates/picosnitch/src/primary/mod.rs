@@ -6,6 +6,7 @@ mod identity;
 mod outbox;
 mod pack;
 mod periods;
+pub mod policy;
 
 use crate::role::{self, Command, Control};
 use anyhow::Context;
@@ -53,6 +54,8 @@ enum Input {
 }
 
 pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
+    // INVARIANT: confined before any thread exists; it needs nothing opened first.
+    crate::confine::confine_role(&policy::POLICY, config)?;
     // The executor lives as long as the process, and the tasks it runs spawn readers
     // on it when links are replaced: leaking it gives it the 'static lifetime they need.
     let ex: &'static smol::LocalExecutor<'static> = Box::leak(Box::new(smol::LocalExecutor::new()));
@@ -71,7 +74,7 @@ fn spawn_commands(ex: &smol::LocalExecutor<'static>, control: Rc<Control>, tx: S
     ex.spawn(async move {
         loop {
             let cmd = role::next_command(&control).await;
-            let end = !matches!(cmd, Ok(Command::Link(..)));
+            let end = !matches!(cmd, Ok(Command::Link(..) | Command::Probe(..)));
             if tx.send(Input::Command(cmd)).await.is_err() || end {
                 return;
             }
@@ -177,6 +180,7 @@ impl<'a> Primary<'a> {
                 match input {
                     Input::Command(cmd) => match cmd? {
                         Command::Link(peer, sock) => self.link(peer, sock)?,
+                        Command::Probe(p, a) => role::answer_probe(control, &p, a.as_deref()).await?,
                         Command::Stop | Command::Closed => {
                             if stopping.is_none() {
                                 tracing::info!("stopping: waiting for pending hashes, then handing every row to the writer");

@@ -11,6 +11,8 @@ use picosnitch_ipc::{Link, SeqPacket};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
+pub mod policy;
+
 const STATUS_PERIOD: Duration = Duration::from_secs(2);
 
 type PrimaryLink = Link<HashReply, HashRequest>;
@@ -21,7 +23,9 @@ enum Wake {
     Tick,
 }
 
-pub fn run(control: SeqPacket) -> anyhow::Result<()> {
+pub fn run(control: SeqPacket, config: &picosnitch_config::Config) -> anyhow::Result<()> {
+    // INVARIANT: confined before any thread exists and before any descriptor arrives.
+    crate::confine::confine_role(&policy::POLICY, config)?;
     smol::block_on(async {
         let control: Control = Link::new(control)?;
         let mut primary: Option<PrimaryLink> = None;
@@ -49,6 +53,7 @@ pub fn run(control: SeqPacket) -> anyhow::Result<()> {
                     Command::Link(Role::Primary, sock) => primary = Some(Link::new(sock)?),
                     Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the hasher does not use"),
                     Command::Stop | Command::Closed => return Ok(()),
+                    Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
                 },
                 Wake::Request(Ok(Some((req, fds)))) => {
                     let result = match <[std::os::fd::OwnedFd; 1]>::try_from(fds) {
