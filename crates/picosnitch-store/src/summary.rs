@@ -164,13 +164,15 @@ impl SummaryDelta {
     /// Writes the changes; must run inside the transaction that changes `connections`.
     pub(crate) fn apply(&self, conn: &Connection) -> rusqlite::Result<()> {
         let sql = |level: Level| {
+            let upsert = format!(
+                "INSERT INTO {t} (dim, bucket, value, rows, send, recv, events) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT DO UPDATE SET rows = rows + excluded.rows, send = send + excluded.send,
+                 recv = recv + excluded.recv, events = events + excluded.events",
+                t = level.table
+            );
             (
-                format!(
-                    "INSERT INTO {t} (dim, bucket, value, rows, send, recv, events) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT DO UPDATE SET rows = rows + excluded.rows, send = send + excluded.send,
-                     recv = recv + excluded.recv, events = events + excluded.events RETURNING rows",
-                    t = level.table
-                ),
+                upsert.clone(),
+                format!("{upsert} RETURNING rows"),
                 format!("DELETE FROM {} WHERE dim = ?1 AND bucket = ?2 AND value = ?3", level.table),
             )
         };
@@ -179,10 +181,13 @@ impl SummaryDelta {
             if *s == Sums::default() {
                 continue;
             }
-            let (upsert, delete) = &statements[usize::from(*level == DAY)];
-            let rows: i64 = conn
-                .prepare_cached(upsert)?
-                .query_row(params![*dim as i64, bucket, value, s.rows, s.send, s.recv, s.events], |r| r.get(0))?;
+            let (add, subtract, delete) = &statements[usize::from(*level == DAY)];
+            let args = params![*dim as i64, bucket, value, s.rows, s.send, s.recv, s.events];
+            if s.rows > 0 {
+                conn.prepare_cached(add)?.execute(args)?;
+                continue;
+            }
+            let rows: i64 = conn.prepare_cached(subtract)?.query_row(args, |r| r.get(0))?;
             // A cell whose rows are all gone is removed, so summaries equal a recount.
             if rows <= 0 {
                 conn.prepare_cached(delete)?.execute(params![*dim as i64, bucket, value])?;
