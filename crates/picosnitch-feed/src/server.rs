@@ -70,6 +70,12 @@ impl FeedServer {
         Ok((server, hub))
     }
 
+    /// [`FeedServer::run`] on the calling thread, for callers without an executor
+    /// (tools, tests, a dedicated thread).
+    pub fn run_blocking(self) -> Result<(), FeedError> {
+        async_io::block_on(self.run())
+    }
+
     /// Accepts and serves subscribers until [`FeedHub::close`]; subscriber tasks run
     /// inside this future, so spawning it once on any executor is enough.
     pub async fn run(self) -> Result<(), FeedError> {

@@ -45,15 +45,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     -- same transaction as the batch, so a batch resent after a writer restart is
     -- recognised and not inserted twice.
     CREATE TABLE delivery (source TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) STRICT;",
-    // 2: per-dimension summaries by hour and by day, so the history browser answers
+    // 2: per-dimension summaries by hour, day and week, so the history browser answers
     // "bytes per executable over 30 days" from thousands of rows instead of millions.
     // Not part of picosnitch 2.x; its queries never read them. Kept equal to a recount
     // of `connections` by Store::insert_batch and Store::prune (see summary.rs); the
     // backfill below makes an existing history consistent once.
     //
-    // The hour table is read by time range within one dimension, hence (dim, bucket,
-    // value). The day table is read for long ranges where most of a dimension's rows are
-    // wanted, so (dim, value, bucket) lets SQLite stream GROUP BY value without sorting.
+    // Both are keyed (dim, bucket, value): a query reads one dimension over a range of
+    // buckets as one contiguous range of the B-tree and sums by value in memory, and the
+    // writer's cells for the current hour and day sit together.
     "CREATE TABLE summary_hour (
         dim INTEGER NOT NULL,
         bucket INTEGER NOT NULL,
@@ -66,12 +66,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE TABLE summary_day (
         dim INTEGER NOT NULL,
-        value INTEGER NOT NULL,
         bucket INTEGER NOT NULL,
+        value INTEGER NOT NULL,
         rows INTEGER NOT NULL,
         send INTEGER NOT NULL,
         recv INTEGER NOT NULL,
         events INTEGER NOT NULL,
-        PRIMARY KEY (dim, value, bucket)
+        PRIMARY KEY (dim, bucket, value)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE summary_week (
+        dim INTEGER NOT NULL,
+        bucket INTEGER NOT NULL,
+        value INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        send INTEGER NOT NULL,
+        recv INTEGER NOT NULL,
+        events INTEGER NOT NULL,
+        PRIMARY KEY (dim, bucket, value)
     ) STRICT, WITHOUT ROWID;",
 ];

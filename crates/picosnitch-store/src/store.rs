@@ -35,6 +35,7 @@ pub struct OpenReport {
 pub struct SummaryCheck {
     pub hour_mismatches: u64,
     pub day_mismatches: u64,
+    pub week_mismatches: u64,
 }
 
 /// What [`Store::insert_batch_once`] did.
@@ -348,8 +349,8 @@ impl Store {
         if !self.has_summaries() {
             return Ok(SummaryCheck::default());
         }
-        let [hour_mismatches, day_mismatches] = summary::mismatches(&self.conn).map_err(|e| self.err(e))?;
-        Ok(SummaryCheck { hour_mismatches, day_mismatches })
+        let [hour_mismatches, day_mismatches, week_mismatches] = summary::mismatches(&self.conn).map_err(|e| self.err(e))?;
+        Ok(SummaryCheck { hour_mismatches, day_mismatches, week_mismatches })
     }
 
     /// Recounts the summary tables from `connections` in one transaction.

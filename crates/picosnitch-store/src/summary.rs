@@ -79,7 +79,11 @@ pub(crate) struct Level {
 
 pub(crate) const HOUR: Level = Level { table: "summary_hour", width: 3_600 };
 pub(crate) const DAY: Level = Level { table: "summary_day", width: 86_400 };
-pub(crate) const LEVELS: [Level; 2] = [HOUR, DAY];
+/// Weeks of the unix epoch (they start on Thursdays): only a coarser grain for long
+/// ranges, where a day per bucket would mean 30 copies of every local port.
+pub(crate) const WEEK: Level = Level { table: "summary_week", width: 7 * 86_400 };
+/// Fine to coarse.
+pub(crate) const LEVELS: [Level; 3] = [HOUR, DAY, WEEK];
 
 /// The start of the bucket of `width` seconds that holds `t`.
 pub(crate) fn bucket_of(t: i64, width: i64) -> i64 {
@@ -176,12 +180,14 @@ impl SummaryDelta {
                 format!("DELETE FROM {} WHERE dim = ?1 AND bucket = ?2 AND value = ?3", level.table),
             )
         };
-        let statements = [sql(HOUR), sql(DAY)];
+        let statements = LEVELS.map(sql);
         for ((level, dim, bucket, value), s) in &self.cells {
             if *s == Sums::default() {
                 continue;
             }
-            let (add, subtract, delete) = &statements[usize::from(*level == DAY)];
+            let Some((add, subtract, delete)) = LEVELS.iter().position(|l| l == level).map(|i| &statements[i]) else {
+                continue;
+            };
             let args = params![*dim as i64, bucket, value, s.rows, s.send, s.recv, s.events];
             if s.rows > 0 {
                 conn.prepare_cached(add)?.execute(args)?;
@@ -227,9 +233,10 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Cells that differ between each summary table and a recount, per level (hour, day).
-pub(crate) fn mismatches(conn: &Connection) -> rusqlite::Result<[u64; 2]> {
-    let mut out = [0u64; 2];
+/// Cells that differ between each summary table and a recount, per level (hour, day,
+/// week).
+pub(crate) fn mismatches(conn: &Connection) -> rusqlite::Result<[u64; 3]> {
+    let mut out = [0u64; 3];
     for (i, level) in LEVELS.iter().enumerate() {
         let cols = "dim, bucket, value, rows, send, recv, events";
         let sql = format!(

@@ -65,7 +65,7 @@ fn fresh() -> (tempfile::TempDir, std::path::PathBuf, Store) {
 }
 
 fn consistent(store: &Store) {
-    assert_eq!(store.check_summaries().expect("check"), SummaryCheck { hour_mismatches: 0, day_mismatches: 0 });
+    assert_eq!(store.check_summaries().expect("check"), SummaryCheck { hour_mismatches: 0, day_mismatches: 0, week_mismatches: 0 });
 }
 
 fn count(path: &std::path::Path, sql: &str) -> i64 {
@@ -101,7 +101,9 @@ fn summaries_equal_a_recount_after_inserts_and_prunes() {
     consistent(&store);
     store.prune(DAY0 + 100 * D).expect("prune all");
     consistent(&store);
-    assert_eq!(count(&path, "SELECT count(*) FROM summary_hour") + count(&path, "SELECT count(*) FROM summary_day"), 0);
+    for t in ["summary_hour", "summary_day", "summary_week"] {
+        assert_eq!(count(&path, &format!("SELECT count(*) FROM {t}")), 0, "{t}");
+    }
 }
 
 #[test]
@@ -110,7 +112,7 @@ fn a_wrong_summary_is_detected_and_rebuilt() {
     store.insert_batch(&rows(1, 3)).expect("insert");
     Connection::open(&path).expect("o").execute("UPDATE summary_day SET send = send + 1 WHERE dim = 4", []).expect("corrupt");
     let check = store.check_summaries().expect("check");
-    assert_eq!(check.hour_mismatches, 0);
+    assert_eq!((check.hour_mismatches, check.week_mismatches), (0, 0));
     // Each changed cell shows up twice: once on each side of the comparison.
     let ports = count(&path, "SELECT count(*) FROM summary_day WHERE dim = 4");
     assert_eq!(check.day_mismatches, 2 * ports as u64);
@@ -128,7 +130,7 @@ fn version_1_history_is_backfilled_on_open() {
     }
     // Make it look like a version 1 database: no summaries.
     let c = Connection::open(&path).expect("o");
-    c.execute_batch("DROP TABLE summary_hour; DROP TABLE summary_day; PRAGMA user_version = 1;").expect("downgrade");
+    c.execute_batch("DROP TABLE summary_hour; DROP TABLE summary_day; DROP TABLE summary_week; PRAGMA user_version = 1;").expect("downgrade");
     drop(c);
     // Read-only UIs on an old database read connections directly.
     let ro = Store::open_read_only(&path).expect("ro");
@@ -149,7 +151,7 @@ fn version_1_history_is_backfilled_on_open() {
 #[test]
 fn summary_answers_equal_raw_answers_for_every_dimension_and_range() {
     let (_d, _path, mut store) = fresh();
-    store.insert_batch(&rows(9, 11)).expect("insert");
+    store.insert_batch(&rows(23, 11)).expect("insert");
     let mut dims = vec![
         Dimension::User,
         Dimension::LocalPort,
@@ -173,6 +175,7 @@ fn summary_answers_equal_raw_answers_for_every_dimension_and_range() {
         TimeRange { start: Some(DAY0 + D - 1), end: Some(DAY0 + 6 * D + 3 * H + 17) },
         TimeRange { start: Some(DAY0 + 5 * H + 100), end: Some(DAY0 + 5 * H + 2_000) },
         TimeRange { start: None, end: Some(DAY0 + 4 * D + 30 * 60) },
+        TimeRange { start: Some(DAY0 + 2 * D + 3 * H + 1), end: Some(DAY0 + 21 * D + 30 * 60) },
     ];
     let nothing = Filter { dim: Dimension::User, key: GroupKey::Int(-1), exclude: true };
     for group in dims {
