@@ -15,6 +15,7 @@ pub struct Store {
     /// The schema version found at open; a read-only open of an older database has no
     /// summary tables and its history queries read `connections` directly.
     version: i64,
+    snapshot: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,22 +120,56 @@ impl Store {
                 source: rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT), Some(check)),
             }));
         }
-        let mut store = Store { conn, path: path.to_path_buf(), exe_ids: HashMap::new(), text_ids: HashMap::new(), version: 0 };
+        let mut store = Store { conn, path: path.to_path_buf(), exe_ids: HashMap::new(), text_ids: HashMap::new(), version: 0, snapshot: false };
         store.migrate().map_err(OpenFailure::Other)?;
         store.version = SCHEMA_VERSION;
         Ok(store)
     }
 
     /// Opens for reading only (UIs, `picosnitch query`); never creates or migrates.
+    ///
+    /// A reader of a WAL database needs its -shm file. While the writer runs it exists
+    /// and a reader in the file's group can use it; when no writer runs and the reader
+    /// may not create it (a group member, the directory being root's), SQLite refuses.
+    /// Then nothing is writing, so the file is opened as immutable instead: see
+    /// [`Store::is_snapshot`].
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(|e| StoreError::from_sqlite(path, e))?;
+        match Self::open_ro(path, false) {
+            Err(StoreError::Sqlite { source, .. })
+                if source.sqlite_error_code() == Some(ErrorCode::ReadOnly) && !PathBuf::from(format!("{}-wal", path.display())).exists() =>
+            {
+                tracing::debug!(path = %path.display(), "no writer and no -shm file this user may create; reading the database as immutable");
+                Self::open_ro(path, true)
+            }
+            other => other,
+        }
+    }
+
+    fn open_ro(path: &Path, immutable: bool) -> Result<Store, StoreError> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if immutable {
+            flags |= OpenFlags::SQLITE_OPEN_URI;
+            let uri = format!("file:{}?immutable=1", uri_path(path));
+            Connection::open_with_flags(uri, flags)
+        } else {
+            Connection::open_with_flags(path, flags)
+        }
+        .map_err(|e| StoreError::from_sqlite(path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| StoreError::from_sqlite(path, e))?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| StoreError::from_sqlite(path, e))?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::TooNew { path: path.to_path_buf(), found: version, known: SCHEMA_VERSION });
         }
-        Ok(Store { conn, path: path.to_path_buf(), exe_ids: HashMap::new(), text_ids: HashMap::new(), version })
+        // Reading the schema needs the WAL index: this is where a missing -shm shows.
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0)).map_err(|e| StoreError::from_sqlite(path, e))?;
+        Ok(Store { conn, path: path.to_path_buf(), exe_ids: HashMap::new(), text_ids: HashMap::new(), version, snapshot: immutable })
+    }
+
+    /// Whether this read-only store was opened as immutable because no writer was
+    /// running; it does not see rows written later, so reopen it once a writer runs
+    /// (its -wal file exists).
+    pub fn is_snapshot(&self) -> bool {
+        self.snapshot
     }
 
     pub fn path(&self) -> &Path {
@@ -401,6 +436,20 @@ impl Store {
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
+}
+
+/// A path as the path of a `file:` URI.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.display().to_string().chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn intern_exe(tx: &rusqlite::Transaction<'_>, e: &ExeRecord) -> rusqlite::Result<i64> {

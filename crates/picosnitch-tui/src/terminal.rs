@@ -9,10 +9,17 @@ use std::sync::{Arc, Once};
 
 use crate::error::TuiError;
 
-/// Leaves raw mode and the alternate screen; safe to call more than once.
+/// Whether this process has the terminal in raw mode on the alternate screen.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Leaves raw mode and the alternate screen. Only the first call after entering acts:
+/// leaving the alternate screen twice would move the cursor back over what was printed
+/// since (the panic hook and the guard both restore).
 pub fn restore() {
-    let _ = terminal::disable_raw_mode();
-    let _ = execute!(std::io::stdout(), terminal::LeaveAlternateScreen, cursor::Show);
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = terminal::disable_raw_mode();
+        let _ = execute!(std::io::stdout(), terminal::LeaveAlternateScreen, cursor::Show);
+    }
 }
 
 static PANIC_HOOK: Once = Once::new();
@@ -60,6 +67,7 @@ impl TerminalGuard {
             }
             TuiError::Terminal { step, source }
         };
+        ACTIVE.store(true, Ordering::SeqCst);
         if let Err(source) = terminal::enable_raw_mode() {
             return Err(fail(signals, "entering raw mode (is this a terminal?)", source));
         }

@@ -269,7 +269,15 @@ impl TuiApp {
                 let exclude = action == TuiAction::Exclude;
                 match self.history.filter_for_selected(exclude, &self.tz) {
                     Some(f) => {
-                        self.history.filters.push(f);
+                        // Drilling into a row already filtered on adds nothing to pop.
+                        if self.history.filters.iter().any(|g| g.filter == f.filter) {
+                            if action != TuiAction::DrillDown {
+                                self.note("already filtered on that");
+                                return vec![];
+                            }
+                        } else {
+                            self.history.filters.push(f);
+                        }
                         self.history.find.clear();
                         if action == TuiAction::DrillDown {
                             self.history.view = crate::history::views::CONNECTIONS;

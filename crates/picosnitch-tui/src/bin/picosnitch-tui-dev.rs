@@ -4,8 +4,11 @@
 //!     picosnitch-tui-dev top [--socket PATH] [--config FILE]
 //!     picosnitch-tui-dev tui [--db PATH] [--socket PATH] [--config FILE]
 //!     picosnitch-tui-dev demo-feed --socket PATH [--per-second N]
+//!     picosnitch-tui-dev panic-demo
 //!
-//! `demo-feed` serves made-up flow updates through the real feed hub.
+//! `demo-feed` serves made-up flow updates through the real feed hub. `panic-demo`
+//! takes the terminal as the UIs do and panics, to show (and test) that the terminal
+//! comes back in order.
 use picosnitch_feed::{Direction, FeedLimits, FeedServer, FlowUpdate, SocketAccess, UpdateKind, FORMAT_VERSION};
 use picosnitch_tui::{TopOptions, TuiOptions};
 use std::path::PathBuf;
@@ -76,6 +79,16 @@ fn demo_feed(socket: PathBuf, per_second: u32) -> Result<(), String> {
     }
 }
 
+fn panic_demo() -> Result<(), String> {
+    let mut guard = picosnitch_tui::terminal::TerminalGuard::enter().map_err(|e| e.to_string())?;
+    guard
+        .terminal
+        .draw(|f| f.render_widget(ratatui::widgets::Paragraph::new("picosnitch-tui-dev: about to panic"), f.area()))
+        .map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(300));
+    panic!("panic-demo: a deliberate panic inside the UI");
+}
+
 fn main() {
     let args = match parse() {
         Ok(a) => a,
@@ -113,6 +126,7 @@ fn main() {
             }
             picosnitch_tui::tui::run(o).map_err(|e| e.to_string())
         }
+        "panic-demo" => panic_demo(),
         "demo-feed" => match args.socket {
             Some(s) => demo_feed(s, args.per_second),
             None => Err("demo-feed needs --socket PATH".into()),

@@ -111,6 +111,11 @@ impl StoreSource {
             Err(e) => return Err(HistoryProblem::Failed(format!("reading {}: {e}", self.path.display()))),
         };
         let identity = (meta.dev(), meta.ino());
+        // Opened as immutable while no writer ran: once one runs, reopen to see its rows.
+        let writer_appeared = || PathBuf::from(format!("{}-wal", self.path.display())).exists();
+        if self.store.as_ref().is_some_and(|(s, _)| s.is_snapshot()) && writer_appeared() {
+            self.store = None;
+        }
         if self.store.as_ref().is_none_or(|(_, id)| *id != identity) {
             if let Err(e) = std::fs::File::open(&self.path) {
                 return Err(if e.kind() == std::io::ErrorKind::PermissionDenied {
