@@ -67,7 +67,7 @@ fn exclude_and_units_and_sort() {
 fn time_view_of_the_last_day_and_a_step_back() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut d = Driver::new(&history_db(dir.path()));
-    d.keys(&vec![Key::Char('t'); 9]);
+    d.keys(&[Key::Char('t'); 9]);
     go(&mut d, view("Time", "Time"));
     insta::assert_snapshot!("tui_time_last_day", d.screen(100, 16));
     // Back by local calendar days: today, yesterday (nothing recorded), the day before.
@@ -91,7 +91,7 @@ fn time_view_of_the_last_day_and_a_step_back() {
 fn stepping_back_stops_at_the_oldest_history() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut d = Driver::new(&history_db(dir.path()));
-    d.keys(&vec![Key::Char('t'); 13]); // 365 days, by calendar year
+    d.keys(&[Key::Char('t'); 13]); // 365 days, by calendar year
     d.keys(&[Key::Char('h')]);
     assert!(d.screen(100, 16).contains("2026-01-01 00:00 → 2027-01-01 00:00"));
     d.keys(&[Key::Char('h')]);
@@ -160,7 +160,7 @@ fn help_lists_every_key() {
     d.keys(&[Key::Char('?')]);
     let s = d.screen(140, 40);
     for b in TUI_KEYS {
-        let line = format!("{}   {}", format!("{:<17}", keys_label(b)), b.help);
+        let line = format!("{:<17}   {}", keys_label(b), b.help);
         assert!(s.contains(&line), "help lacks `{line}`:\n{s}");
     }
     insta::assert_snapshot!("tui_help", s);
@@ -182,7 +182,7 @@ fn help_scrolls_on_a_short_terminal() {
     d.keys(&[Key::Char('?')]);
     let s = d.screen(80, 20);
     assert!(s.contains("Up/Down scroll") && !s.contains("last row"), "{s}");
-    d.keys(&vec![Key::Down; 40]);
+    d.keys(&[Key::Down; 40]);
     let s = d.screen(80, 20);
     assert!(s.contains("last row") && !s.contains("q / Esc / Ctrl-C"), "{s}");
 }
