@@ -176,16 +176,19 @@ impl QueryInterrupt {
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Sums {
+    /// `connections` rows counted; zero after subtraction means the value is absent.
+    rows: i64,
     send: i64,
     recv: i64,
     events: i64,
 }
 
 impl Sums {
-    fn add(&mut self, o: Sums) {
-        self.send = self.send.saturating_add(o.send);
-        self.recv = self.recv.saturating_add(o.recv);
-        self.events = self.events.saturating_add(o.events);
+    fn add(&mut self, o: Sums, sign: i64) {
+        self.rows = self.rows.saturating_add(sign * o.rows);
+        self.send = self.send.saturating_add(sign * o.send);
+        self.recv = self.recv.saturating_add(sign * o.recv);
+        self.events = self.events.saturating_add(sign * o.events);
     }
 }
 
@@ -201,6 +204,8 @@ struct Part {
     source: Source,
     start: Option<i64>,
     end: Option<i64>,
+    /// +1 to add the part's sums, -1 to subtract them (see `piece`).
+    sign: i64,
 }
 
 fn ceil_to(t: i64, w: i64) -> i64 {
@@ -217,28 +222,53 @@ fn ceil_to(t: i64, w: i64) -> i64 {
 /// each end). `levels` is ordered fine to coarse.
 fn split(range: TimeRange, levels: &[Level]) -> Vec<Part> {
     let Some((&coarsest, finer)) = levels.split_last() else {
-        return vec![Part { source: Source::Raw, start: range.start, end: range.end }];
+        return vec![Part { source: Source::Raw, start: range.start, end: range.end, sign: 1 }];
     };
     let w = coarsest.width;
     let inner_start = range.start.map(|s| ceil_to(s, w));
     let inner_end = range.end.map(|e| bucket_of(e, w));
-    let nonempty = match (inner_start, inner_end) {
-        (Some(s), Some(e)) => s < e,
-        _ => true,
-    };
-    if !nonempty {
-        return split(range, finer);
+    match (range.start, range.end, inner_start, inner_end) {
+        // No whole bucket inside: the range lies in one bucket or across one boundary.
+        (Some(s), Some(e), Some(is), Some(ie)) if is >= ie => {
+            let boundary = ceil_to(s, w);
+            if boundary > s && boundary < e {
+                let mut parts = piece(s, boundary, coarsest, finer);
+                parts.extend(piece(boundary, e, coarsest, finer));
+                return parts;
+            }
+            return piece(s, e, coarsest, finer);
+        }
+        _ => {}
     }
     let mut parts = Vec::new();
     if let (Some(s), Some(is)) = (range.start, inner_start) {
         if s < is {
-            parts.extend(split(TimeRange { start: Some(s), end: Some(is) }, finer));
+            parts.extend(piece(s, is, coarsest, finer));
         }
     }
-    parts.push(Part { source: Source::Summary(coarsest), start: inner_start, end: inner_end });
+    parts.push(Part { source: Source::Summary(coarsest), start: inner_start, end: inner_end, sign: 1 });
     if let (Some(e), Some(ie)) = (range.end, inner_end) {
         if ie < e {
-            parts.extend(split(TimeRange { start: Some(ie), end: Some(e) }, finer));
+            parts.extend(piece(ie, e, coarsest, finer));
+        }
+    }
+    parts
+}
+
+/// [from, to) inside one bucket of `level`: read from the finer levels, or, when it
+/// covers most of the bucket, as the whole bucket minus the rest. Three hours' cells
+/// of a high-cardinality dimension (local ports) cost about as much as a day's, so a
+/// 23-hour edge is far cheaper as a day minus one hour.
+fn piece(from: i64, to: i64, level: Level, finer: &[Level]) -> Vec<Part> {
+    let b = bucket_of(from, level.width);
+    let inside = to - from;
+    if finer.is_empty() || inside * 2 <= level.width {
+        return split(TimeRange { start: Some(from), end: Some(to) }, finer);
+    }
+    let mut parts = vec![Part { source: Source::Summary(level), start: Some(b), end: Some(b + level.width), sign: 1 }];
+    for (a, z) in [(b, from), (to, b + level.width)] {
+        if a < z {
+            parts.extend(split(TimeRange { start: Some(a), end: Some(z) }, finer).into_iter().map(|p| Part { sign: -p.sign, ..p }));
         }
     }
     parts
@@ -304,14 +334,16 @@ impl Store {
             }
         } else {
             let mut args = Vec::new();
-            let mut sql = format!("SELECT {g}, c.send, c.recv, c.events FROM connections c WHERE 1 = 1", g = q.group.raw_expr());
+            let mut sql = format!("SELECT {g}, 1, c.send, c.recv, c.events FROM connections c WHERE 1 = 1", g = q.group.raw_expr());
             sql.push_str(&range_sql("c.contime", q.range.start, q.range.end, &mut args));
             for f in &q.filters {
                 sql.push_str(" AND ");
                 sql.push_str(&filter_sql(f, &mut args));
             }
-            self.collect_sums(&sql, &args, &mut sums)?;
+            self.collect_sums(&sql, &args, 1, &mut sums)?;
         }
+        // A value whose rows all lay in subtracted parts is not in the range.
+        sums.retain(|_, s| s.rows > 0);
         let rows = self.label(q.group, sums)?;
         tx.finish().map_err(|e| self.err(e))?;
         Ok(HistoryAnswer { rows, used_summaries: use_summaries })
@@ -323,7 +355,7 @@ impl Store {
         let mut args = Vec::new();
         let sql = match part.source {
             Source::Raw => {
-                let mut sql = format!("SELECT {g}, c.send, c.recv, c.events FROM connections c WHERE 1 = 1", g = group.raw_expr());
+                let mut sql = format!("SELECT {g}, 1, c.send, c.recv, c.events FROM connections c WHERE 1 = 1", g = group.raw_expr());
                 sql.push_str(&range_sql("c.contime", part.start, part.end, &mut args));
                 sql
             }
@@ -335,21 +367,22 @@ impl Store {
                     }
                     _ => "value".into(),
                 };
-                let mut sql = format!("SELECT {key}, send, recv, events FROM {t} WHERE dim = {d}", t = level.table, d = group.summary() as i64);
+                let mut sql = format!("SELECT {key}, rows, send, recv, events FROM {t} WHERE dim = {d}", t = level.table, d = group.summary() as i64);
                 sql.push_str(&range_sql("bucket", part.start, part.end, &mut args));
                 sql
             }
         };
-        self.collect_sums(&sql, &args, sums)
+        self.collect_sums(&sql, &args, part.sign, sums)
     }
 
-    fn collect_sums(&self, sql: &str, args: &[Value], sums: &mut HashMap<i64, Sums>) -> Result<(), StoreError> {
+    /// Adds (sign 1) or subtracts (-1) rows of (key, rows, send, recv, events).
+    fn collect_sums(&self, sql: &str, args: &[Value], sign: i64, sums: &mut HashMap<i64, Sums>) -> Result<(), StoreError> {
         let mut stmt = self.conn().prepare_cached(sql).map_err(|e| self.err(e))?;
         let mut rows = stmt.query(rusqlite::params_from_iter(args.iter())).map_err(|e| self.err(e))?;
+        let get = |r: &rusqlite::Row, i| r.get::<_, i64>(i).map_err(|e| self.err(e));
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-            let key: i64 = r.get(0).map_err(|e| self.err(e))?;
-            let s = Sums { send: r.get(1).map_err(|e| self.err(e))?, recv: r.get(2).map_err(|e| self.err(e))?, events: r.get(3).map_err(|e| self.err(e))? };
-            sums.entry(key).or_default().add(s);
+            let s = Sums { rows: get(r, 1)?, send: get(r, 2)?, recv: get(r, 3)?, events: get(r, 4)? };
+            sums.entry(get(r, 0)?).or_default().add(s, sign);
         }
         Ok(())
     }
@@ -371,7 +404,7 @@ impl Store {
                 let sql = format!("SELECT {} FROM executables WHERE id = ?1", field.column());
                 let mut by_text: HashMap<String, Sums> = HashMap::new();
                 for (id, s) in sums {
-                    by_text.entry(lookup(&sql, id)?).or_default().add(s);
+                    by_text.entry(lookup(&sql, id)?).or_default().add(s, 1);
                 }
                 by_text
                     .into_iter()
@@ -458,7 +491,9 @@ impl Store {
     /// The oldest and newest `contime` in the history, if any (for stepping limits).
     pub fn history_bounds(&self) -> Result<Option<(i64, i64)>, StoreError> {
         self.conn()
-            .query_row("SELECT min(contime), max(contime) FROM connections", [], |r| {
+            // Two subqueries: SQLite answers a lone min() or max() from the index end,
+            // but both in one SELECT scan the whole index.
+            .query_row("SELECT (SELECT min(contime) FROM connections), (SELECT max(contime) FROM connections)", [], |r| {
                 Ok(match (r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?) {
                     (Some(a), Some(b)) => Some((a, b)),
                     _ => None,
@@ -493,11 +528,11 @@ mod tests {
         assert_eq!(
             parts,
             vec![
-                Part { source: Source::Raw, start: Some(start), end: Some(100 * d - h) },
-                Part { source: Source::Summary(HOUR), start: Some(100 * d - h), end: Some(100 * d) },
-                Part { source: Source::Summary(DAY), start: Some(100 * d), end: Some(110 * d) },
-                Part { source: Source::Summary(HOUR), start: Some(110 * d), end: Some(110 * d + 2 * h) },
-                Part { source: Source::Raw, start: Some(110 * d + 2 * h), end: Some(end) },
+                Part { source: Source::Raw, start: Some(start), end: Some(100 * d - h), sign: 1 },
+                Part { source: Source::Summary(HOUR), start: Some(100 * d - h), end: Some(100 * d), sign: 1 },
+                Part { source: Source::Summary(DAY), start: Some(100 * d), end: Some(110 * d), sign: 1 },
+                Part { source: Source::Summary(HOUR), start: Some(110 * d), end: Some(110 * d + 2 * h), sign: 1 },
+                Part { source: Source::Raw, start: Some(110 * d + 2 * h), end: Some(end), sign: 1 },
             ]
         );
     }
@@ -505,29 +540,45 @@ mod tests {
     #[test]
     fn split_of_open_ranges_and_short_ranges() {
         let d = 86_400;
-        assert_eq!(split(r(None, None), &[HOUR, DAY]), vec![Part { source: Source::Summary(DAY), start: None, end: None }]);
-        // "The last 5 days": whole days from the next midnight on, nothing after.
+        let h = 3_600;
+        assert_eq!(split(r(None, None), &[HOUR, DAY]), vec![Part { source: Source::Summary(DAY), start: None, end: None, sign: 1 }]);
+        // "The last 5 days" from 02:00: the first day minus two hours, then whole days.
         let s = 50 * d + 7_200;
         assert_eq!(
             split(r(Some(s), None), &[HOUR, DAY]),
             vec![
-                Part { source: Source::Summary(HOUR), start: Some(s), end: Some(51 * d) },
-                Part { source: Source::Summary(DAY), start: Some(51 * d), end: None },
+                Part { source: Source::Summary(DAY), start: Some(50 * d), end: Some(51 * d), sign: 1 },
+                Part { source: Source::Summary(HOUR), start: Some(50 * d), end: Some(s), sign: -1 },
+                Part { source: Source::Summary(DAY), start: Some(51 * d), end: None, sign: 1 },
             ]
         );
         // Under an hour: raw only.
-        assert_eq!(split(r(Some(s + 10), Some(s + 70)), &[HOUR, DAY]), vec![Part { source: Source::Raw, start: Some(s + 10), end: Some(s + 70) }]);
-        // Weeks in the middle of a month, days and hours towards the edge.
+        assert_eq!(split(r(Some(s + 10), Some(s + 70)), &[HOUR, DAY]), vec![Part { source: Source::Raw, start: Some(s + 10), end: Some(s + 70), sign: 1 }]);
+        // Most of a week: the week minus the days and hours before the start.
         let w = 7 * d;
         assert_eq!(
             split(r(Some(100 * d + 5 * 3_600), None), &[HOUR, DAY, WEEK]),
             vec![
-                Part { source: Source::Summary(HOUR), start: Some(100 * d + 5 * 3_600), end: Some(101 * d) },
-                Part { source: Source::Summary(DAY), start: Some(101 * d), end: Some(15 * w) },
-                Part { source: Source::Summary(WEEK), start: Some(15 * w), end: None },
+                Part { source: Source::Summary(WEEK), start: Some(14 * w), end: Some(15 * w), sign: 1 },
+                Part { source: Source::Summary(DAY), start: Some(98 * d), end: Some(100 * d), sign: -1 },
+                Part { source: Source::Summary(HOUR), start: Some(100 * d), end: Some(100 * d + 5 * 3_600), sign: -1 },
+                Part { source: Source::Summary(WEEK), start: Some(15 * w), end: None, sign: 1 },
+            ]
+        );
+        // A local day in UTC+5:30 straddles two UTC days: 5.5 hours of the first, the
+        // second day minus its last 5.5 hours (5 of them hours, half an hour raw).
+        let (a, b) = (60 * d - 5 * h - 1_800, 61 * d - 5 * h - 1_800);
+        assert_eq!(
+            split(r(Some(a), Some(b)), &[HOUR, DAY]),
+            vec![
+                Part { source: Source::Raw, start: Some(a), end: Some(60 * d - 5 * h), sign: 1 },
+                Part { source: Source::Summary(HOUR), start: Some(60 * d - 5 * h), end: Some(60 * d), sign: 1 },
+                Part { source: Source::Summary(DAY), start: Some(60 * d), end: Some(61 * d), sign: 1 },
+                Part { source: Source::Raw, start: Some(b), end: Some(61 * d - 5 * h), sign: -1 },
+                Part { source: Source::Summary(HOUR), start: Some(61 * d - 5 * h), end: Some(61 * d), sign: -1 },
             ]
         );
         // No levels (a 10-second time view): raw.
-        assert_eq!(split(r(None, Some(s)), &[]), vec![Part { source: Source::Raw, start: None, end: Some(s) }]);
+        assert_eq!(split(r(None, Some(s)), &[]), vec![Part { source: Source::Raw, start: None, end: Some(s), sign: 1 }]);
     }
 }

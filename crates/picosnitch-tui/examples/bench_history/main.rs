@@ -7,7 +7,12 @@
 //! or time window, per view and window, and reports p50/p95.
 mod generate;
 
-use picosnitch_store::{Dimension, ExeField, HistoryQuery, Role, Store, TimeRange};
+use jiff::tz::TimeZone;
+use picosnitch_store::{Dimension, ExeField, Filter, GroupKey, Role, Store};
+use picosnitch_tui::history::views::{ViewKind, VIEWS};
+use picosnitch_tui::history::windows::WINDOWS;
+use picosnitch_tui::history::worker::{HistoryData, StoreSource};
+use picosnitch_tui::history::request_for;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -44,6 +49,29 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Times `repeat` runs of the request the tui makes for a view, window and filters,
+/// on one open source as the tui keeps it; returns sorted milliseconds and the rows.
+fn time(source: &mut StoreSource, view: usize, window: usize, filters: &[Filter], now: i64, repeat: usize) -> (Vec<f64>, usize) {
+    let Some(request) = request_for(view, window, 0, filters, now, &TimeZone::UTC) else { return (vec![], 0) };
+    let mut t = Vec::with_capacity(repeat);
+    let mut n = 0;
+    for _ in 0..repeat {
+        let start = Instant::now();
+        let answer = source.run(&request).expect("query");
+        t.push(ms(start));
+        n = match answer.data {
+            HistoryData::Rows(r) => r.len(),
+            HistoryData::Connections(c) => c.len(),
+        };
+    }
+    t.sort_by(f64::total_cmp);
+    (t, n)
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -62,61 +90,82 @@ fn main() {
         let secs = generate::generate(&mut store, &shape).expect("generate");
         eprintln!("generated in {secs:.0} s ({:.0} rows/s)", args.rows as f64 / secs);
     }
-    let store = Store::open_read_only(&args.db).expect("open read-only");
-    let (_, newest) = store.history_bounds().expect("bounds").expect("empty database");
-    drop(store);
-    let mut dims: Vec<(String, Dimension)> = Vec::new();
-    for (rn, role) in [("process", Role::Process), ("parent", Role::Parent), ("grandparent", Role::Grandparent)] {
-        for (f, field) in [("exe", ExeField::Executable), ("name", ExeField::Name), ("cmdline", ExeField::Command), ("sha256", ExeField::Sha256)] {
-            dims.push((format!("{rn} {f}"), Dimension::Exe(role, field)));
-        }
+    // "Now" is just after the newest row, as when the daemon has just written.
+    let newest = Store::open_read_only(&args.db).expect("open read-only").history_bounds().expect("bounds").expect("empty database").1;
+    let now = newest + 1;
+    println!("database {} ({} MB), timings in ms over {} runs each, page cache warm", args.db.display(), std::fs::metadata(&args.db).map_or(0, |m| m.len() / 1_000_000), args.repeat);
+
+    // Opening: a new read-only connection and the first view (executables, all).
+    let mut open = Vec::new();
+    for _ in 0..args.repeat {
+        let start = Instant::now();
+        let mut source = StoreSource::new(args.db.clone(), TimeZone::UTC);
+        let request = request_for(0, 0, 0, &[], now, &TimeZone::UTC).expect("first view");
+        source.run(&request).expect("first query");
+        open.push(ms(start));
     }
-    for (n, d) in [
-        ("user", Dimension::User),
-        ("local port", Dimension::LocalPort),
-        ("remote port", Dimension::RemotePort),
-        ("local address", Dimension::LocalAddress),
-        ("remote address", Dimension::RemoteAddress),
-        ("domain", Dimension::Domain),
-        ("time", Dimension::Time { width: 3_600 }),
-    ] {
-        dims.push((n.into(), d));
-    }
-    let windows: [(&str, i64); 14] = [
-        ("all", 0),
-        ("1 min", 60),
-        ("5 min", 300),
-        ("15 min", 900),
-        ("30 min", 1_800),
-        ("1 h", 3_600),
-        ("3 h", 10_800),
-        ("6 h", 21_600),
-        ("12 h", 43_200),
-        ("1 d", 86_400),
-        ("3 d", 259_200),
-        ("7 d", 604_800),
-        ("30 d", 2_592_000),
-        ("365 d", 31_536_000),
-    ];
-    let store = Store::open_read_only(&args.db).expect("open read-only");
+    open.sort_by(f64::total_cmp);
+    println!("open + first view: p50 {:.1}  p95 {:.1}", percentile(&open, 0.5), percentile(&open, 0.95));
+
+    let mut source = StoreSource::new(args.db.clone(), TimeZone::UTC);
     let mut all = Vec::new();
-    println!("{:<22} {:<7} {:>9} {:>9} {:>7}", "view", "window", "p50 ms", "p95 ms", "rows");
-    for (name, dim) in &dims {
-        for (wname, secs) in windows {
-            let range = if secs == 0 { TimeRange::default() } else { TimeRange { start: Some(newest - secs), end: None } };
-            let q = HistoryQuery { range, group: *dim, filters: vec![] };
-            let mut t = Vec::new();
-            let mut n = 0;
-            for _ in 0..args.repeat {
-                let s = Instant::now();
-                n = store.history(&q).expect("query").rows.len();
-                t.push(s.elapsed().as_secs_f64() * 1e3);
+    let mut slow = Vec::new();
+    println!("{:<26} {:<10} {:>8} {:>8} {:>7}", "view", "window", "p50", "p95", "rows");
+    for (v, def) in VIEWS.iter().enumerate() {
+        if def.kind == ViewKind::Live {
+            continue;
+        }
+        for (w, win) in WINDOWS.iter().enumerate() {
+            let (t, n) = time(&mut source, v, w, &[], now, args.repeat);
+            let name = format!("{} {}", def.section, def.name.to_lowercase());
+            let (p50, p95) = (percentile(&t, 0.5), percentile(&t, 0.95));
+            println!("{name:<26} {:<10} {p50:>8.1} {p95:>8.1} {n:>7}", win.label);
+            if p95 > 200.0 {
+                slow.push(format!("{name} / {}", win.label));
             }
-            t.sort_by(f64::total_cmp);
-            println!("{name:<22} {wname:<7} {:>9.1} {:>9.1} {n:>7}", percentile(&t, 0.5), percentile(&t, 0.95));
             all.extend(t);
         }
     }
     all.sort_by(f64::total_cmp);
-    println!("all views and windows: p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms", percentile(&all, 0.5), percentile(&all, 0.95), percentile(&all, 1.0));
+    println!(
+        "every view and window ({} queries): p50 {:.1}  p95 {:.1}  max {:.1}; over 200 ms at p95: {}",
+        all.len(),
+        percentile(&all, 0.5),
+        percentile(&all, 0.95),
+        percentile(&all, 1.0),
+        if slow.is_empty() { "none".to_string() } else { slow.join(", ") }
+    );
+
+    // Filtered views read `connections` (no summaries): the busiest executable's
+    // domains and ports, a domain's executables, and drill-downs.
+    let busiest = {
+        let q = request_for(0, 0, 0, &[], now, &TimeZone::UTC).expect("view");
+        match source.run(&q).expect("query").data {
+            HistoryData::Rows(mut r) => {
+                r.sort_by_key(|x| std::cmp::Reverse(x.events));
+                r.first().map(|x| x.key.clone()).expect("an executable")
+            }
+            HistoryData::Connections(_) => unreachable!("a grouped view"),
+        }
+    };
+    let exe = Filter { dim: Dimension::Exe(Role::Process, ExeField::Executable), key: busiest.clone(), exclude: false };
+    let domain = Filter { dim: Dimension::Domain, key: GroupKey::Int(2), exclude: false };
+    let view = |name: &str| VIEWS.iter().position(|v| v.name == name && v.section != "Parent" && v.section != "Grandparent").expect("view");
+    let window = |label: &str| WINDOWS.iter().position(|w| w.label == label).expect("window");
+    println!("filtered (raw rows), busiest executable {busiest:?}:");
+    let mut filtered = Vec::new();
+    for (what, v, f) in [
+        ("executable > domains", view("Domain"), vec![exe.clone()]),
+        ("executable > remote ports", view("Remote port"), vec![exe.clone()]),
+        ("domain > executables", view("Executable"), vec![domain.clone()]),
+        ("executable > connections", view("Connections"), vec![exe.clone()]),
+    ] {
+        for label in ["all", "1 day", "7 days", "1 hour"] {
+            let (t, n) = time(&mut source, v, window(label), &f, now, args.repeat);
+            println!("  {what:<28} {label:<8} p50 {:>8.1}  p95 {:>8.1}  rows {n}", percentile(&t, 0.5), percentile(&t, 0.95));
+            filtered.extend(t);
+        }
+    }
+    filtered.sort_by(f64::total_cmp);
+    println!("filtered: p50 {:.1}  p95 {:.1}  max {:.1}", percentile(&filtered, 0.5), percentile(&filtered, 0.95), percentile(&filtered, 1.0));
 }
