@@ -440,6 +440,36 @@ impl Store {
     /// The connections behind a view: rows in `range` that pass `filters`, newest first,
     /// at most `limit`.
     pub fn history_connections(&self, range: TimeRange, filters: &[Filter], limit: usize) -> Result<Vec<ConnectionRecord>, StoreError> {
+        // Under an executable filter, SQLite would collect every row of the program and
+        // sort them for the newest few (seconds for a busy one). Instead each matching
+        // executable's newest rows come straight off its (id, contime) index, merged here.
+        let pinned = filters.iter().position(|f| matches!(f.dim, Dimension::Exe(..)) && !f.exclude);
+        let Some(i) = pinned else {
+            return self.newest_connections(range, filters, None, limit);
+        };
+        let (Dimension::Exe(role, field), key) = (filters[i].dim, &filters[i].key) else {
+            return self.newest_connections(range, filters, None, limit);
+        };
+        let key = match key {
+            GroupKey::Int(n) => Value::Integer(*n),
+            GroupKey::Text(t) => Value::Text(t.clone()),
+        };
+        let ids: Vec<i64> = {
+            let mut stmt = self.conn().prepare_cached(&format!("SELECT id FROM executables WHERE {} = ?1", field.column())).map_err(|e| self.err(e))?;
+            let rows = stmt.query_map([key], |r| r.get(0)).map_err(|e| self.err(e))?;
+            rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))?
+        };
+        let rest: Vec<Filter> = filters.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, f)| f.clone()).collect();
+        let mut all = Vec::new();
+        for id in ids {
+            all.extend(self.newest_connections(range, &rest, Some((role.column(), id)), limit)?);
+        }
+        all.sort_by_key(|c| std::cmp::Reverse(c.contime));
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    fn newest_connections(&self, range: TimeRange, filters: &[Filter], pin: Option<(&str, i64)>, limit: usize) -> Result<Vec<ConnectionRecord>, StoreError> {
         let mut args = Vec::new();
         let mut sql = String::from(
             "SELECT c.contime, c.send, c.recv, c.events,
@@ -452,6 +482,10 @@ impl Store {
              JOIN addresses ra ON ra.id = c.raddr_id JOIN domains d ON d.id = c.domain_id
              WHERE 1 = 1",
         );
+        if let Some((column, id)) = pin {
+            args.push(Value::Integer(id));
+            sql.push_str(&format!(" AND c.{column} = ?{}", args.len()));
+        }
         sql.push_str(&range_sql("c.contime", range.start, range.end, &mut args));
         for f in filters {
             sql.push_str(" AND ");

@@ -340,9 +340,15 @@ fn a_group_member_reads_the_history_whether_or_not_the_daemon_runs() {
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).expect("chmod db");
     assert!(!PathBuf::from(format!("{}-wal", db.display())).exists());
     let sock = dir.path().join("events.sock");
+    // The feed socket too: 0660, the reader's group.
+    let feed = Feed::start(&sock, SocketAccess { mode: 0o660, gid: Some(65534) });
     let args = ["tui", "--db", &db.display().to_string(), "--socket", &sock.display().to_string()];
     let t = Tmux::start("group", 110, 30, &format!("setpriv --reuid=65534 --regid=65534 --clear-groups -- {}", command_line(&args)));
     t.wait_for(&["/usr/bin/curl", "row 1/5"]);
+    t.keys(&["l"]);
+    t.wait_for(&["Executables:", "/usr/lib/firefox/firefox"]);
+    t.keys(&["l"]);
+    t.wait_for(&["Process executable"]);
     // The daemon starts and writes a new program's row; after a reload it shows.
     let (mut writer, _) = Store::open(&db).expect("writer");
     let mut row = history_rows().remove(0);
@@ -360,6 +366,7 @@ fn a_group_member_reads_the_history_whether_or_not_the_daemon_runs() {
     let status = t.exit_status();
     assert_terminal_restored(&t.scrollback(), status, 0);
     drop(writer);
+    feed.stop();
 }
 
 #[test]
