@@ -221,14 +221,30 @@ fn recount_sql(level: Level) -> String {
         .join(" UNION ALL ")
 }
 
-/// Replaces every summary with a recount: the migration's backfill, and a repair.
+/// Rows read per pass of [`rebuild`]: six hours keeps the cells in memory small (a few
+/// hundred thousand on a busy history) while reading `connections` once, in time order.
+const REBUILD_CHUNK: i64 = 6 * 3_600;
+
+/// Replaces every summary with a recount: the migration's backfill, and a repair. One
+/// pass over `connections` by time, summing in memory, is several times faster than a
+/// GROUP BY per dimension and level (which took ~10 minutes on 10 million rows).
 pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
     for level in LEVELS {
         conn.execute(&format!("DELETE FROM {}", level.table), [])?;
-        conn.execute(
-            &format!("INSERT INTO {} (dim, bucket, value, rows, send, recv, events) {}", level.table, recount_sql(level)),
-            [],
-        )?;
+    }
+    let bounds: (Option<i64>, Option<i64>) =
+        conn.query_row("SELECT (SELECT min(contime) FROM connections), (SELECT max(contime) FROM connections)", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (Some(first), Some(last)) = bounds else { return Ok(()) };
+    let mut select = conn.prepare(&format!("SELECT {ROW_IDS_COLUMNS} FROM connections WHERE contime >= ?1 AND contime < ?2"))?;
+    let mut from = bucket_of(first, REBUILD_CHUNK);
+    while from <= last {
+        let mut delta = SummaryDelta::default();
+        let mut rows = select.query(params![from, from + REBUILD_CHUNK])?;
+        while let Some(r) = rows.next()? {
+            delta.add(&RowIds::from_row(r, 0)?, 1);
+        }
+        delta.apply(conn)?;
+        from += REBUILD_CHUNK;
     }
     Ok(())
 }

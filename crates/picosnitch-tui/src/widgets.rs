@@ -98,10 +98,3 @@ pub fn num(text: String) -> ratatui::widgets::Cell<'static> {
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{} {}", crate::format::count(n as i64), if n == 1 { one } else { many })
 }
-
-/// The smaller of the terminal and a centred box of at most `w` by `h`.
-pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let width = w.min(area.width);
-    let height = h.min(area.height);
-    Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height }
-}

@@ -1,6 +1,6 @@
 //! Benchmark of the history browser's queries on a big history.
 //!
-//!     cargo run --release -p picosnitch-tui --example bench_history -- [--rows N] [--days D] [--db PATH] [--repeat N] [--regenerate]
+//!     cargo run --release -p picosnitch-tui --example bench_history -- [--rows N] [--days D] [--db PATH] [--repeat N] [--regenerate] [--rebuild]
 //!
 //! Builds (or reuses) a database of N rows over D days through the store's insert path,
 //! then times what `picosnitch tui` does when it opens and when the user switches view
@@ -22,10 +22,12 @@ struct Args {
     db: PathBuf,
     repeat: usize,
     regenerate: bool,
+    /// Also time recounting the summaries, as the migration to schema 2 does once.
+    rebuild: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { rows: 10_000_000, days: 30, db: PathBuf::from("/tmp/picosnitch-bench.db"), repeat: 10, regenerate: false };
+    let mut a = Args { rows: 10_000_000, days: 30, db: PathBuf::from("/tmp/picosnitch-bench.db"), repeat: 10, regenerate: false, rebuild: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -35,6 +37,7 @@ fn parse_args() -> Result<Args, String> {
             "--db" => a.db = PathBuf::from(value()?),
             "--repeat" => a.repeat = value()?.parse().map_err(|e| format!("--repeat: {e}"))?,
             "--regenerate" => a.regenerate = true,
+            "--rebuild" => a.rebuild = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -89,6 +92,12 @@ fn main() {
         let shape = generate::Shape { rows: args.rows, days: args.days, end: picosnitch_store::unix_now(), seed: 42 };
         let secs = generate::generate(&mut store, &shape).expect("generate");
         eprintln!("generated in {secs:.0} s ({:.0} rows/s)", args.rows as f64 / secs);
+    }
+    if args.rebuild {
+        let (mut store, _) = Store::open(&args.db).expect("open for writing");
+        let start = Instant::now();
+        store.rebuild_summaries().expect("rebuild");
+        println!("recounting every summary (the schema 2 migration's backfill): {:.0} s", start.elapsed().as_secs_f64());
     }
     // "Now" is just after the newest row, as when the daemon has just written.
     let newest = Store::open_read_only(&args.db).expect("open read-only").history_bounds().expect("bounds").expect("empty database").1;
