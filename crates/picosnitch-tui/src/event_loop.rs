@@ -7,7 +7,9 @@ use crate::live::source::FeedEvent;
 use crate::terminal::TerminalGuard;
 use ratatui::crossterm::event::{self, Event};
 use ratatui::Frame;
-use std::sync::mpsc::Receiver;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What the background threads tell the UI.
@@ -15,6 +17,8 @@ use std::time::{Duration, Instant};
 pub enum Msg {
     Feed(FeedEvent),
     History(HistoryReply),
+    /// A terminal event, from the input thread.
+    Input(Event),
 }
 
 /// What the UI asks the background to do.
@@ -39,10 +43,48 @@ pub fn unix_now() -> f64 {
 }
 
 const TICK: Duration = Duration::from_millis(250);
-/// The longest the loop waits for input before looking at messages again.
-const POLL: Duration = Duration::from_millis(40);
+/// How often the input thread looks whether the UI has finished.
+const INPUT_POLL: Duration = Duration::from_millis(100);
 
-pub fn run<A: App>(app: &mut A, guard: &mut TerminalGuard, rx: &Receiver<Msg>, worker: Option<&Worker>, first: Vec<Effect>) -> Result<(), TuiError> {
+/// Reads terminal events into `tx` until `done`. On its own thread because crossterm's
+/// reader spins without returning once the terminal hangs up; the loop must still see
+/// SIGHUP and finish. On a live terminal it stops within INPUT_POLL of `done`, so no
+/// key typed after the UI ends is taken from the caller.
+fn spawn_input(tx: SyncSender<Msg>, done: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        while !done.load(Ordering::Relaxed) {
+            match event::poll(INPUT_POLL) {
+                Ok(false) => {}
+                Ok(true) => match event::read() {
+                    Ok(e) => {
+                        if tx.send(Msg::Input(e)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => return,
+                },
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+pub fn run<A: App>(
+    app: &mut A,
+    guard: &mut TerminalGuard,
+    rx: &Receiver<Msg>,
+    tx: SyncSender<Msg>,
+    worker: Option<&Worker>,
+    first: Vec<Effect>,
+) -> Result<(), TuiError> {
+    let done = Arc::new(AtomicBool::new(false));
+    spawn_input(tx, done.clone());
+    let result = drive(app, guard, rx, worker, first);
+    done.store(true, Ordering::Relaxed);
+    result
+}
+
+fn drive<A: App>(app: &mut A, guard: &mut TerminalGuard, rx: &Receiver<Msg>, worker: Option<&Worker>, first: Vec<Effect>) -> Result<(), TuiError> {
     let dispatch = |effects: Vec<Effect>| {
         for e in effects {
             match (e, worker) {
@@ -60,16 +102,6 @@ pub fn run<A: App>(app: &mut A, guard: &mut TerminalGuard, rx: &Receiver<Msg>, w
         if guard.stopped() || app.wants_quit() {
             return Ok(());
         }
-        // Bounded, so a flood of feed updates cannot starve input and drawing.
-        for _ in 0..5_000 {
-            match rx.try_recv() {
-                Ok(msg) => {
-                    dispatch(app.on_msg(msg));
-                    dirty = true;
-                }
-                Err(_) => break,
-            }
-        }
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             dispatch(app.on_tick(unix_now()));
@@ -79,19 +111,29 @@ pub fn run<A: App>(app: &mut A, guard: &mut TerminalGuard, rx: &Receiver<Msg>, w
             guard.terminal.draw(|f| app.render(f)).map_err(draw_error)?;
             dirty = false;
         }
-        if event::poll(POLL).map_err(|source| TuiError::Terminal { step: "reading input", source })? {
-            match event::read().map_err(|source| TuiError::Terminal { step: "reading input", source })? {
-                Event::Key(k) => {
+        let wait = TICK.saturating_sub(last_tick.elapsed()).max(Duration::from_millis(1));
+        let first = match rx.recv_timeout(wait) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        };
+        // Take what else is waiting before drawing (bounded, so a flood of feed
+        // updates cannot starve keys and drawing).
+        let pending = std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())).take(5_000);
+        for msg in pending {
+            match msg {
+                Msg::Input(Event::Key(k)) => {
                     if let Some(key) = Key::from_event(k) {
                         dispatch(app.on_key(key));
-                        dirty = true;
                     }
                 }
-                Event::Resize(..) => {
-                    guard.terminal.autoresize().map_err(draw_error)?;
-                    dirty = true;
-                }
-                _ => {}
+                Msg::Input(Event::Resize(..)) => guard.terminal.autoresize().map_err(draw_error)?,
+                Msg::Input(_) => {}
+                other => dispatch(app.on_msg(other)),
+            }
+            dirty = true;
+            if app.wants_quit() {
+                return Ok(());
             }
         }
     }

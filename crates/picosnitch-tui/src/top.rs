@@ -187,9 +187,9 @@ pub fn run(options: TopOptions) -> Result<(), TuiError> {
     let mut guard = TerminalGuard::enter()?;
     let (tx, rx) = std::sync::mpsc::sync_channel(8_192);
     let stop = Arc::new(AtomicBool::new(false));
-    let feed = live::source::spawn(options.feed_socket.clone(), tx, stop.clone());
+    let feed = live::source::spawn(options.feed_socket.clone(), tx.clone(), stop.clone());
     let mut app = TopApp::new(options.feed_socket, tz, event_loop::unix_now());
-    let result = event_loop::run(&mut app, &mut guard, &rx, None, vec![]);
+    let result = event_loop::run(&mut app, &mut guard, &rx, tx, None, vec![]);
     stop.store(true, Ordering::Relaxed);
     drop(rx);
     drop(guard);

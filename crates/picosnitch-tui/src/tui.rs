@@ -343,6 +343,8 @@ impl App for TuiApp {
         match msg {
             Msg::Feed(e) => self.live.on_feed(e, self.now),
             Msg::History(r) => self.history.receive(r, self.now, &self.names, &self.tz),
+            // Terminal input goes to on_key; the loop does not pass it here.
+            Msg::Input(_) => {}
         }
         vec![]
     }
@@ -381,10 +383,10 @@ pub fn run(options: TuiOptions) -> Result<(), TuiError> {
     let (tx, rx) = std::sync::mpsc::sync_channel(8_192);
     let stop = Arc::new(AtomicBool::new(false));
     let worker = Worker::spawn(options.database.clone(), tz.clone(), tx.clone());
-    let feed = live::source::spawn(options.feed_socket.clone(), tx, stop.clone());
+    let feed = live::source::spawn(options.feed_socket.clone(), tx.clone(), stop.clone());
     let mut app = TuiApp::new(&options, tz, UserNames::from_system(), event_loop::unix_now());
     let first = app.start();
-    let result = event_loop::run(&mut app, &mut guard, &rx, Some(&worker), first);
+    let result = event_loop::run(&mut app, &mut guard, &rx, tx, Some(&worker), first);
     stop.store(true, Ordering::Relaxed);
     drop(worker);
     drop(rx);

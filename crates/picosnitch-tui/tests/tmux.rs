@@ -123,7 +123,9 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.server, "kill-server"]).output();
+        if !self.server.is_empty() {
+            let _ = Command::new("tmux").args(["-L", &self.server, "kill-server"]).output();
+        }
     }
 }
 
@@ -355,6 +357,46 @@ fn a_group_member_reads_the_history_whether_or_not_the_daemon_runs() {
     assert_terminal_restored(&t.finished(), 0);
     drop(writer);
     feed.stop();
+}
+
+/// Whether `pid` still runs (a zombie, or gone, does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_terminal_that_goes_away_ends_the_ui() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = history_now(dir.path());
+    let sock = dir.path().join("events.sock");
+    let mut t = Tmux::start("hangup", 100, 30, &command_line(&["tui", "--db", &db.display().to_string(), "--socket", &sock.display().to_string()]));
+    t.wait_for(&["/usr/bin/curl"]);
+    let shell: u32 = t.tmux(&["display-message", "-p", "-t", "main", "#{pane_pid}"]).trim().parse().expect("pane pid");
+    let ui: u32 = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+        .expect("children of the pane's shell")
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the ui's pid");
+    assert!(alive(ui));
+    // The terminal hangs up (as when an ssh session drops): the UI must exit, not spin.
+    t.tmux(&["kill-server"]);
+    t.server.clear();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(ui) {
+        if Instant::now() > deadline {
+            // Do not leave it spinning behind the failed test.
+            let _ = Command::new("kill").args(["-9", &ui.to_string()]).status();
+            panic!("the ui (pid {ui}) still ran 5 s after its terminal went away");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
