@@ -37,6 +37,11 @@ pub const RUNTIME: &[Syscall] = &[
     any(Sysno::rt_sigaction, Family::Signals, "stack overflow detection on new threads"),
     any(Sysno::rt_sigprocmask, Family::Signals, "new threads block signals while starting"),
     any(Sysno::rt_sigreturn, Family::Signals, "returning from a signal handler"),
+    any(
+        Sysno::restart_syscall,
+        Family::Signals,
+        "resuming a sleep interrupted by SIGSTOP/SIGCONT, the cgroup freezer or a debugger (without it a frozen role dies when thawed)"
+    ),
     any(Sysno::clock_gettime, Family::Time, "timestamps (when the vDSO cannot answer)"),
     any(Sysno::clock_nanosleep, Family::Time, "sleeping"),
     any(Sysno::nanosleep, Family::Time, "sleeping"),

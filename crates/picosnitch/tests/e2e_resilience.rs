@@ -209,3 +209,44 @@ impl Drop for Tmpfs {
         let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).output();
     }
 }
+
+#[test]
+fn roles_stopped_and_continued_keep_running() {
+    if !root_or_skip("roles_stopped_and_continued_keep_running") {
+        return;
+    }
+    // SIGSTOP/SIGCONT (a debugger, the cgroup freezer of `systemctl freeze`) resumes
+    // timed sleeps through restart_syscall: a seccomp policy without it kills a thawed
+    // role. The writer's blocking thread sleeps with a timeout for a while after each
+    // commit, so the roles are stopped right after one.
+    let d = Daemon::start("");
+    let roles = ["monitor", "primary", "hasher", "writer"];
+    let pids: Vec<u32> = roles.iter().map(|r| d.role_pid(r)).collect();
+    let server = Traffic::new("thawsrv");
+    let client = Traffic::new("thawcli");
+    let srv = server.serve(&["tcp-server", "--accepts", "3", "--send", "5"]);
+    let to = format!("127.0.0.1:{}", srv.port);
+    let mut total = Counts::default();
+    for round in 1..=3 {
+        let c = client.run(&["tcp-client", "--to", &to, "--send", "55"]);
+        total.sent += c.sent;
+        total.received += c.received;
+        d.wait_rows(&client.path, Duration::from_secs(60), |r| sums(r).2 >= round);
+        for &pid in &pids {
+            // SAFETY: signals to pids of our own daemon's roles.
+            unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        for &pid in &pids {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+        }
+    }
+    srv.finish();
+    let rows = d.wait_rows(&client.path, Duration::from_secs(60), |r| sums(r).2 >= 3);
+    assert_eq!(sums(&rows), (total.sent, total.received, 3));
+    std::thread::sleep(Duration::from_secs(1));
+    for (role, pid) in roles.iter().zip(&pids) {
+        assert_eq!(d.role_pid(role), *pid, "the {role} kept running (no restart); log:\n{}", d.log());
+    }
+}
