@@ -11,10 +11,12 @@ pub enum Role {
     Primary,
     Hasher,
     Writer,
+    /// Desktop notifications, as the desktop user (only with `[desktop] user` set).
+    Notify,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer];
+    pub const ALL: [Role; 5] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer, Role::Notify];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -22,6 +24,7 @@ impl Role {
             Role::Primary => "primary",
             Role::Hasher => "hasher",
             Role::Writer => "writer",
+            Role::Notify => "notify",
         }
     }
 
@@ -32,7 +35,7 @@ impl Role {
     /// The roles this one talks to directly. The primary is the hub.
     pub fn peers(self) -> &'static [Role] {
         match self {
-            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer],
+            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer, Role::Notify],
             _ => &[Role::Primary],
         }
     }
@@ -55,6 +58,8 @@ pub enum ToRole {
     /// Attempt something the role's confinement must refuse (the sandbox tests), and
     /// report how it was refused; `arg` is its target where it has one.
     Probe { probe: String, arg: Option<String> },
+    /// For the notify role: something the supervisor saw (a role died, events lost).
+    Notice(crate::notices::Notice),
 }
 
 /// Role -> supervisor.

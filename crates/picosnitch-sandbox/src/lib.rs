@@ -44,6 +44,8 @@ pub struct Context {
     pub own_exe: PathBuf,
     /// The remote database's port, for `Network::ConnectConfigured`.
     pub remote_port: Option<u16>,
+    /// The desktop user's uid and gid (`[desktop] user`), for `User::Desktop`.
+    pub desktop: Option<(u32, u32)>,
 }
 
 /// What confinement achieved, for the log and `picosnitch status`.
@@ -70,6 +72,10 @@ pub fn confine(policy: &Policy, ctx: &Context) -> Result<Report, SandboxError> {
     let (uid, gid) = match policy.user {
         User::Root => (0, 0),
         User::Service => (ctx.service_uid, ctx.service_gid),
+        User::Desktop => match ctx.desktop {
+            Some((uid, gid)) if uid != 0 => (uid, gid),
+            _ => return Err(SandboxError::NoDesktopUser { role: policy.role }),
+        },
     };
     caps_drop::become_user(uid, gid, &keep)?;
     // Not dumpable: no other process of the service user may ptrace this one or read

@@ -9,6 +9,8 @@ pub enum User {
     Root,
     /// The service user (`[data] owner`).
     Service,
+    /// The desktop user (`[desktop] user`), never root.
+    Desktop,
 }
 
 /// A capability kept, and why.
@@ -60,6 +62,9 @@ pub enum Network {
     /// TCP connect to the configured remote database's port only; nothing when none is
     /// configured.
     ConnectConfigured { why: &'static str },
+    /// No TCP (Landlock) and no inet sockets (seccomp); Unix stream sockets only, to
+    /// reach the desktop user's session bus.
+    UnixOnly { why: &'static str },
     /// Not restricted by the role itself (it has no Landlock), and why that is safe.
     NotRestricted { why: &'static str },
 }

@@ -60,6 +60,7 @@ pub fn render(policies: &[&Policy]) -> String {
         let user = match p.user {
             User::Root => "root".to_string(),
             User::Service => "service user".to_string(),
+            User::Desktop => "desktop user".to_string(),
         };
         let mut caps: Vec<String> = Vec::new();
         for k in p.starts_with {
@@ -83,6 +84,7 @@ pub fn render(policies: &[&Policy]) -> String {
         }
         let net = match p.network {
             Network::None => "none".to_string(),
+            Network::UnixOnly { why } => format!("Unix sockets only: {why}"),
             Network::ConnectConfigured { why } => format!("TCP connect to the configured port only: {why}"),
             Network::NotRestricted { why } => format!("not restricted: {why}"),
         };

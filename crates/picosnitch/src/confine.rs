@@ -102,6 +102,7 @@ pub fn context(config: &Config) -> anyhow::Result<picosnitch_sandbox::Context> {
         runtime_dir: config.data.runtime_dir.clone(),
         own_exe: std::env::current_exe().context("finding this executable")?,
         remote_port: config.database.remote.as_ref().map(|r| r.port),
+        desktop: crate::notify::desktop_account(config)?,
     })
 }
 
@@ -137,6 +138,7 @@ pub fn all_policies() -> Vec<&'static Policy> {
         &crate::primary::policy::POLICY,
         &crate::hasher::policy::POLICY,
         &crate::writer::policy::POLICY,
+        &crate::notify::policy::POLICY,
     ]
 }
 

@@ -15,6 +15,7 @@ pub mod confine;
 pub mod hasher;
 pub mod logging;
 pub mod monitor;
+pub mod notify;
 pub mod primary;
 pub mod query;
 pub mod role;

@@ -1,6 +1,6 @@
 //! The daemon's status, written by the supervisor to `<runtime_dir>/status.json` every
 //! second and read by `picosnitch status`. Every loss counter of every role is in it.
-use picosnitch_ipc::status::{HasherStatus, MonitorStatus, PrimaryStatus, WriterStatus};
+use picosnitch_ipc::status::{HasherStatus, MonitorStatus, NotifyStatus, PrimaryStatus, WriterStatus};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -37,6 +37,9 @@ pub struct PipelineStatus {
     pub primary: Option<PrimaryStatus>,
     pub hasher: Option<HasherStatus>,
     pub writer: Option<WriterStatus>,
+    /// Absent without a desktop user.
+    #[serde(default)]
+    pub notify: Option<NotifyStatus>,
 }
 
 impl PipelineStatus {
@@ -62,6 +65,49 @@ impl PipelineStatus {
         std::fs::rename(&tmp, path)
     }
 
+    /// Every loss counter above zero, named, with its value.
+    fn loss_counters(&self) -> Vec<(String, u64)> {
+        let mut losses = Vec::new();
+        if let Some(m) = &self.monitor {
+            for (name, v) in &m.kernel {
+                if *v > 0 && name != "path_truncated" {
+                    losses.push((format!("kernel {name}"), *v));
+                }
+            }
+            if m.records_undecodable > 0 {
+                losses.push(("undecodable kernel records".into(), m.records_undecodable));
+            }
+        }
+        if let Some(p) = &self.primary {
+            if p.rows_dropped_queue_full > 0 {
+                losses.push(("rows dropped with the writer queue full".into(), p.rows_dropped_queue_full));
+            }
+            if p.bytes_unattributed > 0 {
+                losses.push(("bytes of unknown flows".into(), p.bytes_unattributed));
+            }
+            if p.notices_dropped > 0 {
+                losses.push(("notifications dropped before the notify role".into(), p.notices_dropped));
+            }
+        }
+        if let Some(n) = &self.notify {
+            if n.failed > 0 {
+                losses.push(("notifications not delivered".into(), n.failed));
+            }
+        }
+        losses
+    }
+
+    /// Every loss, as `picosnitch status` names it.
+    pub fn losses(&self) -> Vec<String> {
+        self.loss_counters().into_iter().map(|(name, v)| format!("{name} {v}")).collect()
+    }
+
+    /// Events and rows lost so far (not counting undelivered notifications, which
+    /// cannot themselves be announced).
+    pub fn loss_total(&self) -> u64 {
+        self.loss_counters().into_iter().filter(|(name, _)| !name.starts_with("notifications")).map(|(_, v)| v).sum()
+    }
+
     /// Human-readable form for `picosnitch status`.
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -76,7 +122,6 @@ impl PipelineStatus {
             }
             s.push('\n');
         }
-        let mut losses: Vec<String> = Vec::new();
         if let Some(m) = &self.monitor {
             let _ = writeln!(s, "\nkernel: hook set {} ({})", m.hook_set, m.hook_reason);
             let _ = writeln!(s, "  cgroup {}", m.cgroup);
@@ -87,12 +132,6 @@ impl PipelineStatus {
             );
             for (name, v) in &m.kernel {
                 let _ = writeln!(s, "  {name:<24} {v}");
-                if *v > 0 && name != "path_truncated" {
-                    losses.push(format!("kernel {name} {v}"));
-                }
-            }
-            if m.records_undecodable > 0 {
-                losses.push(format!("undecodable kernel records {}", m.records_undecodable));
             }
         }
         if let Some(p) = &self.primary {
@@ -113,12 +152,7 @@ impl PipelineStatus {
                 "  live feed: readers {}, updates sent {}, readers dropped for falling behind {}, refused {}",
                 p.feed_subscribers, p.feed_updates_published, p.feed_subscribers_dropped_slow, p.feed_subscribers_refused
             );
-            if p.rows_dropped_queue_full > 0 {
-                losses.push(format!("rows dropped with the writer queue full {}", p.rows_dropped_queue_full));
-            }
-            if p.bytes_unattributed > 0 {
-                losses.push(format!("bytes of unknown flows {}", p.bytes_unattributed));
-            }
+            let _ = writeln!(s, "  notices raised {}, dropped (no notify role, or it fell behind) {}", p.notices_raised, p.notices_dropped);
         }
         if let Some(h) = &self.hasher {
             let _ = writeln!(s, "\nhasher: {} files, {} bytes hashed, {} failures", h.files_hashed, h.bytes_hashed, h.failures);
@@ -137,7 +171,18 @@ impl PipelineStatus {
                 let _ = writeln!(s, "  a corrupt database was moved aside to {m}");
             }
         }
+        if let Some(n) = &self.notify {
+            let _ = writeln!(
+                s,
+                "\nnotify: bus {}, sent {}, failed {}, duplicates dropped {}, held back by the rate limit {}",
+                n.bus, n.sent, n.failed, n.duplicates, n.rate_limited
+            );
+            if let Some(e) = &n.last_error {
+                let _ = writeln!(s, "  last failure: {e}");
+            }
+        }
         let _ = writeln!(s);
+        let losses = self.losses();
         if losses.is_empty() {
             let _ = writeln!(s, "losses: none");
         } else {

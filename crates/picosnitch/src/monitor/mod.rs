@@ -160,6 +160,7 @@ impl Monitor {
                     }
                     Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the monitor does not use"),
                     Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
+                    Command::Notice(_) => {}
                     Command::Stop | Command::Closed => {
                         self.drain_ring();
                         self.read_counters();

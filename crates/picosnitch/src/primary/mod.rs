@@ -8,6 +8,7 @@ mod outbox;
 mod pack;
 mod periods;
 pub mod policy;
+mod sightings;
 
 use crate::role::{self, Command, Control};
 use anyhow::Context;
@@ -17,6 +18,9 @@ use feed::{Feed, FeedFlow};
 use identity::Identities;
 use outbox::Outbox;
 use periods::{EntryKey, FlowRow, Periods};
+use picosnitch_ipc::notices::Notice;
+use sightings::Sightings;
+use std::collections::VecDeque;
 use picosnitch_config::Config;
 use picosnitch_ipc::control::{FromRole, Role};
 use picosnitch_ipc::events::{EventBatch, FlowOpen, KernelEvent};
@@ -46,6 +50,14 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 type MonitorLink = Link<(), EventBatch>;
 type HasherLink = Link<HashRequest, HashReply>;
 type WriterLink = Link<RowBatch, RowAck>;
+type NotifyLink = Link<Notice, ()>;
+
+/// Notices waiting for the notify role; beyond this they are dropped and counted.
+const MAX_NOTICES_QUEUED: usize = 256;
+/// Executables whose hash is awaited to compare it with the known ones.
+const MAX_AWAITING_SHA: usize = 4096;
+/// How long one notice may wait for room on the notify link before the loop moves on.
+const NOTICE_SEND_WAIT: Duration = Duration::from_millis(2);
 
 /// What one read of a link produced.
 type Received<T> = Result<Option<(T, Vec<OwnedFd>)>, IpcError>;
@@ -59,6 +71,9 @@ enum Input {
 
 pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
     let feed_listener = role::take_feed_listener();
+    // What the history knows, read before confinement (the database is the writer's;
+    // the primary reads it once, read-only, and never again).
+    let sightings = crate::notify::enabled(config).then(|| Sightings::new(known_executables(config)));
     // INVARIANT: confined before any thread exists; its only descriptors (the control
     // link and the feed's listening socket) were inherited open.
     crate::confine::confine_role(&policy::POLICY, config)?;
@@ -84,8 +99,26 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
             None => None,
         };
         let mut p = Primary::new(config, ex, tx, Feed::new(hub));
+        p.sightings = sightings;
         p.serve(&control, rx).await
     }))
+}
+
+/// The executables the history already holds, so that they are not announced again.
+fn known_executables(config: &Config) -> Vec<picosnitch_store::KnownExe> {
+    if !config.database.path.exists() {
+        return Vec::new();
+    }
+    match picosnitch_store::Store::open_read_only(&config.database.path).and_then(|s| s.known_executables(65_536)) {
+        Ok(known) => {
+            tracing::info!(executables = known.len(), "executables known from the history: not announced again");
+            known
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the known executables from the history; every executable seen will be announced as new");
+            Vec::new()
+        }
+    }
 }
 
 /// Reads the control link into the input channel.
@@ -93,7 +126,7 @@ fn spawn_commands(ex: &smol::LocalExecutor<'static>, control: Rc<Control>, tx: S
     ex.spawn(async move {
         loop {
             let cmd = role::next_command(&control).await;
-            let end = !matches!(cmd, Ok(Command::Link(..) | Command::Probe(..)));
+            let end = !matches!(cmd, Ok(Command::Link(..) | Command::Probe(..) | Command::Notice(..)));
             if tx.send(Input::Command(cmd)).await.is_err() || end {
                 return;
             }
@@ -143,6 +176,11 @@ struct Primary<'a> {
     last_hash_progress: Instant,
     next_exec_key: u64,
     feed: Feed,
+    /// What the desktop user has been told about; None without a notify role.
+    sightings: Option<Sightings>,
+    notify: Option<Rc<NotifyLink>>,
+    notices: VecDeque<Notice>,
+    awaiting_sha: VecDeque<(identity::Exe, Rc<str>)>,
 }
 
 /// A flow the kernel reported open and not yet closed.
@@ -183,6 +221,10 @@ impl<'a> Primary<'a> {
             last_hash_progress: Instant::now(),
             next_exec_key: 0,
             feed,
+            sightings: None,
+            notify: None,
+            notices: VecDeque::new(),
+            awaiting_sha: VecDeque::new(),
         }
     }
 
@@ -213,6 +255,7 @@ impl<'a> Primary<'a> {
                     Input::Command(cmd) => match cmd? {
                         Command::Link(peer, sock) => self.link(peer, sock)?,
                         Command::Probe(p, a) => role::answer_probe(control, &p, a.as_deref()).await?,
+                        Command::Notice(_) => {}
                         Command::Stop | Command::Closed => {
                             if stopping.is_none() {
                                 tracing::info!("stopping: waiting for pending hashes, then handing every row to the writer");
@@ -250,6 +293,8 @@ impl<'a> Primary<'a> {
                 }
             }
             self.send_hash_jobs().await;
+            self.check_awaited_hashes();
+            self.send_notices().await;
             if self.ids.outstanding() > 0 && self.last_hash_progress.elapsed() > HASHER_TIMEOUT {
                 tracing::error!(pending = self.ids.pending(), "the hasher has not answered for a minute; recording those executables unhashed");
                 self.ids.fail_all(&mut self.status);
@@ -322,6 +367,7 @@ impl<'a> Primary<'a> {
                 self.writer = Some((g, link));
                 self.outbox.rewind();
             }
+            Role::Notify => self.notify = Some(Rc::new(Link::new(sock)?)),
             Role::Primary => tracing::warn!("ignoring a link to itself"),
         }
         Ok(())
@@ -403,6 +449,7 @@ impl<'a> Primary<'a> {
         let t = &open.task;
         let exes = self.ids.resolve_task(t, &mut self.status);
         let names = [self.ids.intern(&t.comm), self.ids.name_of(t.ppid, t.pexe), self.ids.name_of(t.gppid, t.gpexe)];
+        self.sighted(&exes[0], &names[0]);
         let domain = self.ids.intern("");
         let log = &self.config.log;
         let addr = |a: Option<IpAddr>| if log.addresses { a } else { None };
@@ -419,6 +466,80 @@ impl<'a> Primary<'a> {
             domain,
             netns: t.netns,
         })
+    }
+
+    /// A process made a connection: news for the desktop user?
+    fn sighted(&mut self, exe: &identity::Exe, name: &Rc<str>) {
+        let Some(s) = &mut self.sightings else { return };
+        let info = exe.borrow();
+        let mut raised = Vec::new();
+        raised.extend(s.saw_name(&info.exe, name));
+        match &info.sha256 {
+            identity::Sha::Known(h) => raised.extend(s.saw_sha256(&info.exe, name, h)),
+            identity::Sha::Pending => {
+                if self.awaiting_sha.len() >= MAX_AWAITING_SHA {
+                    self.awaiting_sha.pop_front();
+                    self.status.notices_dropped += 1;
+                }
+                self.awaiting_sha.push_back((Rc::clone(exe), Rc::clone(name)));
+            }
+        }
+        drop(info);
+        for n in raised {
+            self.raise(n);
+        }
+    }
+
+    /// Executables whose hash arrived since: compared with the known ones.
+    fn check_awaited_hashes(&mut self) {
+        let Some(s) = &mut self.sightings else { return };
+        let mut raised = Vec::new();
+        self.awaiting_sha.retain(|(exe, name)| {
+            let info = exe.borrow();
+            match &info.sha256 {
+                identity::Sha::Known(h) => {
+                    raised.extend(s.saw_sha256(&info.exe, name, h));
+                    false
+                }
+                identity::Sha::Pending => true,
+            }
+        });
+        for n in raised {
+            self.raise(n);
+        }
+    }
+
+    fn raise(&mut self, notice: Notice) {
+        self.status.notices_raised += 1;
+        tracing::info!(kind = notice.kind.name(), text = %notice.text, "notice for the desktop user");
+        if self.notices.len() >= MAX_NOTICES_QUEUED {
+            self.status.notices_dropped += 1;
+            return;
+        }
+        self.notices.push_back(notice);
+    }
+
+    /// Hands queued notices to the notify role without ever waiting on it.
+    async fn send_notices(&mut self) {
+        while let Some(n) = self.notices.front() {
+            let Some(link) = &self.notify else { return };
+            let sent = futures_lite::future::or(async { Some(link.send(n).await) }, async {
+                Timer::after(NOTICE_SEND_WAIT).await;
+                None
+            })
+            .await;
+            match sent {
+                Some(Ok(())) => {
+                    self.notices.pop_front();
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "notify link failed; notices wait for its restart");
+                    self.notify = None;
+                    return;
+                }
+                None => return, // the notify role is busy: try again on the next wake
+            }
+        }
     }
 
     fn flush(&mut self, max_wait: Duration) {

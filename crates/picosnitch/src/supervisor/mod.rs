@@ -15,6 +15,7 @@ use backoff::Backoff;
 use futures_lite::StreamExt;
 use picosnitch_config::Config;
 use picosnitch_ipc::control::{FromRole, Role, ToRole};
+use picosnitch_ipc::notices::{Notice, NoticeKind};
 use picosnitch_ipc::status::RoleStatus;
 use picosnitch_ipc::{Link, SeqPacket};
 use std::cell::{Cell, RefCell};
@@ -45,15 +46,18 @@ fn probes_for(role: Role) -> Vec<(String, Option<String>)> {
 }
 
 /// The order roles start in: each finds the peers it needs already running.
-const START_ORDER: [Role; 4] = [Role::Writer, Role::Hasher, Role::Primary, Role::Monitor];
+const START_ORDER: [Role; 5] = [Role::Writer, Role::Hasher, Role::Notify, Role::Primary, Role::Monitor];
 /// The order they stop in: the monitor hands its last counts to the primary, the
 /// primary its last rows to the writer.
-const STOP_ORDER: [(Role, Duration); 4] = [
+const STOP_ORDER: [(Role, Duration); 5] = [
     (Role::Monitor, Duration::from_secs(5)),
     (Role::Primary, Duration::from_secs(25)),
     (Role::Writer, Duration::from_secs(10)),
     (Role::Hasher, Duration::from_secs(3)),
+    (Role::Notify, Duration::from_secs(6)),
 ];
+/// A loss is announced at most this often (its counters are in `picosnitch status`).
+const LOSS_NOTICE_PERIOD: Duration = Duration::from_secs(60);
 
 type SupervisorLink = Link<ToRole, picosnitch_ipc::control::FromRole>;
 
@@ -81,6 +85,10 @@ struct Supervisor {
     fatal: async_channel::Sender<String>,
     /// The live feed's listening socket, handed to every primary started.
     feed: Option<std::os::unix::net::UnixListener>,
+    /// Roles this configuration runs (the notify role only for a desktop user).
+    roles: Vec<Role>,
+    /// Losses already announced to the desktop user, and when.
+    losses_announced: Cell<(u64, Option<Instant>)>,
 }
 
 pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
@@ -115,6 +123,8 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
         stopping: Cell::new(false),
         fatal: fatal_tx,
         feed,
+        roles: START_ORDER.into_iter().filter(|r| *r != Role::Notify || crate::notify::enabled(config)).collect(),
+        losses_announced: Cell::new((0, None)),
     });
     let status_path = runtime_dir.join("status.json");
     // Lives as long as the process; restarts spawn tasks on it from other tasks, which
@@ -123,10 +133,10 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
     let result = smol::block_on(ex.run(async {
         let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
             .context("installing SIGTERM/SIGINT handlers")?;
-        for role in START_ORDER {
+        for role in sup.roles.clone() {
             sup.start(ex, role).await?;
         }
-        for role in START_ORDER {
+        for role in sup.roles.clone() {
             let sup = Rc::clone(&sup);
             ex.spawn(async move { sup.watch(ex, role).await }).detach();
         }
@@ -151,6 +161,7 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
             )
             .await;
             sup.write_status(&status_path, gid);
+            sup.announce_losses().await;
             match wake {
                 Wake::Signal => {
                     tracing::info!("stopping on signal");
@@ -316,6 +327,10 @@ impl Supervisor {
                 return;
             }
             tracing::error!(%role, reason = %exit, lived_s = lived.as_secs(), restart_in_ms = wait.as_millis() as u64, "role died; restarting it");
+            if role != Role::Notify {
+                self.notice(Notice::new(NoticeKind::Error, format!("picosnitch: the {role} role {exit}; restarting it"), "See `journalctl -u picosnitch` and `picosnitch status`."))
+                    .await;
+            }
             Timer::after(wait).await;
             if self.stopping.get() {
                 return;
@@ -391,6 +406,7 @@ impl Supervisor {
                         RoleStatus::Monitor(m) => st.monitor = Some(m),
                         RoleStatus::Primary(p) => st.primary = Some(p),
                         RoleStatus::Hasher(h) => st.hasher = Some(h),
+                        RoleStatus::Notify(n) => st.notify = Some(n),
                         RoleStatus::Writer(w) => {
                             st.writer = Some(w);
                             drop(st);
@@ -418,10 +434,47 @@ impl Supervisor {
         }
     }
 
+    /// Hands a notice to the notify role, if one runs; a notice that cannot be handed
+    /// over is only logged (the event itself is in the log and the status already).
+    async fn notice(&self, notice: Notice) {
+        let Some(control) = self.control_of(Role::Notify) else { return };
+        let sent = futures_lite::future::or(async { Some(control.send(&ToRole::Notice(notice)).await) }, async {
+            Timer::after(Duration::from_millis(100)).await;
+            None
+        })
+        .await;
+        if !matches!(sent, Some(Ok(()))) {
+            tracing::debug!("the notify role did not take a notice");
+        }
+    }
+
+    /// Tells the desktop user when a loss counter went up, at most once a minute.
+    async fn announce_losses(&self) {
+        if !self.roles.contains(&Role::Notify) {
+            return;
+        }
+        let (total, losses) = {
+            let st = self.status.borrow();
+            let losses = st.losses();
+            (st.loss_total(), losses)
+        };
+        let (announced, at) = self.losses_announced.get();
+        if total <= announced || at.is_some_and(|t| t.elapsed() < LOSS_NOTICE_PERIOD) {
+            return;
+        }
+        self.losses_announced.set((total, Some(Instant::now())));
+        self.notice(Notice::new(
+            NoticeKind::EventsLost,
+            format!("picosnitch lost {} events or rows", total - announced),
+            format!("{}\nSee `picosnitch status`.", losses.join("; ")),
+        ))
+        .await;
+    }
+
     /// The sandbox tests' probes, once ready, to each role's first process only (a
     /// probe its seccomp policy forbids stops the role; its replacement gets none).
     async fn send_probes(&self) {
-        for role in START_ORDER {
+        for role in self.roles.clone() {
             let Some(control) = self.control_of(role) else { continue };
             for (probe, arg) in probes_for(role) {
                 tracing::warn!(%role, probe = %probe, "sending a sandbox probe ({PROBE_ENV})");
