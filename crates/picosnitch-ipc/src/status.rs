@@ -75,6 +75,13 @@ pub struct PrimaryStatus {
     pub feed_subscribers_dropped_slow: u64,
     /// Readers refused because the most allowed were connected.
     pub feed_subscribers_refused: u64,
+    /// Writes to hashed executables reported by fanotify (their cached hash is dropped).
+    pub executables_rewritten: u64,
+    /// fanotify queue overflows (every cached hash dropped).
+    pub exe_watch_overflows: u64,
+    /// Hashed executables fanotify could not watch (a rewrite of those goes unseen
+    /// until their size or mtime changes).
+    pub exe_watch_failures: u64,
     /// Desktop notifications raised (new executables and names, changed sha256).
     pub notices_raised: u64,
     /// Notices dropped because the notify role was not there or fell behind.

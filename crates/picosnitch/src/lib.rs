@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod cli;
 pub mod confine;
+pub mod exe_watch;
 pub mod hasher;
 pub mod logging;
 pub mod monitor;

@@ -129,3 +129,56 @@ fn without_a_session_bus_failures_are_counted_and_the_daemon_runs_on() {
     let notify = st["roles"].as_array().and_then(|r| r.iter().find(|r| r["role"] == "notify").cloned()).expect("notify role listed");
     assert_eq!(notify["restarts"], 0, "{st:#}");
 }
+
+/// Changes one byte of the binary's `.comment` section (not loaded, so it still runs),
+/// in place: same path, inode and size, and the mtime put back, so that only a
+/// watch on the file, not its metadata, can tell it changed.
+fn rewrite_in_place(path: &std::path::Path) {
+    use std::io::{Seek, SeekFrom, Write};
+    use std::os::unix::fs::MetadataExt;
+    let before = std::fs::metadata(path).expect("stat");
+    let bytes = std::fs::read(path).expect("read");
+    let at = bytes.windows(6).position(|w| w == b"GCC: (").expect("a .comment section (GCC: ...) in the binary") + 5;
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).expect("open for writing in place");
+    f.seek(SeekFrom::Start(at as u64)).expect("seek");
+    f.write_all(b"[").expect("write");
+    f.set_times(std::fs::FileTimes::new().set_modified(before.modified().expect("mtime")).set_accessed(before.accessed().expect("atime")))
+        .expect("putting the mtime back");
+    drop(f);
+    let after = std::fs::metadata(path).expect("stat");
+    assert_eq!((after.ino(), after.size(), after.mtime(), after.mtime_nsec()), (before.ino(), before.size(), before.mtime(), before.mtime_nsec()));
+}
+
+#[test]
+fn a_binary_rewritten_in_place_is_hashed_again_and_notified() {
+    let test = "a_binary_rewritten_in_place_is_hashed_again_and_notified";
+    if !root_or_skip(test) || !dbus_or_skip(test) {
+        return;
+    }
+    // Its own desktop user and bus: tests run in parallel.
+    let uid = 61341;
+    let gid = ensure_account("picosnitch-desktop-test2", uid);
+    let bus = SessionBus::start(uid, gid);
+    let d = Daemon::start("[desktop]\nuser = \"picosnitch-desktop-test2\"\nnotification_burst = 50\n");
+    let t = Traffic::new("ntf-rewrite");
+    let old = t.sha256();
+    udp_once(&t);
+    d.wait_rows(&t.path, Duration::from_secs(60), |r| r.iter().any(|r| r.sha256 == old));
+    bus.wait_for("First network connection detected for ntf-rewrite", Duration::from_secs(30));
+
+    rewrite_in_place(&t.path);
+    let new = t.sha256();
+    assert_ne!(new, old);
+    d.wait_status("fanotify to report the write", Duration::from_secs(30), |s| {
+        s["primary"]["executables_rewritten"].as_u64().unwrap_or(0) >= 1
+    });
+    udp_once(&t);
+    let rows = d.wait_rows(&t.path, Duration::from_secs(60), |r| r.iter().any(|r| r.sha256 == new));
+    assert!(rows.iter().any(|r| r.sha256 == old), "the first run keeps its hash: {rows:#?}");
+    let n = bus.wait_for("New sha256 detected for ntf-rewrite", Duration::from_secs(30));
+    assert!(n.body.contains(&t.path.display().to_string()) && n.body.contains(&new), "{n:?}");
+    assert_eq!(n.category, "picosnitch.sha256_changed");
+    assert_eq!(n.sender_uid, uid);
+    let st = d.status();
+    assert_eq!(st["primary"]["exe_watch_overflows"], 0, "{st:#}");
+}

@@ -67,6 +67,8 @@ enum Input {
     Events(u32, Received<EventBatch>),
     Hash(u32, Received<HashReply>),
     Ack(u32, Received<RowAck>),
+    /// fanotify's reports on hashed executables, from the watch of this generation.
+    ExeChanges(u32, Vec<crate::exe_watch::Change>),
 }
 
 pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
@@ -181,6 +183,8 @@ struct Primary<'a> {
     notify: Option<Rc<NotifyLink>>,
     notices: VecDeque<Notice>,
     awaiting_sha: VecDeque<(identity::Exe, Rc<str>)>,
+    /// Generation of the current fanotify watch; a reader of an older one stops.
+    watch_gen: u32,
 }
 
 /// A flow the kernel reported open and not yet closed.
@@ -225,6 +229,7 @@ impl<'a> Primary<'a> {
             notify: None,
             notices: VecDeque::new(),
             awaiting_sha: VecDeque::new(),
+            watch_gen: 0,
         }
     }
 
@@ -264,7 +269,10 @@ impl<'a> Primary<'a> {
                         }
                     },
                     Input::Events(g, msg) if g == self.monitor_gen => match msg {
-                        Ok(Some((batch, _))) => {
+                        Ok(Some((batch, fds))) => {
+                            if matches!(batch.first(), Some(KernelEvent::ExeWatch)) {
+                                self.watch(fds);
+                            }
                             for ev in batch {
                                 self.on_event(ev);
                             }
@@ -289,7 +297,12 @@ impl<'a> Primary<'a> {
                             self.writer = None;
                         }
                     },
-                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) => {} // from a replaced link
+                    Input::ExeChanges(g, changes) if g == self.watch_gen => {
+                        for c in &changes {
+                            self.ids.exe_changed(c, &mut self.status);
+                        }
+                    }
+                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) | Input::ExeChanges(..) => {} // from a replaced link
                 }
             }
             self.send_hash_jobs().await;
@@ -430,6 +443,7 @@ impl<'a> Primary<'a> {
                     None => self.status.bytes_unattributed += send + recv,
                 }
             }
+            KernelEvent::ExeWatch => {}
             KernelEvent::FlowClose { flow } => {
                 if let Some(live) = self.flows.remove(&(g, flow)) {
                     self.feed.close(&live.row, &live.feed);
@@ -466,6 +480,45 @@ impl<'a> Primary<'a> {
             domain,
             netns: t.netns,
         })
+    }
+
+    /// The monitor handed over a fanotify group: mark hashed executables in it, and
+    /// read what it reports.
+    fn watch(&mut self, fds: Vec<OwnedFd>) {
+        let Some(fd) = fds.into_iter().next() else {
+            tracing::warn!("the executable watch arrived without its descriptor");
+            return;
+        };
+        let group = Rc::new(fd);
+        let reader = match group.try_clone().map_err(anyhow::Error::from).and_then(|fd| Ok(async_io::Async::new(fd)?)) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot wait on the executable watch; rewritten binaries are noticed by size and mtime only");
+                return;
+            }
+        };
+        self.ids.set_watch(Rc::clone(&group));
+        let g = self.next_generation();
+        self.watch_gen = g;
+        let tx = self.tx.clone();
+        self.ex
+            .spawn(async move {
+                loop {
+                    if reader.readable().await.is_err() {
+                        return;
+                    }
+                    let changes = crate::exe_watch::read_changes(reader.as_fd());
+                    if changes.is_empty() {
+                        continue;
+                    }
+                    // A closed channel (stopping) or a newer watch ends this reader.
+                    if tx.send(Input::ExeChanges(g, changes)).await.is_err() {
+                        return;
+                    }
+                }
+            })
+            .detach();
+        tracing::info!("watching hashed executables for changes (fanotify)");
     }
 
     /// A process made a connection: news for the desktop user?
