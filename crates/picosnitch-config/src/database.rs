@@ -58,6 +58,12 @@ impl DatabaseConfig {
         }
         if let Some(r) = &self.remote {
             r.check().map_err(|(k, m)| (format!("remote.{k}"), m))?;
+            if !self.enabled {
+                return Err((
+                    "enabled".into(),
+                    "the remote copy is fed by the local history's writer: keep enabled = true with [database.remote] (a small retention_days keeps little locally)".into(),
+                ));
+            }
         }
         Ok(())
     }

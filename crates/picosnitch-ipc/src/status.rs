@@ -73,9 +73,9 @@ pub struct WriterStatus {
     pub moved_aside: Option<String>,
     /// Rows put in the spool for the remote database (`[database.remote]`).
     pub remote_rows_spooled: u64,
-    /// Rows not spooled because the spool was full (`spool_limit_bytes`): they are in
-    /// the local history but will never reach the remote one.
-    pub remote_rows_dropped_spool_full: u64,
+    /// Rows not spooled, because the spool was full (`spool_limit_bytes`) or could not
+    /// be written: they are in the local history but will never reach the remote one.
+    pub remote_rows_dropped: u64,
     /// How often the spool became full (each is logged: the event a notification
     /// would announce).
     pub remote_spool_full_events: u64,

@@ -151,7 +151,7 @@ impl<C: Connector> Drain<C> {
         }
         let mut batches: Vec<RowBatch> = Vec::with_capacity(records.len());
         for r in &records {
-            match postcard::from_bytes::<RowBatch>(&r.payload) {
+            match decode_batch(&r.payload) {
                 Ok(b) => batches.push(b),
                 Err(e) if batches.is_empty() => {
                     // Nothing before it waits: consume it, counted, or it blocks the rest.
@@ -252,6 +252,11 @@ impl<C: Connector> Drain<C> {
             st.spool_segments = u.segments;
         }
     }
+}
+
+/// A spooled record as the batch the writer spooled.
+pub fn decode_batch(payload: &[u8]) -> Result<RowBatch, postcard::Error> {
+    postcard::from_bytes(payload)
 }
 
 /// Resolves `host` and connects to the first of its addresses that answers on

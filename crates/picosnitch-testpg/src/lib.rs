@@ -210,18 +210,39 @@ impl Postgres {
 
     /// Runs SQL as the superuser in `database`; returns psql's unaligned output.
     pub fn psql(&self, database: &str, sql: &str) -> Result<String, String> {
-        let out = Command::new(self.bin.join("psql"))
+        self.psql_with(database, sql, "").map(|t| t.trim_end().to_string())
+    }
+
+    /// Every row of a query's answer, each value as text: separated by the ASCII unit
+    /// and record separators, so values may hold `|` and newlines.
+    pub fn query(&self, database: &str, sql: &str) -> Result<Vec<Vec<String>>, String> {
+        let text = self.psql_with(database, sql, "\\pset fieldsep '\x1f'\n\\pset recordsep '\x1e'\n")?;
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        Ok(text.split('\x1e').filter(|r| !r.is_empty()).map(|r| r.split('\x1f').map(str::to_string).collect()).collect())
+    }
+
+    /// The script goes in through stdin: a test daemon records psql's command line,
+    /// which should not carry the query.
+    fn psql_with(&self, database: &str, sql: &str, settings: &str) -> Result<String, String> {
+        use std::io::Write;
+        let mut child = Command::new(self.bin.join("psql"))
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-U", SUPERUSER, "-d", database, "-c", sql])
+            .args(["-U", SUPERUSER, "-d", database, "-f", "-"])
             .env("PGPASSWORD", SUPERUSER_PASSWORD)
             .env("PGCONNECT_TIMEOUT", "5")
-            .stdin(Stdio::null())
-            .output()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .map_err(|e| format!("running psql: {e}"))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(format!("{settings}{sql};\n").as_bytes()).map_err(|e| format!("writing to psql: {e}"))?;
+        }
+        let out = child.wait_with_output().map_err(|e| format!("running psql: {e}"))?;
         if !out.status.success() {
             return Err(format!("psql {sql:?}: {}", String::from_utf8_lossy(&out.stderr).trim()));
         }
-        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// The CA that signed the server's certificate (PEM), when started with TLS.
