@@ -67,6 +67,10 @@ impl Daemon {
         Self::start_with(dir, db, extra, &[])
     }
 
+    pub fn start_in_env(dir: tempfile::TempDir, db: PathBuf, extra: &str, env: &[(&str, &str)]) -> Daemon {
+        Self::start_with(dir, db, extra, env)
+    }
+
     /// Starts with extra environment variables for the daemon.
     pub fn start_env(extra: &str, env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
