@@ -198,7 +198,9 @@ fn a_30_second_outage_and_a_daemon_restart_lose_nothing_and_duplicate_nothing() 
             .expect("client");
         assert!(out.status.success());
     });
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // A row waits for its executable's hash (at most 30 s), which takes a while on a
+    // loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(90);
     while remote_count(&pg) == 0 {
         assert!(Instant::now() < deadline, "no row arrived before the outage; status {:#}", d.status());
         std::thread::sleep(Duration::from_millis(200));
