@@ -4,8 +4,10 @@
 //! the server is back.
 //!
 //! ```sh
-//! sudo cargo run --release -p picosnitch-remote --example remote_bench -- [--rows 200000] [--rate 1000] [--outage 30] [--tls]
+//! cargo run --release -p picosnitch-remote --example remote_bench -- [--rows 200000] [--rate 1000] [--outage 30] [--tls]
 //! ```
+//!
+//! As root the server runs as the `postgres` account; otherwise as the current user.
 //!
 //! `--rows`: rows in the throughput phase; `--rate`: rows per second recorded during
 //! the outage (the daemon at 1,000 new connections/s writes about that many); `--tls`:
