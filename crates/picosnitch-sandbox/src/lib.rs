@@ -42,10 +42,10 @@ pub struct Context {
     pub runtime_dir: PathBuf,
     /// This binary, which the supervisor executes to start roles.
     pub own_exe: PathBuf,
-    /// The remote database's port, for `Network::ConnectConfigured`.
-    pub remote_port: Option<u16>,
     /// The desktop user's uid and gid (`[desktop] user`), for `User::Desktop`.
     pub desktop: Option<(u32, u32)>,
+    /// The remote database's spool directory.
+    pub spool_dir: PathBuf,
 }
 
 /// What confinement achieved, for the log and `picosnitch status`.

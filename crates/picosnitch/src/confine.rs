@@ -101,8 +101,8 @@ pub fn context(config: &Config) -> anyhow::Result<picosnitch_sandbox::Context> {
         state_dir,
         runtime_dir: config.data.runtime_dir.clone(),
         own_exe: std::env::current_exe().context("finding this executable")?,
-        remote_port: config.database.remote.as_ref().map(|r| r.port),
         desktop: crate::notify::desktop_account(config)?,
+        spool_dir: crate::remote::spool_dir(config),
     })
 }
 
@@ -139,6 +139,7 @@ pub fn all_policies() -> Vec<&'static Policy> {
         &crate::hasher::policy::POLICY,
         &crate::writer::policy::POLICY,
         &crate::notify::policy::POLICY,
+        &crate::remote::policy::POLICY,
     ]
 }
 

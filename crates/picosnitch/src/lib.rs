@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! kernel ──ring buffer──▶ monitor ──▶ primary ──▶ writer ──▶ SQLite
-//!                                       │
+//!                                       │           └──▶ spool ──▶ remote ──▶ PostgreSQL
 //!                                       └──▶ hasher (executables as descriptors)
 //! ```
 pub mod accounts;
@@ -19,6 +19,7 @@ pub mod monitor;
 pub mod notify;
 pub mod primary;
 pub mod query;
+pub mod remote;
 pub mod role;
 pub mod sd_notify;
 pub mod status;

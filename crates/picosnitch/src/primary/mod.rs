@@ -382,6 +382,7 @@ impl<'a> Primary<'a> {
             }
             Role::Notify => self.notify = Some(Rc::new(Link::new(sock)?)),
             Role::Primary => tracing::warn!("ignoring a link to itself"),
+            Role::Remote => tracing::warn!("ignoring a link to the remote role, which the primary does not use"),
         }
         Ok(())
     }
