@@ -179,17 +179,21 @@ static __always_inline void emit(struct __sk_buff *skb, __u32 kind, struct l4 *l
 	struct ps_name_event *e = bpf_map_lookup_elem(&name_scratch, &zero);
 	if (!e)
 		return;
-	__u32 n = l->payload_len;
+	/* 64-bit, so the verifier sees the clamp below as an unsigned bound. */
+	__u64 n = l->payload_len;
 	if (n > PS_NAME_DATA_LEN) {
 		n = PS_NAME_DATA_LEN;
 		name_stat(PS_NSTAT_TRUNCATED);
 	}
+	/* The compiler knows the payload is not empty and would drop the check the
+	 * verifier needs for a non-zero length: hide n from it. */
+	asm volatile("" : "+r"(n));
 	if (n < 1)
 		return;
 	e->kind = kind;
 	e->netns = netns;
 	e->cookie = bpf_get_socket_cookie(skb);
-	e->len = n;
+	e->len = (__u32)n;
 	e->wire_len = l->payload_len;
 	if (bpf_skb_load_bytes(skb, l->payload_off, e->data, n))
 		return;
