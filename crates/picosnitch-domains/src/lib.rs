@@ -7,6 +7,8 @@
 
 pub mod cache;
 pub mod dns;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod name;
 pub mod tls;
 

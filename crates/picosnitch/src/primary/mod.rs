@@ -2,6 +2,7 @@
 //! sums them per write period, and hands them to the writer. It never waits on disk
 //! or on another role: hashing and writing are requests it does not block on, and
 //! every link it writes to has a window that fits the link's buffer.
+mod domains;
 mod feed;
 mod identity;
 mod outbox;
@@ -13,6 +14,7 @@ use crate::role::{self, Command, Control};
 use anyhow::Context;
 use async_channel::{Receiver, Sender};
 use async_io::Timer;
+use domains::Domains;
 use feed::{Feed, FeedFlow};
 use identity::Identities;
 use outbox::Outbox;
@@ -30,6 +32,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+/// SOCK_STREAM: the sockets whose ClientHello may name their flows.
+const SOCK_STREAM: u16 = 1;
 const STATUS_PERIOD: Duration = Duration::from_secs(2);
 /// Rows wait this long for their executables' hashes before being written without.
 const HASH_WAIT: Duration = Duration::from_secs(30);
@@ -131,7 +135,11 @@ struct Primary<'a> {
     ex: &'a smol::LocalExecutor<'static>,
     tx: Sender<Input>,
     ids: Identities,
+    domains: Domains,
     flows: HashMap<EntryKey, LiveFlow>,
+    /// TCP flows without a domain yet, by socket cookie: named when their socket's
+    /// ClientHello is parsed after they were announced.
+    unnamed_by_cookie: HashMap<u64, Vec<EntryKey>>,
     ignored_flows: HashSet<EntryKey>,
     periods: Periods,
     outbox: Outbox,
@@ -149,6 +157,7 @@ struct Primary<'a> {
 struct LiveFlow {
     row: Rc<FlowRow>,
     feed: FeedFlow,
+    cookie: u64,
 }
 
 fn unix_secs_from_ns(ns: i64) -> i64 {
@@ -171,7 +180,9 @@ impl<'a> Primary<'a> {
             ex,
             tx,
             ids: Identities::new(dev_mask, config.log.commands),
+            domains: Domains::new(config.monitoring.domain_cache_entries),
             flows: HashMap::default(),
+            unnamed_by_cookie: HashMap::default(),
             ignored_flows: HashSet::default(),
             periods: Periods::default(),
             outbox: Outbox::new(source, u64::from(config.database.queue_limit)),
@@ -286,6 +297,7 @@ impl<'a> Primary<'a> {
                 self.status.rows_acknowledged = self.outbox.rows_acknowledged;
                 self.status.flows_active = self.flows.len() as u64;
                 self.status.hashes_pending = self.ids.pending() as u64;
+                self.domains.report(&mut self.status);
                 let feed = self.feed.stats();
                 self.status.feed_subscribers = feed.subscribers as u64;
                 self.status.feed_updates_published = feed.published;
@@ -304,6 +316,7 @@ impl<'a> Primary<'a> {
                 // A new monitor numbers its flows afresh and announces the live ones
                 // again; the old generation's flows will never close otherwise.
                 self.flows.clear();
+                self.unnamed_by_cookie.clear();
                 self.ignored_flows.clear();
                 self.monitor_gen = g;
                 let link: Rc<MonitorLink> = Rc::new(Link::new(sock)?);
@@ -369,9 +382,17 @@ impl<'a> Primary<'a> {
                     return;
                 }
                 let row = self.flow_row(&open);
+                if self.config.log.ignores_domain(&row.domain) {
+                    self.status.rows_ignored += 1;
+                    self.ignored_flows.insert(key);
+                    return;
+                }
+                if row.domain.is_empty() && open.sock_type == SOCK_STREAM {
+                    self.unnamed_by_cookie.entry(open.cookie).or_default().push(key);
+                }
                 self.periods.add(key, &row, unix_secs_from_ns(open.unix_ns), 0, 0, 1);
                 let feed = self.feed.open(&row, &open.task, open.direction, open.unix_ns);
-                self.flows.insert(key, LiveFlow { row, feed });
+                self.flows.insert(key, LiveFlow { row, feed, cookie: open.cookie });
             }
             KernelEvent::FlowBytes { flow, send, recv, .. } => {
                 let key = (g, flow);
@@ -387,9 +408,38 @@ impl<'a> Primary<'a> {
             KernelEvent::FlowClose { flow } => {
                 if let Some(live) = self.flows.remove(&(g, flow)) {
                     self.feed.close(&live.row, &live.feed);
+                    if let Some(keys) = self.unnamed_by_cookie.get_mut(&live.cookie) {
+                        keys.retain(|k| *k != (g, flow));
+                        if keys.is_empty() {
+                            self.unnamed_by_cookie.remove(&live.cookie);
+                        }
+                    }
                 }
                 self.ignored_flows.remove(&(g, flow));
             }
+            KernelEvent::NamePacket(p) => {
+                if let Some((cookie, name)) = self.domains.learn(&p, &mut self.ids, &mut self.status) {
+                    self.name_flows_of_socket(cookie, &name);
+                }
+            }
+        }
+    }
+
+    /// A ClientHello named the server after the socket's flows were announced: their
+    /// rows of this period (and the live feed from now on) carry the name.
+    fn name_flows_of_socket(&mut self, cookie: u64, name: &Rc<str>) {
+        let Some(keys) = self.unnamed_by_cookie.remove(&cookie) else { return };
+        for key in keys {
+            let Some(live) = self.flows.get_mut(&key) else { continue };
+            if !live.row.domain.is_empty() {
+                continue;
+            }
+            let mut row = (*live.row).clone();
+            row.domain = Rc::clone(name);
+            let row = Rc::new(row);
+            self.periods.set_row(key, &row);
+            live.row = row;
+            self.status.domains_from_tls += 1;
         }
     }
 
@@ -403,7 +453,16 @@ impl<'a> Primary<'a> {
         let t = &open.task;
         let exes = self.ids.resolve_task(t, &mut self.status);
         let names = [self.ids.intern(&t.comm), self.ids.name_of(t.ppid, t.pexe), self.ids.name_of(t.gppid, t.gpexe)];
-        let domain = self.ids.intern("");
+        let domain = match self.domains.of_flow(t.netns, open.raddr, open.cookie) {
+            Some((name, source)) => {
+                match source {
+                    domains::Source::Dns => self.status.domains_from_dns += 1,
+                    domains::Source::Tls => self.status.domains_from_tls += 1,
+                }
+                name
+            }
+            None => self.ids.intern(""),
+        };
         let log = &self.config.log;
         let addr = |a: Option<IpAddr>| if log.addresses { a } else { None };
         Rc::new(FlowRow {
