@@ -152,6 +152,21 @@ enum Command {
         sni: String,
         #[arg(long, default_value_t = 0)]
         send: usize,
+        /// Read this many bytes the server sends first, then pause --pause-ms.
+        #[arg(long, default_value_t = 0)]
+        greeting: usize,
+        #[arg(long, default_value_t = 0)]
+        pause_ms: u64,
+    },
+    /// Accept --accepts connections; greet each with --greet bytes, read it to EOF.
+    /// Prints the port first.
+    GreetingServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        accepts: usize,
+        #[arg(long, default_value_t = 10)]
+        greet: usize,
     },
     /// Ethernet frames through an AF_PACKET socket.
     Packet {
@@ -189,7 +204,8 @@ fn main() -> std::process::ExitCode {
         Command::ResolveConnect { dns, name, v6, tcp_dns, port, send } => {
             names::resolve_connect(dns, &name, v6, tcp_dns, port, send)
         }
-        Command::TlsHello { to, sni, send } => names::tls_hello(to, &sni, send),
+        Command::TlsHello { to, sni, send, greeting, pause_ms } => names::tls_hello(to, &sni, send, greeting, pause_ms),
+        Command::GreetingServer { bind, accepts, greet } => names::greeting_server(bind, accepts, greet),
     };
     match result {
         Ok(r) => {

@@ -107,14 +107,41 @@ pub fn resolve_connect(dns: SocketAddr, name: &str, v6: bool, tcp_dns: bool, por
     Ok(r)
 }
 
+/// A server that speaks first (as SMTP or IMAP before STARTTLS do): each of `accepts`
+/// connections gets `greet` bytes at once, then is read to EOF.
+pub fn greeting_server(bind: SocketAddr, accepts: usize, greet: usize) -> anyhow::Result<Report> {
+    let listener = TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
+    announce_port(listener.local_addr()?.port());
+    let mut r = Report::default();
+    for _ in 0..accepts {
+        let (mut s, _) = listener.accept().context("accepting")?;
+        s.set_read_timeout(Some(IO_TIMEOUT))?;
+        s.write_all(&vec![b'g'; greet]).context("greeting")?;
+        r.sent += greet as u64;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).context("reading")?;
+        r.received += buf.len() as u64;
+        r.local_ports.push(s.local_addr()?.port());
+    }
+    Ok(r)
+}
+
 /// Connects to `to` and sends a TLS ClientHello naming `sni` as its first packet, then
-/// `send` more bytes; reads the answer to EOF.
-pub fn tls_hello(to: SocketAddr, sni: &str, send: usize) -> anyhow::Result<Report> {
+/// `send` more bytes; reads the answer to EOF. With `greeting`, first reads that many
+/// bytes from the server and waits `pause_ms` (so the connection is recorded before
+/// its hello goes out).
+pub fn tls_hello(to: SocketAddr, sni: &str, send: usize, greeting: usize, pause_ms: u64) -> anyhow::Result<Report> {
     let mut s = TcpStream::connect_timeout(&to, IO_TIMEOUT).with_context(|| format!("connecting to {to}"))?;
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     s.set_nodelay(true)?;
     let mut r = Report::default();
     r.local_ports.push(s.local_addr()?.port());
+    if greeting > 0 {
+        let mut g = vec![0u8; greeting];
+        s.read_exact(&mut g).context("reading the greeting")?;
+        r.received += greeting as u64;
+        std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+    }
     let hello = picosnitch_domains::tls::build::client_hello(Some(sni), 0);
     s.write_all(&hello).context("sending the ClientHello")?;
     s.write_all(&vec![b'c'; send]).context("sending")?;
@@ -122,6 +149,6 @@ pub fn tls_hello(to: SocketAddr, sni: &str, send: usize) -> anyhow::Result<Repor
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).context("reading the answer")?;
     r.sent = (hello.len() + send) as u64;
-    r.received = buf.len() as u64;
+    r.received += buf.len() as u64;
     Ok(r)
 }
