@@ -226,13 +226,23 @@ pub fn parse_answer(msg: &[u8]) -> Result<DnsAnswer, DnsError> {
     Ok(out)
 }
 
+/// The DNS messages a TCP segment from port 53 starts with.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TcpSegment {
+    pub answers: Vec<DnsAnswer>,
+    /// Where, counted from the segment's start, the message after the last one read
+    /// begins: beyond the segment's length when that message continues in later
+    /// segments, which do not start with a message and are to be skipped.
+    pub next_message_at: usize,
+}
+
 /// Parses the DNS messages a TCP segment from port 53 starts with (each after a
 /// two-byte length, RFC 1035 4.2.2). A segment that continues a message begun in an
 /// earlier one does not start with a length and a header, and is refused.
-pub fn parse_tcp_segment(seg: &[u8]) -> Result<Vec<DnsAnswer>, DnsError> {
-    let mut out = Vec::new();
+pub fn parse_tcp_segment(seg: &[u8]) -> Result<TcpSegment, DnsError> {
+    let mut out = TcpSegment::default();
     let mut off = 0;
-    while off + 2 <= seg.len() && out.len() < MAX_TCP_MESSAGES {
+    while off + 2 <= seg.len() && out.answers.len() < MAX_TCP_MESSAGES {
         let len = u16::from_be_bytes([seg[off], seg[off + 1]]);
         if usize::from(len) < HEADER_LEN {
             return Err(DnsError::TcpFraming(len));
@@ -242,14 +252,15 @@ pub fn parse_tcp_segment(seg: &[u8]) -> Result<Vec<DnsAnswer>, DnsError> {
         match parse_answer(&seg[start..end]) {
             Ok(mut a) => {
                 a.cut |= end < start + usize::from(len);
-                out.push(a);
+                out.answers.push(a);
             }
-            Err(e) if out.is_empty() => return Err(e),
+            Err(e) if out.answers.is_empty() => return Err(e),
             Err(_) => break,
         }
         off = start + usize::from(len);
+        out.next_message_at = off;
     }
-    if out.is_empty() {
+    if out.answers.is_empty() {
         return Err(DnsError::Short(seg.len()));
     }
     Ok(out)
@@ -411,7 +422,11 @@ mod tests {
             seg.extend_from_slice(m);
         }
         let a = parse_tcp_segment(&seg).expect("parses");
-        assert_eq!(a.iter().map(|a| a.question.as_str()).collect::<Vec<_>>(), ["one.example", "two.example"]);
+        assert_eq!(a.answers.iter().map(|a| a.question.as_str()).collect::<Vec<_>>(), ["one.example", "two.example"]);
+        assert_eq!(a.next_message_at, seg.len());
+        // A message that continues past the segment says where the next one starts.
+        let a = parse_tcp_segment(&seg[..seg.len() - 3]).expect("parses");
+        assert_eq!((a.answers.len(), a.next_message_at), (2, seg.len()));
         // A continuation segment does not start with a message.
         assert!(parse_tcp_segment(&m1[20..]).is_err());
     }

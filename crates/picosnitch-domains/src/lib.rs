@@ -13,5 +13,5 @@ pub mod name;
 pub mod tls;
 
 pub use cache::NameCache;
-pub use dns::{parse_answer, parse_tcp_segment, DnsAnswer, DnsError};
+pub use dns::{parse_answer, parse_tcp_segment, DnsAnswer, DnsError, TcpSegment};
 pub use tls::{server_name, TlsError};

@@ -68,6 +68,9 @@ pub struct PrimaryStatus {
     /// DNS packets from port 53 that could not be parsed (dropped): malformed, or a
     /// TCP segment continuing a message.
     pub dns_malformed: u64,
+    /// TCP segments from port 53 that continue a message begun in an earlier one
+    /// (skipped: only a message's first segment is parsed).
+    pub dns_tcp_continued: u64,
     /// TLS ClientHellos parsed, those naming a server, and those that could not be
     /// parsed (dropped; cut short by the 2 KiB copy, or malformed).
     pub tls_hellos: u64,

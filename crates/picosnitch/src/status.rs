@@ -120,10 +120,11 @@ impl PipelineStatus {
             );
             let _ = writeln!(
                 s,
-                "  domains: DNS answers {} ({} addresses, {} malformed), TLS hellos {} ({} names, {} unparsed); flows named by DNS {}, by TLS {}; cache {} names, {} pushed out early",
+                "  domains: DNS answers {} ({} addresses, {} malformed, {} TCP continuations skipped), TLS hellos {} ({} names, {} unparsed); flows named by DNS {}, by TLS {}; cache {} names, {} pushed out early",
                 p.dns_answers,
                 p.dns_addresses,
                 p.dns_malformed,
+                p.dns_tcp_continued,
                 p.tls_hellos,
                 p.tls_server_names,
                 p.tls_malformed,

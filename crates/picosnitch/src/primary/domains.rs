@@ -17,6 +17,9 @@ use std::time::Instant;
 /// out before the byte hook announces a connection): enough for a burst of new
 /// connections, each named within a moment.
 const PENDING_SERVER_NAMES: usize = 4096;
+/// TCP DNS streams whose message continues in later segments, remembered so those
+/// segments are skipped rather than counted as malformed.
+const TCP_STREAMS: usize = 1024;
 /// Average bytes per cached name the byte bound allows.
 const BYTES_PER_NAME: usize = 128;
 
@@ -30,6 +33,8 @@ pub enum Source {
 pub struct Domains {
     cache: NameCache,
     server_names: LruCache<u64, Rc<str>>,
+    /// Bytes still to come of the DNS message a TCP socket (by cookie) is receiving.
+    tcp_rest: LruCache<u64, usize>,
 }
 
 impl Domains {
@@ -38,6 +43,7 @@ impl Domains {
         Domains {
             cache: NameCache::new(entries, entries.saturating_mul(BYTES_PER_NAME)),
             server_names: LruCache::new(NonZeroUsize::new(PENDING_SERVER_NAMES).unwrap_or(NonZeroUsize::MIN)),
+            tcp_rest: LruCache::new(NonZeroUsize::new(TCP_STREAMS).unwrap_or(NonZeroUsize::MIN)),
         }
     }
 
@@ -47,9 +53,35 @@ impl Domains {
         let now = Instant::now();
         match p.kind {
             NamePacketKind::DnsUdp | NamePacketKind::DnsTcp => {
+                let mut data = p.data.as_slice();
+                let wire_len = (p.wire_len as usize).max(data.len());
+                let mut skipped = 0;
+                if p.kind == NamePacketKind::DnsTcp {
+                    // The rest of a message begun in an earlier segment comes first.
+                    if let Some(rest) = self.tcp_rest.pop(&p.cookie) {
+                        if rest >= wire_len {
+                            if rest > wire_len {
+                                self.tcp_rest.put(p.cookie, rest - wire_len);
+                            }
+                            status.dns_tcp_continued += 1;
+                            return None;
+                        }
+                        skipped = rest;
+                        data = data.get(rest..).unwrap_or_default();
+                        if data.len() < 2 {
+                            return None; // the next message starts beyond the copy
+                        }
+                    }
+                }
                 let answers = match p.kind {
-                    NamePacketKind::DnsUdp => dns::parse_answer(&p.data).map(|a| vec![a]),
-                    _ => dns::parse_tcp_segment(&p.data),
+                    NamePacketKind::DnsUdp => dns::parse_answer(data).map(|a| vec![a]),
+                    _ => dns::parse_tcp_segment(data).map(|seg| {
+                        let end = skipped + seg.next_message_at;
+                        if end > wire_len {
+                            self.tcp_rest.put(p.cookie, end - wire_len);
+                        }
+                        seg.answers
+                    }),
                 };
                 match answers {
                     Ok(answers) => {
@@ -102,5 +134,54 @@ impl Domains {
     pub fn report(&self, status: &mut PrimaryStatus) {
         status.domain_cache_entries = self.cache.len() as u64;
         status.domain_cache_evicted_early = self.cache.evicted_early;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use picosnitch_domains::dns::build::{response, Rr};
+
+    fn packet(kind: NamePacketKind, cookie: u64, data: &[u8]) -> NamePacket {
+        NamePacket { kind, netns: 9, cookie, wire_len: data.len() as u32, data: data.to_vec() }
+    }
+
+    #[test]
+    fn a_tcp_answer_over_several_segments_is_not_malformed() {
+        let mut d = Domains::new(1024);
+        let mut ids = Identities::new(u64::MAX, true);
+        let mut st = PrimaryStatus::default();
+        let big: Vec<Rr> = (0..40u8).map(|i| Rr::Addr("big.example", IpAddr::from([192, 0, 2, i]), 60)).collect();
+        let m1 = response(1, "big.example", false, &big);
+        let m2 = response(2, "next.example", false, &[Rr::Addr("next.example", IpAddr::from([198, 51, 100, 1]), 60)]);
+        let mut stream = (m1.len() as u16).to_be_bytes().to_vec();
+        stream.extend_from_slice(&m1);
+        stream.extend_from_slice(&(m2.len() as u16).to_be_bytes());
+        stream.extend_from_slice(&m2);
+        // Three segments: the first 200 bytes, the next 200, and the rest with m2.
+        for seg in [&stream[..200], &stream[200..400], &stream[400..]] {
+            d.learn(&packet(NamePacketKind::DnsTcp, 5, seg), &mut ids, &mut st);
+        }
+        assert_eq!((st.dns_malformed, st.dns_tcp_continued, st.dns_answers), (0, 1, 2), "{st:?}");
+        let named = |d: &mut Domains, a: [u8; 4]| d.of_flow(9, Some(IpAddr::from(a)), 0).map(|(n, _)| n.to_string());
+        assert_eq!(named(&mut d, [198, 51, 100, 1]).as_deref(), Some("next.example"));
+        assert_eq!(named(&mut d, [192, 0, 2, 0]).as_deref(), Some("big.example"), "records before the cut are kept");
+        // A UDP packet that is no DNS at all is malformed.
+        d.learn(&packet(NamePacketKind::DnsUdp, 6, b"\x12\x34\x81\x80 not dns"), &mut ids, &mut st);
+        assert_eq!(st.dns_malformed, 1);
+    }
+
+    #[test]
+    fn server_names_wait_for_their_flow() {
+        let mut d = Domains::new(1024);
+        let mut ids = Identities::new(u64::MAX, true);
+        let mut st = PrimaryStatus::default();
+        let hello = picosnitch_domains::tls::build::client_hello(Some("late.example"), 0);
+        let learnt = d.learn(&packet(NamePacketKind::TlsHello, 77, &hello), &mut ids, &mut st);
+        assert_eq!(learnt.map(|(c, n)| (c, n.to_string())), Some((77, "late.example".to_string())));
+        let (name, source) = d.of_flow(9, Some(IpAddr::from([203, 0, 113, 1])), 77).expect("named");
+        assert_eq!((&*name, source), ("late.example", Source::Tls));
+        d.learn(&packet(NamePacketKind::TlsHello, 78, &hello[..20]), &mut ids, &mut st);
+        assert_eq!((st.tls_hellos, st.tls_server_names, st.tls_malformed), (2, 1, 1));
     }
 }
