@@ -161,7 +161,8 @@ fn domains_come_from_dns_answers_then_tls_server_names() {
 
     // A malformed answer from port 53 is counted and dropped.
     let me = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let dns = UdpSocket::bind(("127.53.99.1", 53)).expect("binding port 53 on a private loopback address");
+    let pid = std::process::id();
+    let dns = UdpSocket::bind((std::net::Ipv4Addr::new(127, 54, (pid >> 8) as u8, (pid as u8).max(2)), 53)).expect("binding port 53 on a private loopback address");
     dns.send_to(&[0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 0xC0, 0x0C, 0, 1], me.local_addr().expect("addr")).expect("send");
     let st = d.wait_status("the malformed answer to be counted", Duration::from_secs(10), |st| {
         // The monitor reports every 2 s: its count of records read catches up.
