@@ -35,6 +35,8 @@ pub struct Domains {
     server_names: LruCache<u64, Rc<str>>,
     /// Bytes still to come of the DNS message a TCP socket (by cookie) is receiving.
     tcp_rest: LruCache<u64, usize>,
+    /// Addresses learnt from the packets since the last `take_learnt`.
+    learnt: Vec<(u32, IpAddr, Rc<str>)>,
 }
 
 impl Domains {
@@ -44,6 +46,7 @@ impl Domains {
             cache: NameCache::new(entries, entries.saturating_mul(BYTES_PER_NAME)),
             server_names: LruCache::new(NonZeroUsize::new(PENDING_SERVER_NAMES).unwrap_or(NonZeroUsize::MIN)),
             tcp_rest: LruCache::new(NonZeroUsize::new(TCP_STREAMS).unwrap_or(NonZeroUsize::MIN)),
+            learnt: Vec::new(),
         }
     }
 
@@ -89,7 +92,9 @@ impl Domains {
                             status.dns_answers += 1;
                             for r in a.resolved {
                                 status.dns_addresses += 1;
-                                self.cache.insert(p.netns, r.addr, ids.intern(&r.name), r.ttl, now);
+                                let name = ids.intern(&r.name);
+                                self.cache.insert(p.netns, r.addr, Rc::clone(&name), r.ttl, now);
+                                self.learnt.push((p.netns, r.addr, name));
                             }
                         }
                     }
@@ -129,6 +134,11 @@ impl Domains {
             return Some((name, Source::Dns));
         }
         self.server_names.get(&cookie).map(|n| (Rc::clone(n), Source::Tls))
+    }
+
+    /// The (namespace, address, name) triples DNS answers gave since the last call.
+    pub fn take_learnt(&mut self) -> Vec<(u32, IpAddr, Rc<str>)> {
+        std::mem::take(&mut self.learnt)
     }
 
     pub fn report(&self, status: &mut PrimaryStatus) {

@@ -27,11 +27,17 @@ use picosnitch_ipc::rows::{RowAck, RowBatch};
 use picosnitch_ipc::status::{PrimaryStatus, RoleStatus};
 use picosnitch_ipc::{IpcError, Link, SeqPacket};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+/// How long, and how many, flows opened without a domain wait for an answer that the
+/// kernel saw before them but the monitor drained after them (two rings, one drain
+/// after the other).
+const RECENT_UNNAMED_AGE: Duration = Duration::from_secs(2);
+const RECENT_UNNAMED_MAX: usize = 4096;
 /// SOCK_STREAM: the sockets whose ClientHello may name their flows.
 const SOCK_STREAM: u16 = 1;
 const STATUS_PERIOD: Duration = Duration::from_secs(2);
@@ -140,6 +146,9 @@ struct Primary<'a> {
     /// TCP flows without a domain yet, by socket cookie: named when their socket's
     /// ClientHello is parsed after they were announced.
     unnamed_by_cookie: HashMap<u64, Vec<EntryKey>>,
+    /// Flows opened in the last moments without a domain: a DNS answer drained from the
+    /// name ring just after them (the kernel saw it first) still names them.
+    recent_unnamed: VecDeque<(Instant, u32, IpAddr, EntryKey)>,
     ignored_flows: HashSet<EntryKey>,
     periods: Periods,
     outbox: Outbox,
@@ -183,6 +192,7 @@ impl<'a> Primary<'a> {
             domains: Domains::new(config.monitoring.domain_cache_entries),
             flows: HashMap::default(),
             unnamed_by_cookie: HashMap::default(),
+            recent_unnamed: VecDeque::new(),
             ignored_flows: HashSet::default(),
             periods: Periods::default(),
             outbox: Outbox::new(source, u64::from(config.database.queue_limit)),
@@ -317,6 +327,7 @@ impl<'a> Primary<'a> {
                 // again; the old generation's flows will never close otherwise.
                 self.flows.clear();
                 self.unnamed_by_cookie.clear();
+                self.recent_unnamed.clear();
                 self.ignored_flows.clear();
                 self.monitor_gen = g;
                 let link: Rc<MonitorLink> = Rc::new(Link::new(sock)?);
@@ -390,6 +401,9 @@ impl<'a> Primary<'a> {
                 if row.domain.is_empty() && open.sock_type == SOCK_STREAM {
                     self.unnamed_by_cookie.entry(open.cookie).or_default().push(key);
                 }
+                if let (true, Some(raddr)) = (row.domain.is_empty(), open.raddr) {
+                    self.remember_unnamed(open.task.netns, raddr, key);
+                }
                 self.periods.add(key, &row, unix_secs_from_ns(open.unix_ns), 0, 0, 1);
                 let feed = self.feed.open(&row, &open.task, open.direction, open.unix_ns);
                 self.flows.insert(key, LiveFlow { row, feed, cookie: open.cookie });
@@ -421,6 +435,9 @@ impl<'a> Primary<'a> {
                 if let Some((cookie, name)) = self.domains.learn(&p, &mut self.ids, &mut self.status) {
                     self.name_flows_of_socket(cookie, &name);
                 }
+                for (netns, addr, name) in self.domains.take_learnt() {
+                    self.name_recent_flows(netns, addr, &name);
+                }
             }
         }
     }
@@ -430,17 +447,53 @@ impl<'a> Primary<'a> {
     fn name_flows_of_socket(&mut self, cookie: u64, name: &Rc<str>) {
         let Some(keys) = self.unnamed_by_cookie.remove(&cookie) else { return };
         for key in keys {
-            let Some(live) = self.flows.get_mut(&key) else { continue };
-            if !live.row.domain.is_empty() {
-                continue;
+            if self.name_flow(key, name) {
+                self.status.domains_from_tls += 1;
             }
-            let mut row = (*live.row).clone();
-            row.domain = Rc::clone(name);
-            let row = Rc::new(row);
-            self.periods.set_row(key, &row);
-            live.row = row;
-            self.status.domains_from_tls += 1;
         }
+    }
+
+    fn remember_unnamed(&mut self, netns: u32, raddr: IpAddr, key: EntryKey) {
+        let now = Instant::now();
+        while self.recent_unnamed.front().is_some_and(|(t, ..)| now.duration_since(*t) > RECENT_UNNAMED_AGE)
+            || self.recent_unnamed.len() >= RECENT_UNNAMED_MAX
+        {
+            self.recent_unnamed.pop_front();
+        }
+        self.recent_unnamed.push_back((now, netns, raddr, key));
+    }
+
+    /// A DNS answer reached the primary just after flows toward its address opened.
+    fn name_recent_flows(&mut self, netns: u32, addr: IpAddr, name: &Rc<str>) {
+        let now = Instant::now();
+        let keys: Vec<EntryKey> = self
+            .recent_unnamed
+            .iter()
+            .filter(|(t, n, a, _)| {
+                *a == addr && (*n == netns || netns == picosnitch_domains::cache::NETNS_UNKNOWN)
+                    && now.duration_since(*t) <= RECENT_UNNAMED_AGE
+            })
+            .map(|(.., k)| *k)
+            .collect();
+        for key in keys {
+            if self.name_flow(key, name) {
+                self.status.domains_from_dns += 1;
+            }
+        }
+    }
+
+    /// Gives a live flow without a domain the name `name`; false if it had one already.
+    fn name_flow(&mut self, key: EntryKey, name: &Rc<str>) -> bool {
+        let Some(live) = self.flows.get_mut(&key) else { return false };
+        if !live.row.domain.is_empty() {
+            return false;
+        }
+        let mut row = (*live.row).clone();
+        row.domain = Rc::clone(name);
+        let row = Rc::new(row);
+        self.periods.set_row(key, &row);
+        live.row = row;
+        true
     }
 
     /// `[log]` ignore rules that can be decided when the flow opens.
