@@ -73,15 +73,26 @@ impl PipelineStatus {
         let mut losses = Vec::new();
         if let Some(m) = &self.monitor {
             for (name, v) in &m.kernel {
-                if *v > 0 && name != "path_truncated" {
+                // Not losses: a cut path or DNS copy, an answer whose namespace is unknown.
+                let degraded = matches!(name.as_str(), "path_truncated" | "names_truncated" | "names_netns_unknown");
+                if *v > 0 && !degraded {
                     losses.push((format!("kernel {name}"), *v));
                 }
             }
             if m.records_undecodable > 0 {
                 losses.push(("undecodable kernel records".into(), m.records_undecodable));
             }
+            if m.name_records_undecodable > 0 {
+                losses.push(("undecodable name capture records".into(), m.name_records_undecodable));
+            }
         }
         if let Some(p) = &self.primary {
+            if p.dns_malformed > 0 {
+                losses.push(("malformed DNS answers dropped".into(), p.dns_malformed));
+            }
+            if p.tls_malformed > 0 {
+                losses.push(("unparsed TLS ClientHellos dropped".into(), p.tls_malformed));
+            }
             if p.rows_dropped_queue_full > 0 {
                 losses.push(("rows dropped with the writer queue full".into(), p.rows_dropped_queue_full));
             }
@@ -167,6 +178,21 @@ impl PipelineStatus {
                 s,
                 "  live feed: readers {}, updates sent {}, readers dropped for falling behind {}, refused {}",
                 p.feed_subscribers, p.feed_updates_published, p.feed_subscribers_dropped_slow, p.feed_subscribers_refused
+            );
+            let _ = writeln!(
+                s,
+                "  domains: DNS answers {} ({} addresses, {} malformed, {} TCP continuations skipped), TLS hellos {} ({} names, {} unparsed); flows named by DNS {}, by TLS {}; cache {} names, {} pushed out early",
+                p.dns_answers,
+                p.dns_addresses,
+                p.dns_malformed,
+                p.dns_tcp_continued,
+                p.tls_hellos,
+                p.tls_server_names,
+                p.tls_malformed,
+                p.domains_from_dns,
+                p.domains_from_tls,
+                p.domain_cache_entries,
+                p.domain_cache_evicted_early
             );
             let _ = writeln!(s, "  notices raised {}, dropped (no notify role, or it fell behind) {}", p.notices_raised, p.notices_dropped);
         }
