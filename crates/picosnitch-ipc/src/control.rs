@@ -11,10 +11,12 @@ pub enum Role {
     Primary,
     Hasher,
     Writer,
+    /// Optional: started only with a `[virustotal]` API key.
+    VirusTotal,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer];
+    pub const ALL: [Role; 5] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer, Role::VirusTotal];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -22,6 +24,7 @@ impl Role {
             Role::Primary => "primary",
             Role::Hasher => "hasher",
             Role::Writer => "writer",
+            Role::VirusTotal => "virustotal",
         }
     }
 
@@ -32,7 +35,7 @@ impl Role {
     /// The roles this one talks to directly. The primary is the hub.
     pub fn peers(self) -> &'static [Role] {
         match self {
-            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer],
+            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer, Role::VirusTotal],
             _ => &[Role::Primary],
         }
     }

@@ -7,7 +7,7 @@
 //! A batch carries each executable and address once, in its own tables, and rows refer
 //! to them by index: most rows of a period share their executables, and spelling them
 //! out per row made the rows most of the pipeline's memory and CPU.
-use picosnitch_store::{ConnectionRecord, ExeRecord};
+use picosnitch_store::{ConnectionRecord, ExeRecord, Verdict};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +19,8 @@ pub struct RowBatch {
     /// Addresses and domains.
     pub texts: Vec<String>,
     pub rows: Vec<PackedRow>,
+    /// VirusTotal verdicts that arrived since the last batch, committed with it.
+    pub verdicts: Vec<Verdict>,
 }
 
 /// A `connections` row whose executables, addresses and domain are indexes into its
@@ -61,7 +63,7 @@ fn clamp(v: u64) -> i64 {
 
 impl RowBatch {
     pub fn new(source: String, seq: u64) -> Self {
-        RowBatch { source, seq, exes: Vec::new(), texts: Vec::new(), rows: Vec::new() }
+        RowBatch { source, seq, exes: Vec::new(), texts: Vec::new(), rows: Vec::new(), verdicts: Vec::new() }
     }
 
     /// The rows spelled out, as the store takes them. A bad index (a bug, or a

@@ -10,6 +10,7 @@ pub enum RoleStatus {
     Primary(PrimaryStatus),
     Hasher(HasherStatus),
     Writer(WriterStatus),
+    VirusTotal(VirusTotalStatus),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +51,8 @@ pub struct PrimaryStatus {
     pub hash_cache_hits: u64,
     pub hash_failures: u64,
     pub hashes_pending: u64,
+    /// Executables not checked on VirusTotal because too many were waiting.
+    pub virustotal_not_checked: u64,
     /// Live feed readers connected now.
     pub feed_subscribers: u64,
     /// Updates sent to at least one reader.
@@ -78,4 +81,22 @@ pub struct WriterStatus {
     pub last_error: Option<String>,
     /// Where a corrupt database was moved before a new one was created.
     pub moved_aside: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirusTotalStatus {
+    /// Hash lookups answered (found, not found or not analysed yet).
+    pub lookups: u64,
+    pub files_uploaded: u64,
+    /// Verdicts with at least one engine saying malicious or suspicious.
+    pub flagged: u64,
+    /// Requests waiting for their turn (one per `request_limit_seconds`).
+    pub queued: u64,
+    /// Requests refused because the queue was full (the hash is not checked).
+    pub dropped_queue_full: u64,
+    /// 429 QuotaExceededError answers (each followed by a longer wait).
+    pub quota_errors: u64,
+    /// Other failures (network, TLS, refused key, malformed answers).
+    pub errors: u64,
+    pub last_error: Option<String>,
 }

@@ -32,6 +32,7 @@ pub struct Recorded {
 
 #[derive(Default)]
 struct State {
+    api_key: String,
     files: HashMap<String, Option<Stats>>,
     /// Stats an uploaded file's analysis completes with.
     upload_verdict: Stats,
@@ -80,18 +81,17 @@ impl FakeVirusTotal {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State { api_key: api_key.to_string(), ..Default::default() }));
         let stop = Arc::new(AtomicBool::new(false));
-        let key = api_key.to_string();
         let thread = {
             let (state, stop) = (Arc::clone(&state), Arc::clone(&stop));
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((stream, _)) => {
-                            let (tls, state, key) = (Arc::clone(&tls), Arc::clone(&state), key.clone());
+                            let (tls, state) = (Arc::clone(&tls), Arc::clone(&state));
                             std::thread::spawn(move || {
-                                let _ = serve_connection(stream, tls, &state, &key);
+                                let _ = serve_connection(stream, tls, &state);
                             });
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(10)),
@@ -126,6 +126,11 @@ impl FakeVirusTotal {
         lock(&self.state).upload_verdict = stats;
     }
 
+    /// From now on only this key is accepted.
+    pub fn set_api_key(&self, key: &str) {
+        lock(&self.state).api_key = key.to_string();
+    }
+
     /// Answer this many more requests, then 429 to all (`None`: no quota).
     pub fn set_quota(&self, left: Option<u32>) {
         lock(&self.state).quota = left;
@@ -145,7 +150,7 @@ impl Drop for FakeVirusTotal {
     }
 }
 
-fn serve_connection(stream: TcpStream, tls: Arc<rustls::ServerConfig>, state: &Mutex<State>, key: &str) -> std::io::Result<()> {
+fn serve_connection(stream: TcpStream, tls: Arc<rustls::ServerConfig>, state: &Mutex<State>) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let conn = rustls::ServerConnection::new(tls).map_err(std::io::Error::other)?;
@@ -173,7 +178,7 @@ fn serve_connection(stream: TcpStream, tls: Arc<rustls::ServerConfig>, state: &M
         let mut body = vec![0u8; len.min(64 * 1024 * 1024)];
         reader.read_exact(&mut body)?;
         drop(reader);
-        let (status, json, uploaded) = answer(state, key, &method, &path, &headers, &body);
+        let (status, json, uploaded) = answer(state, &method, &path, &headers, &body);
         lock(state).requests.push(Recorded { method, path, status, at: Instant::now(), uploaded });
         let reason = match status {
             200 => "OK",
@@ -198,16 +203,15 @@ fn stats_json(s: &Stats) -> serde_json::Value {
 
 fn answer(
     state: &Mutex<State>,
-    key: &str,
     method: &str,
     path: &str,
     headers: &HashMap<String, String>,
     body: &[u8],
 ) -> (u16, String, Option<(String, usize)>) {
-    if headers.get("x-apikey").map(String::as_str) != Some(key) {
+    let mut st = lock(state);
+    if headers.get("x-apikey") != Some(&st.api_key) {
         return error(401, "WrongCredentialsError", "Wrong API key");
     }
-    let mut st = lock(state);
     if let Some(q) = st.quota.as_mut() {
         if *q == 0 {
             return error(429, "QuotaExceededError", "Quota exceeded");

@@ -110,6 +110,18 @@ pub fn context(config: &Config) -> anyhow::Result<picosnitch_sandbox::Context> {
 /// the log warns about.
 pub fn confine_role(policy: &Policy, config: &Config) -> anyhow::Result<()> {
     let ctx = context(config)?;
+    confine_with(policy, ctx)
+}
+
+/// [`confine_role`] for a role whose `Network::ConnectConfigured` port is not the
+/// remote database's (the virustotal role: its API's port).
+pub fn confine_role_connecting(policy: &Policy, config: &Config, port: Option<u16>) -> anyhow::Result<()> {
+    let mut ctx = context(config)?;
+    ctx.remote_port = port;
+    confine_with(policy, ctx)
+}
+
+fn confine_with(policy: &Policy, ctx: picosnitch_sandbox::Context) -> anyhow::Result<()> {
     if policy.user == picosnitch_sandbox::User::Service && ctx.service_uid == 0 {
         tracing::warn!(role = policy.role, "[data] owner is root: the role keeps uid 0 (its capabilities, Landlock and seccomp still apply)");
     }
@@ -137,6 +149,7 @@ pub fn all_policies() -> Vec<&'static Policy> {
         &crate::primary::policy::POLICY,
         &crate::hasher::policy::POLICY,
         &crate::writer::policy::POLICY,
+        &crate::virustotal::policy::POLICY,
     ]
 }
 

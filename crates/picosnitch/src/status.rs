@@ -1,6 +1,6 @@
 //! The daemon's status, written by the supervisor to `<runtime_dir>/status.json` every
 //! second and read by `picosnitch status`. Every loss counter of every role is in it.
-use picosnitch_ipc::status::{HasherStatus, MonitorStatus, PrimaryStatus, WriterStatus};
+use picosnitch_ipc::status::{HasherStatus, MonitorStatus, PrimaryStatus, VirusTotalStatus, WriterStatus};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -37,6 +37,9 @@ pub struct PipelineStatus {
     pub primary: Option<PrimaryStatus>,
     pub hasher: Option<HasherStatus>,
     pub writer: Option<WriterStatus>,
+    /// Absent unless `[virustotal]` has an API key.
+    #[serde(default)]
+    pub virustotal: Option<VirusTotalStatus>,
 }
 
 impl PipelineStatus {
@@ -116,6 +119,9 @@ impl PipelineStatus {
             if p.rows_dropped_queue_full > 0 {
                 losses.push(format!("rows dropped with the writer queue full {}", p.rows_dropped_queue_full));
             }
+            if p.virustotal_not_checked > 0 {
+                losses.push(format!("executables not checked on VirusTotal (too many waiting) {}", p.virustotal_not_checked));
+            }
             if p.bytes_unattributed > 0 {
                 losses.push(format!("bytes of unknown flows {}", p.bytes_unattributed));
             }
@@ -135,6 +141,19 @@ impl PipelineStatus {
             }
             if let Some(m) = &w.moved_aside {
                 let _ = writeln!(s, "  a corrupt database was moved aside to {m}");
+            }
+        }
+        if let Some(v) = &self.virustotal {
+            let _ = writeln!(
+                s,
+                "\nvirustotal: {} lookups, {} uploads, {} flagged; {} waiting; quota errors {}, other errors {}",
+                v.lookups, v.files_uploaded, v.flagged, v.queued, v.quota_errors, v.errors
+            );
+            if let Some(e) = &v.last_error {
+                let _ = writeln!(s, "  last error: {e}");
+            }
+            if v.dropped_queue_full > 0 {
+                losses.push(format!("executables not checked on VirusTotal (queue full) {}", v.dropped_queue_full));
             }
         }
         let _ = writeln!(s);

@@ -44,15 +44,24 @@ fn probes_for(role: Role) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-/// The order roles start in: each finds the peers it needs already running.
-const START_ORDER: [Role; 4] = [Role::Writer, Role::Hasher, Role::Primary, Role::Monitor];
+/// The order roles start in: each finds the peers it needs already running. The
+/// virustotal role runs only with an API key.
+fn start_order(config: &Config) -> Vec<Role> {
+    let mut order = vec![Role::Writer, Role::Hasher];
+    if config.virustotal.enabled() {
+        order.push(Role::VirusTotal);
+    }
+    order.extend([Role::Primary, Role::Monitor]);
+    order
+}
 /// The order they stop in: the monitor hands its last counts to the primary, the
-/// primary its last rows to the writer.
-const STOP_ORDER: [(Role, Duration); 4] = [
+/// primary its last rows to the writer. Roles that never started are skipped.
+const STOP_ORDER: [(Role, Duration); 5] = [
     (Role::Monitor, Duration::from_secs(5)),
     (Role::Primary, Duration::from_secs(25)),
     (Role::Writer, Duration::from_secs(10)),
     (Role::Hasher, Duration::from_secs(3)),
+    (Role::VirusTotal, Duration::from_secs(3)),
 ];
 
 type SupervisorLink = Link<ToRole, picosnitch_ipc::control::FromRole>;
@@ -81,6 +90,10 @@ struct Supervisor {
     fatal: async_channel::Sender<String>,
     /// The live feed's listening socket, handed to every primary started.
     feed: Option<std::os::unix::net::UnixListener>,
+    /// The roles this daemon runs, in start order.
+    roles: Vec<Role>,
+    /// Where the virustotal role's API key comes from (read again at each start).
+    virustotal: picosnitch_config::VirusTotalConfig,
 }
 
 pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
@@ -115,6 +128,8 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
         stopping: Cell::new(false),
         fatal: fatal_tx,
         feed,
+        roles: start_order(config),
+        virustotal: config.virustotal.clone(),
     });
     let status_path = runtime_dir.join("status.json");
     // Lives as long as the process; restarts spawn tasks on it from other tasks, which
@@ -123,10 +138,10 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
     let result = smol::block_on(ex.run(async {
         let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
             .context("installing SIGTERM/SIGINT handlers")?;
-        for role in START_ORDER {
+        for role in sup.roles.clone() {
             sup.start(ex, role).await?;
         }
-        for role in START_ORDER {
+        for role in sup.roles.clone() {
             let sup = Rc::clone(&sup);
             ex.spawn(async move { sup.watch(ex, role).await }).detach();
         }
@@ -244,8 +259,18 @@ impl Supervisor {
     /// Starts `role` and links it to its running peers.
     async fn start(self: &Rc<Self>, ex: &'static smol::LocalExecutor<'static>, role: Role) -> anyhow::Result<()> {
         let (ours, theirs) = SeqPacket::pair()?;
-        let feed = if role == Role::Primary { self.feed.as_ref().map(AsFd::as_fd) } else { None };
-        let started = spawn::spawn(&self.exe, self.config_path.as_deref(), role, theirs, feed)?;
+        // fd 5: the live feed's socket for the primary, the API key's pipe for virustotal.
+        let secrets = match role {
+            Role::VirusTotal => Some(crate::virustotal::secrets::pipe_for_role(&self.virustotal)?),
+            _ => None,
+        };
+        let extra = match role {
+            Role::Primary => self.feed.as_ref().map(AsFd::as_fd),
+            Role::VirusTotal => secrets.as_ref().map(AsFd::as_fd),
+            _ => None,
+        };
+        let started = spawn::spawn(&self.exe, self.config_path.as_deref(), role, theirs, extra)?;
+        drop(secrets);
         let child = started.child;
         let pid = child.id();
         let control = Rc::new(Link::new(ours)?);
@@ -391,6 +416,7 @@ impl Supervisor {
                         RoleStatus::Monitor(m) => st.monitor = Some(m),
                         RoleStatus::Primary(p) => st.primary = Some(p),
                         RoleStatus::Hasher(h) => st.hasher = Some(h),
+                        RoleStatus::VirusTotal(v) => st.virustotal = Some(v),
                         RoleStatus::Writer(w) => {
                             st.writer = Some(w);
                             drop(st);
@@ -421,7 +447,7 @@ impl Supervisor {
     /// The sandbox tests' probes, once ready, to each role's first process only (a
     /// probe its seccomp policy forbids stops the role; its replacement gets none).
     async fn send_probes(&self) {
-        for role in START_ORDER {
+        for role in self.roles.clone() {
             let Some(control) = self.control_of(role) else { continue };
             for (probe, arg) in probes_for(role) {
                 tracing::warn!(%role, probe = %probe, "sending a sandbox probe ({PROBE_ENV})");

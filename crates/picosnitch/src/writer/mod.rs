@@ -203,7 +203,7 @@ async fn serve(control: SeqPacket, config: &Config, store: Store, mut status: Wr
 async fn commit(mut store: Store, batch: RowBatch) -> (Store, Result<Delivery, CommitError>) {
     blocking::unblock(move || {
         let r = match batch.unpack() {
-            Ok(rows) => store.insert_batch_once(&batch.source, batch.seq, &rows).map_err(CommitError::Store),
+            Ok(rows) => store.insert_delivery(&batch.source, batch.seq, &rows, &batch.verdicts).map_err(CommitError::Store),
             Err(e) => Err(CommitError::Batch(e)),
         };
         (store, r)
