@@ -25,6 +25,7 @@ pub struct Recorded {
     pub method: String,
     pub path: String,
     pub status: u16,
+    /// When its request line arrived.
     pub at: Instant,
     /// For uploads: sha256 and size of the file's bytes.
     pub uploaded: Option<(String, usize)>,
@@ -162,6 +163,8 @@ fn serve_connection(stream: TcpStream, tls: Arc<rustls::ServerConfig>, state: &M
         if reader.read_line(&mut line)? == 0 {
             return Ok(());
         }
+        // When the request began: what a pacing check compares (an upload's body takes a while).
+        let at = Instant::now();
         let mut parts = line.split_whitespace();
         let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
         let mut headers = HashMap::new();
@@ -179,7 +182,7 @@ fn serve_connection(stream: TcpStream, tls: Arc<rustls::ServerConfig>, state: &M
         reader.read_exact(&mut body)?;
         drop(reader);
         let (status, json, uploaded) = answer(state, &method, &path, &headers, &body);
-        lock(state).requests.push(Recorded { method, path, status, at: Instant::now(), uploaded });
+        lock(state).requests.push(Recorded { method, path, status, at, uploaded });
         let reason = match status {
             200 => "OK",
             401 => "Unauthorized",

@@ -22,6 +22,7 @@ const OWN: &[Syscall] = &[
     any(Sysno::recvfrom, Family::Sockets, "answers from the API and the name server"),
     any(Sysno::sendmmsg, Family::Sockets, "glibc's resolver asks for A and AAAA at once"),
     any(Sysno::pread64, Family::Files, "reading an executable it was handed, to upload it"),
+    any(Sysno::lseek, Family::Files, "glibc reads the name service files (/etc/hosts, ...)"),
     any(Sysno::uname, Family::Process, "glibc's resolver"),
 ];
 

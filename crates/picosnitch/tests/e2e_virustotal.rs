@@ -1,0 +1,141 @@
+//! VirusTotal end to end: the real daemon with a `[virustotal]` key asks a local HTTPS
+//! VirusTotal (the `fake` module: the v3 API's files, uploads and analyses, with its
+//! error answers) about the executables that use the network, and the verdicts land in
+//! the history, in `picosnitch query`, in the log (a flagged file) and in the status.
+mod common;
+
+use common::*;
+use picosnitch_virustotal::fake::FakeVirusTotal;
+use picosnitch_virustotal::Stats;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const KEY: &str = "e2e-test-key";
+
+/// A copy of the traffic generator with its own sha256 (bytes appended after the ELF
+/// image change the hash, not what runs).
+fn distinct(name: &str) -> Traffic {
+    let t = Traffic::new(name);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&t.path).expect("open copy");
+    f.write_all(format!("picosnitch-e2e-{name}-{}", std::process::id()).as_bytes()).expect("append");
+    t
+}
+
+/// Writes the key and the test CA where only root may read them, as systemd
+/// credentials would be, and returns the `[virustotal]` section.
+pub fn vt_section(fake: &FakeVirusTotal, dir: &Path, upload: bool) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.join("vt-key");
+    let ca = dir.join("vt-ca.pem");
+    std::fs::write(&key, format!("{KEY}\n")).expect("key file");
+    std::fs::write(&ca, fake.ca_pem()).expect("ca file");
+    for f in [&key, &ca] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o400)).expect("chmod");
+    }
+    // "localhost": the confined role resolves the name itself (/etc/hosts).
+    format!(
+        "[virustotal]\napi_key_file = \"{}\"\nca_file = \"{}\"\napi_url = \"https://localhost:{}\"\nrequest_limit_seconds = 1\nfile_upload = {upload}\n",
+        key.display(),
+        ca.display(),
+        fake.port()
+    )
+}
+
+fn verdict(d: &Daemon, sha: &str, timeout: Duration) -> (String, i64, i64, i64) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let found = d.db().query_row(
+            "SELECT result, malicious, suspicious, undetected FROM virustotal WHERE sha256 = ?1",
+            [sha],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        );
+        if let Ok(v) = found {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "no verdict for {sha} after {timeout:?}; daemon log:\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn connect_once(client: &Traffic) {
+    let server = Traffic::new("vtsrv");
+    let srv = server.serve(&["tcp-server", "--send", "3"]);
+    client.run(&["tcp-client", "--to", &format!("127.0.0.1:{}", srv.port), "--send", "4"]);
+    srv.finish();
+}
+
+#[test]
+fn verdicts_are_looked_up_uploaded_stored_and_shown() {
+    if !root_or_skip("verdicts_are_looked_up_uploaded_stored_and_shown") {
+        return;
+    }
+    let fake = FakeVirusTotal::start(KEY).expect("fake VirusTotal");
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let mut d = Daemon::start(&vt_section(&fake, secrets.path(), true));
+
+    let flagged = distinct("vtflagged");
+    let unknown = distinct("vtunknown");
+    let flagged_sha = flagged.sha256();
+    let unknown_sha = unknown.sha256();
+    assert_ne!(flagged_sha, unknown_sha);
+    fake.add_file(&flagged_sha, Some(Stats { malicious: 4, suspicious: 1, undetected: 60, harmless: 3, ..Default::default() }));
+    fake.set_upload_verdict(Stats { undetected: 62, harmless: 4, ..Default::default() });
+    connect_once(&flagged);
+    connect_once(&unknown);
+
+    // Other executables on the machine may be asked about first, one a second.
+    assert_eq!(verdict(&d, &flagged_sha, Duration::from_secs(120)), ("analysed".into(), 4, 1, 60));
+    assert_eq!(verdict(&d, &unknown_sha, Duration::from_secs(120)), ("analysed".into(), 0, 0, 62));
+
+    // The unknown file itself was uploaded, whole, through the descriptor the primary handed over.
+    let requests = fake.requests();
+    let size = std::fs::metadata(&unknown.path).expect("size").len() as usize;
+    assert!(
+        requests.iter().any(|r| r.uploaded.as_ref() == Some(&(unknown_sha.clone(), size))),
+        "no upload of {} ({size} bytes) among {:?}",
+        unknown.path.display(),
+        requests.iter().filter_map(|r| r.uploaded.clone()).collect::<Vec<_>>()
+    );
+    assert!(!requests.iter().any(|r| r.uploaded.as_ref().is_some_and(|u| u.0 == flagged_sha)), "a known file is never uploaded");
+    // Paced: one request per request_limit_seconds (1 s), with a little slack for timers.
+    for pair in requests.windows(2) {
+        let gap = pair[1].at.duration_since(pair[0].at);
+        assert!(gap >= Duration::from_millis(900), "requests {} and {} only {gap:?} apart", pair[0].path, pair[1].path);
+    }
+
+    // The flagged executable is in the log, named, and counted in the status.
+    let line = d.wait_log(&["VirusTotal flags an executable", &flagged.path.display().to_string()], Duration::from_secs(10));
+    assert!(line.contains("4/68 malicious, 1 suspicious"), "{line}");
+    let st = d.wait_status("virustotal counters", Duration::from_secs(10), |st| {
+        st["virustotal"]["flagged"].as_u64() >= Some(1) && st["virustotal"]["files_uploaded"].as_u64() >= Some(1)
+    });
+    assert!(st["roles"].as_array().expect("roles").iter().any(|r| r["role"] == "virustotal" && r["ready"] == true));
+
+    // picosnitch query shows the verdict beside the executable.
+    let out = std::process::Command::new(DAEMON)
+        .args(["query", "--config"])
+        .arg(&d.config)
+        .args(["--exe", "vtflagged"])
+        .output()
+        .expect("picosnitch query");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("4/68 malicious, 1 suspicious"), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(DAEMON)
+        .args(["query", "--format", "csv", "--config"])
+        .arg(&d.config)
+        .args(["--exe", "vtunknown"])
+        .output()
+        .expect("picosnitch query");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(",clean (0/66)"), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // A key VirusTotal refuses is reported, not retried forever, and the role carries on.
+    fake.set_api_key("rotated");
+    let third = distinct("vtrefused");
+    connect_once(&third);
+    let st = d.wait_status("a refused key in the status", Duration::from_secs(120), |st| {
+        st["virustotal"]["last_error"].as_str().is_some_and(|e| e.contains("WrongCredentialsError"))
+    });
+    assert!(st["virustotal"]["errors"].as_u64() >= Some(1));
+    assert_eq!(d.stop(), Some(0), "the daemon stops cleanly with the virustotal role");
+}
