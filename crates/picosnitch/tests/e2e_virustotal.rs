@@ -8,10 +8,8 @@ use common::*;
 use picosnitch_virustotal::fake::FakeVirusTotal;
 use picosnitch_virustotal::Stats;
 use std::io::Write;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-const KEY: &str = "e2e-test-key";
 
 /// A copy of the traffic generator with its own sha256 (bytes appended after the ELF
 /// image change the hash, not what runs).
@@ -20,26 +18,6 @@ fn distinct(name: &str) -> Traffic {
     let mut f = std::fs::OpenOptions::new().append(true).open(&t.path).expect("open copy");
     f.write_all(format!("picosnitch-e2e-{name}-{}", std::process::id()).as_bytes()).expect("append");
     t
-}
-
-/// Writes the key and the test CA where only root may read them, as systemd
-/// credentials would be, and returns the `[virustotal]` section.
-pub fn vt_section(fake: &FakeVirusTotal, dir: &Path, upload: bool) -> String {
-    use std::os::unix::fs::PermissionsExt;
-    let key = dir.join("vt-key");
-    let ca = dir.join("vt-ca.pem");
-    std::fs::write(&key, format!("{KEY}\n")).expect("key file");
-    std::fs::write(&ca, fake.ca_pem()).expect("ca file");
-    for f in [&key, &ca] {
-        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o400)).expect("chmod");
-    }
-    // "localhost": the confined role resolves the name itself (/etc/hosts).
-    format!(
-        "[virustotal]\napi_key_file = \"{}\"\nca_file = \"{}\"\napi_url = \"https://localhost:{}\"\nrequest_limit_seconds = 1\nfile_upload = {upload}\n",
-        key.display(),
-        ca.display(),
-        fake.port()
-    )
 }
 
 fn verdict(d: &Daemon, sha: &str, timeout: Duration) -> (String, i64, i64, i64) {
@@ -70,9 +48,9 @@ fn verdicts_are_looked_up_uploaded_stored_and_shown() {
     if !root_or_skip("verdicts_are_looked_up_uploaded_stored_and_shown") {
         return;
     }
-    let fake = FakeVirusTotal::start(KEY).expect("fake VirusTotal");
+    let fake = FakeVirusTotal::start(VT_KEY).expect("fake VirusTotal");
     let secrets = tempfile::tempdir().expect("tempdir");
-    let mut d = Daemon::start(&vt_section(&fake, secrets.path(), true));
+    let mut d = Daemon::start(&virustotal_section(&fake, secrets.path(), true));
 
     let flagged = distinct("vtflagged");
     let unknown = distinct("vtunknown");

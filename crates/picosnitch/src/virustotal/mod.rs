@@ -35,6 +35,9 @@ const MAX_QUEUED: usize = 64;
 
 type PrimaryLink = Link<VtReply, VtRequest>;
 
+/// A job's step running on a blocking thread; it hands the job back with the outcome.
+type Running = blocking::Task<(Box<Job>, Result<Step, VtError>)>;
+
 enum Wake {
     Command(anyhow::Result<Command>),
     Request(Result<Option<(VtRequest, Vec<OwnedFd>)>, IpcError>),
@@ -64,7 +67,7 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
         let mut primary: Option<PrimaryLink> = None;
         let mut status = VirusTotalStatus::default();
         let mut queue: VecDeque<Job> = VecDeque::new();
-        let mut running: Option<blocking::Task<(Box<Job>, Result<Step, VtError>)>> = None;
+        let mut running: Option<Running> = None;
         control.send(&FromRole::Status(RoleStatus::VirusTotal(status.clone()))).await.context("reporting status")?;
         let mut next_status = Instant::now() + STATUS_PERIOD;
         tracing::info!(api = %vt.api_url, upload, interval_s = vt.request_limit_seconds, "VirusTotal lookups on");
