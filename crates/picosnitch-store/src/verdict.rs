@@ -118,6 +118,21 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// [`Verdict::summary`] of each of `shas` that has a verdict (the tui's
+    /// connection details).
+    pub fn verdict_summaries<'a>(&self, shas: impl IntoIterator<Item = &'a str>) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        for sha in shas {
+            if sha.is_empty() || sha.starts_with('!') || out.contains_key(sha) {
+                continue;
+            }
+            if let Some(v) = self.verdict(sha)? {
+                out.insert(sha.to_string(), v.summary());
+            }
+        }
+        Ok(out)
+    }
+
     /// Stores verdicts in one transaction (the writer stores them with row batches;
     /// this is for tools and tests).
     pub fn record_verdicts(&mut self, verdicts: &[Verdict]) -> Result<(), StoreError> {
