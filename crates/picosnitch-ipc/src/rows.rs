@@ -101,11 +101,18 @@ impl RowBatch {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowAck {
-    /// Every batch up to and including this one is committed.
+    /// Every batch up to and including this one is committed (0: none, batches start at 1).
     pub seq: u64,
+    /// sha256s the history already has a VirusTotal verdict for: sent (in pieces of
+    /// [`VERDICTS_PER_ACK`], with `seq` 0) when a primary links, so a restarted daemon
+    /// does not spend the API quota asking again.
+    pub have_verdicts: Vec<String>,
 }
+
+/// sha256s per acknowledgement: 500 of 65 bytes fit well within a message.
+pub const VERDICTS_PER_ACK: usize = 500;
 
 #[cfg(test)]
 mod tests {

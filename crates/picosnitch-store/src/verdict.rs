@@ -118,6 +118,16 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Every sha256 with a stored verdict.
+    pub fn verdict_hashes(&self) -> Result<Vec<String>, StoreError> {
+        if !self.has_verdicts() {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn().prepare("SELECT sha256 FROM virustotal").map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
     /// [`Verdict::summary`] of each of `shas` that has a verdict (the tui's
     /// connection details).
     pub fn verdict_summaries<'a>(&self, shas: impl IntoIterator<Item = &'a str>) -> Result<std::collections::HashMap<String, String>, StoreError> {

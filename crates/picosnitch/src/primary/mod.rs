@@ -246,7 +246,10 @@ impl<'a> Primary<'a> {
                         }
                     },
                     Input::Ack(g, msg) if self.writer.as_ref().is_some_and(|(wg, _)| *wg == g) => match msg {
-                        Ok(Some((ack, _))) => self.outbox.ack(ack.seq),
+                        Ok(Some((ack, _))) => {
+                            self.virustotal.already_checked(ack.have_verdicts);
+                            self.outbox.ack(ack.seq);
+                        }
                         Ok(None) | Err(_) => {
                             tracing::warn!(queued = self.outbox.rows_queued(), "writer link closed; rows wait for its restart");
                             self.writer = None;

@@ -79,6 +79,13 @@ impl VirusTotalQueue {
         self.waiting.push_back(Waiting { req: VtRequest { sha256: new.sha256, exe: new.exe }, fd });
     }
 
+    /// The history already has verdicts for these: they are not asked about again.
+    pub fn already_checked(&mut self, hashes: Vec<String>) {
+        if self.enabled && self.asked.len() + hashes.len() <= MAX_ASKED {
+            self.asked.extend(hashes);
+        }
+    }
+
     /// A new virustotal role: what the old one had not answered is asked again first.
     pub fn relinked(&mut self) {
         let mut sent: Vec<Waiting> = self.sent.drain().map(|(_, w)| w).collect();

@@ -109,9 +109,13 @@ async fn serve(control: SeqPacket, config: &Config, store: Store, mut status: Wr
         match wake {
             Wake::Command(cmd) => match cmd? {
                 Command::Link(Role::Primary, sock) => {
-                    primary = Some(Link::new(sock)?);
+                    let link = Link::new(sock)?;
                     // The primary resends what it has not seen acknowledged.
                     held = None;
+                    if config.virustotal.enabled() {
+                        tell_verdicts(&store, &link).await;
+                    }
+                    primary = Some(link);
                 }
                 Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the writer does not use"),
                 Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
@@ -147,7 +151,7 @@ async fn serve(control: SeqPacket, config: &Config, store: Store, mut status: Wr
                             tracing::info!(was = %e, "the database is writable again");
                         }
                         if let Some(p) = &primary {
-                            if let Err(e) = p.send(&RowAck { seq: batch.seq }).await {
+                            if let Err(e) = p.send(&RowAck { seq: batch.seq, have_verdicts: Vec::new() }).await {
                                 tracing::warn!(error = %e, "primary link lost before the acknowledgement");
                                 primary = None;
                             }
@@ -156,7 +160,7 @@ async fn serve(control: SeqPacket, config: &Config, store: Store, mut status: Wr
                     Err(CommitError::Batch(e)) => {
                         tracing::error!(error = %e, "dropping a malformed batch; this is a bug, please report it");
                         if let Some(p) = &primary {
-                            let _ = p.send(&RowAck { seq: batch.seq }).await;
+                            let _ = p.send(&RowAck { seq: batch.seq, have_verdicts: Vec::new() }).await;
                         }
                     }
                     Err(CommitError::Store(e)) => {
@@ -195,6 +199,24 @@ async fn serve(control: SeqPacket, config: &Config, store: Store, mut status: Wr
         if now >= next_status {
             control.send(&FromRole::Status(RoleStatus::Writer(status.clone()))).await.context("reporting status")?;
             next_status = now + STATUS_PERIOD;
+        }
+    }
+}
+
+/// Tells a new primary which executables already have a VirusTotal verdict. A primary
+/// that misses this (a failed read) only asks VirusTotal again.
+async fn tell_verdicts(store: &Store, link: &PrimaryLink) {
+    let hashes = match store.verdict_hashes() {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the stored VirusTotal verdicts; executables will be looked up again");
+            return;
+        }
+    };
+    for chunk in hashes.chunks(picosnitch_ipc::rows::VERDICTS_PER_ACK) {
+        if let Err(e) = link.send(&RowAck { seq: 0, have_verdicts: chunk.to_vec() }).await {
+            tracing::warn!(error = %e, "primary link lost while listing stored verdicts");
+            return;
         }
     }
 }
