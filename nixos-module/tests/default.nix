@@ -90,7 +90,7 @@ let
           remote = {
             host = "db.example.internal";
             tls = "disable";
-            connections_table = "laptop_connections"; # freeform inside the typed table
+            table_prefix = "laptop_"; # freeform inside the typed table
           };
         };
         log = {
@@ -119,6 +119,7 @@ let
     "CAP_CHOWN"
     "CAP_DAC_READ_SEARCH"
     "CAP_FOWNER"
+    "CAP_KILL"
     "CAP_NET_ADMIN"
     "CAP_PERFMON"
     "CAP_SETGID"
@@ -379,7 +380,7 @@ let
           user = "picosnitch";
           database = "picosnitch";
           tls = "disable";
-          connections_table = "laptop_connections";
+          table_prefix = "laptop_";
           password_file = "${credentialsDir}/remote-database-password";
         };
       };

@@ -19,6 +19,7 @@ fn resolve(place: Place, ctx: &Context) -> Vec<PathBuf> {
     let p = match place {
         Place::Path(p) => PathBuf::from(p),
         Place::StateDir => ctx.state_dir.clone(),
+        Place::Spool => ctx.spool_dir.clone(),
         Place::RuntimeDir => ctx.runtime_dir.clone(),
         Place::OwnExecutable => ctx.own_exe.clone(),
         Place::OwnInterpreter => match interpreter() {
@@ -83,8 +84,11 @@ pub(crate) fn restrict(policy: &Policy, ctx: &Context) -> Result<String, Sandbox
             created = created.add_rule(PathBeneath::new(fd, rights(rule.access, abi, is_dir))).map_err(ll)?;
         }
     }
+    // With the network access handled and no rule, every TCP bind and connect is
+    // refused (the remote role only uses the socket it is given); a ConnectPort role
+    // (virustotal) may connect to its one port.
     if net_rules {
-        if let (Network::ConnectConfigured { .. }, Some(port)) = (policy.network, ctx.remote_port) {
+        if let (Network::ConnectPort { .. }, Some(port)) = (policy.network, ctx.connect_port) {
             created = created.add_rule(NetPort::new(port, AccessNet::ConnectTcp)).map_err(ll)?;
         }
     }

@@ -42,8 +42,10 @@ pub struct Context {
     pub runtime_dir: PathBuf,
     /// This binary, which the supervisor executes to start roles.
     pub own_exe: PathBuf,
-    /// The remote database's port, for `Network::ConnectConfigured`.
-    pub remote_port: Option<u16>,
+    /// The remote database's spool directory.
+    pub spool_dir: PathBuf,
+    /// The one TCP port a `Network::ConnectPort` role may connect to.
+    pub connect_port: Option<u16>,
 }
 
 /// What confinement achieved, for the log and `picosnitch status`.

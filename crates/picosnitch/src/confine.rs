@@ -101,7 +101,8 @@ pub fn context(config: &Config) -> anyhow::Result<picosnitch_sandbox::Context> {
         state_dir,
         runtime_dir: config.data.runtime_dir.clone(),
         own_exe: std::env::current_exe().context("finding this executable")?,
-        remote_port: config.database.remote.as_ref().map(|r| r.port),
+        spool_dir: crate::remote::spool_dir(config),
+        connect_port: None,
     })
 }
 
@@ -113,11 +114,10 @@ pub fn confine_role(policy: &Policy, config: &Config) -> anyhow::Result<()> {
     confine_with(policy, ctx)
 }
 
-/// [`confine_role`] for a role whose `Network::ConnectConfigured` port is not the
-/// remote database's (the virustotal role: its API's port).
+/// [`confine_role`] for a `Network::ConnectPort` role (virustotal: its API's port).
 pub fn confine_role_connecting(policy: &Policy, config: &Config, port: Option<u16>) -> anyhow::Result<()> {
     let mut ctx = context(config)?;
-    ctx.remote_port = port;
+    ctx.connect_port = port;
     confine_with(policy, ctx)
 }
 
@@ -149,6 +149,7 @@ pub fn all_policies() -> Vec<&'static Policy> {
         &crate::primary::policy::POLICY,
         &crate::hasher::policy::POLICY,
         &crate::writer::policy::POLICY,
+        &crate::remote::policy::POLICY,
         &crate::virustotal::policy::POLICY,
     ]
 }

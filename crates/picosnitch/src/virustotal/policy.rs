@@ -37,7 +37,7 @@ pub static POLICY: Policy = Policy {
         FileRule { place: Place::Path("/etc/host.conf"), access: FileAccess::Read, why: "resolving the API's host name" },
         FileRule { place: Place::Path("/etc/gai.conf"), access: FileAccess::Read, why: "resolving the API's host name (address order)" },
     ],
-    network: Network::ConnectConfigured { why: "the port of [virustotal] api_url (443)" },
+    network: Network::ConnectPort { why: "the port of [virustotal] api_url (443); it resolves the host name itself" },
     untrusted: Some("answers from the network (TLS-verified)"),
     scoped: true,
     syscalls: &[RUNTIME, OWN],
