@@ -231,14 +231,6 @@ fn the_virustotal_role_reaches_nothing_but_its_api() {
         "virustotal:read-shadow,virustotal:write-outside,virustotal:connect={other_port},virustotal:ptrace,virustotal:regain-root"
     );
     let d = Daemon::start_env(&virustotal_section(&fake, secrets.path(), true), &[("PICOSNITCH_SANDBOX_PROBE", &probes)]);
-    let pid = d.role_pid("virustotal");
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("role status");
-    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or_default().to_string();
-    assert!(field("Uid:").split_whitespace().all(|u| u == SERVICE_UID.to_string()), "uids: {}", field("Uid:"));
-    for set in ["CapEff:", "CapPrm:", "CapBnd:", "CapInh:", "CapAmb:"] {
-        assert_eq!(field(set), "0000000000000000", "virustotal {set}");
-    }
-    assert_eq!((field("NoNewPrivs:").as_str(), field("Seccomp:").as_str()), ("1", "2"));
     for probe in ["read-shadow", "write-outside", "connect"] {
         let line = d.wait_log(&["sandbox probe result", "role=virustotal", &format!("probe={probe}")], Duration::from_secs(30));
         assert!(line.contains("refused: Permission denied"), "{probe}: {line}");
@@ -253,4 +245,13 @@ fn the_virustotal_role_reaches_nothing_but_its_api() {
     });
     // regain-root was never sent to the replacement (probes go to a role's first process).
     assert!(!d.log().contains("role=virustotal probe=regain-root outcome=ALLOWED"));
+    // The replacement (no probes) is confined like the first.
+    let pid = d.role_pid("virustotal");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("role status");
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or_default().to_string();
+    assert!(field("Uid:").split_whitespace().all(|u| u == SERVICE_UID.to_string()), "uids: {}", field("Uid:"));
+    for set in ["CapEff:", "CapPrm:", "CapBnd:", "CapInh:", "CapAmb:"] {
+        assert_eq!(field(set), "0000000000000000", "virustotal {set}");
+    }
+    assert_eq!((field("NoNewPrivs:").as_str(), field("Seccomp:").as_str()), ("1", "2"));
 }
