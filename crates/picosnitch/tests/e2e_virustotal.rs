@@ -142,3 +142,22 @@ fn verdicts_are_looked_up_uploaded_stored_and_shown() {
     assert!(st["virustotal"]["errors"].as_u64() >= Some(1));
     assert_eq!(d.stop(), Some(0), "the daemon stops cleanly with the virustotal role");
 }
+
+/// VirusTotal is optional: a key file that cannot be read turns the lookups off and
+/// says why, and the history is recorded all the same.
+#[test]
+fn a_missing_key_file_turns_lookups_off_not_the_daemon() {
+    if !root_or_skip("a_missing_key_file_turns_lookups_off_not_the_daemon") {
+        return;
+    }
+    let d = Daemon::start("[virustotal]\napi_key_file = \"/nonexistent/picosnitch-vt-key\"\n");
+    let line = d.wait_log(&["VirusTotal lookups are off"], Duration::from_secs(10));
+    assert!(line.contains("/nonexistent/picosnitch-vt-key"), "{line}");
+    let st = d.status();
+    assert!(!st["roles"].as_array().expect("roles").iter().any(|r| r["role"] == "virustotal"), "{st}");
+    let server = Traffic::new("vtoffsrv");
+    let client = Traffic::new("vtoffcli");
+    connect_once(&server, &client);
+    let rows = d.wait_rows(&client.path, Duration::from_secs(60), |r| !r.is_empty());
+    assert_eq!(sums(&rows), (4, 3, 1));
+}

@@ -148,10 +148,18 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
     let result = smol::block_on(ex.run(async {
         let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
             .context("installing SIGTERM/SIGINT handlers")?;
+        let mut started = Vec::new();
         for &role in &roles {
-            sup.start(ex, role).await?;
+            match sup.start(ex, role).await {
+                Ok(()) => started.push(role),
+                // Optional: without it the history is recorded all the same.
+                Err(e) if role == Role::VirusTotal => {
+                    tracing::error!(error = %format!("{e:#}"), "VirusTotal lookups are off: the virustotal role cannot start");
+                }
+                Err(e) => return Err(e),
+            }
         }
-        for &role in &roles {
+        for role in started {
             let sup = Rc::clone(&sup);
             ex.spawn(async move { sup.watch(ex, role).await }).detach();
         }
@@ -371,6 +379,10 @@ impl Supervisor {
                 return;
             }
             if let Err(e) = self.start(ex, role).await {
+                if role == Role::VirusTotal {
+                    tracing::error!(error = %format!("{e:#}"), "VirusTotal lookups are off: the virustotal role cannot be restarted");
+                    return;
+                }
                 let _ = self.fatal.try_send(format!("restarting the {role} role: {e:#}"));
                 return;
             }
