@@ -13,12 +13,14 @@ pub enum Role {
     Writer,
     /// Delivers the spooled rows to the remote database (only when one is configured).
     Remote,
+    /// Optional: started only with a `[virustotal]` API key.
+    VirusTotal,
     /// Desktop notifications, as the desktop user (only with `[desktop] user` set).
     Notify,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer, Role::Remote, Role::Notify];
+    pub const ALL: [Role; 7] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer, Role::Remote, Role::VirusTotal, Role::Notify];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -27,6 +29,7 @@ impl Role {
             Role::Hasher => "hasher",
             Role::Writer => "writer",
             Role::Remote => "remote",
+            Role::VirusTotal => "virustotal",
             Role::Notify => "notify",
         }
     }
@@ -38,7 +41,7 @@ impl Role {
     /// The roles this one talks to directly. The primary is the hub.
     pub fn peers(self) -> &'static [Role] {
         match self {
-            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer, Role::Notify],
+            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer, Role::VirusTotal, Role::Notify],
             // It reads the spool the writer fills; no link to anyone but the supervisor.
             Role::Remote => &[],
             _ => &[Role::Primary],

@@ -11,6 +11,8 @@ pub enum NoticeKind {
     FirstSeen,
     /// A known executable's sha256 changed.
     Sha256Changed,
+    /// VirusTotal flags an executable that used the network.
+    VirusTotalFlagged,
     /// Events or rows were lost (a counter in `picosnitch status` went up).
     EventsLost,
     /// A role failed.
@@ -18,12 +20,14 @@ pub enum NoticeKind {
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 4] = [NoticeKind::FirstSeen, NoticeKind::Sha256Changed, NoticeKind::EventsLost, NoticeKind::Error];
+    pub const ALL: [NoticeKind; 5] =
+        [NoticeKind::FirstSeen, NoticeKind::Sha256Changed, NoticeKind::VirusTotalFlagged, NoticeKind::EventsLost, NoticeKind::Error];
 
     pub fn name(self) -> &'static str {
         match self {
             NoticeKind::FirstSeen => "first_seen",
             NoticeKind::Sha256Changed => "sha256_changed",
+            NoticeKind::VirusTotalFlagged => "virustotal_flagged",
             NoticeKind::EventsLost => "events_lost",
             NoticeKind::Error => "error",
         }

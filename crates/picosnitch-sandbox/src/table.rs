@@ -87,6 +87,7 @@ pub fn render(policies: &[&Policy]) -> String {
             Network::None => "none".to_string(),
             Network::UnixOnly { why } => format!("Unix sockets only: {why}"),
             Network::HandedOver { why } => format!("only the socket the supervisor connects to the configured host and port: {why}"),
+            Network::ConnectPort { why } => format!("TCP connect to one port only: {why}"),
             Network::NotRestricted { why } => format!("not restricted: {why}"),
         };
         let mut families: BTreeMap<_, Vec<String>> = BTreeMap::new();

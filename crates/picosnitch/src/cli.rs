@@ -246,6 +246,7 @@ fn run_role(role: Role, config: &Config) -> anyhow::Result<()> {
         Role::Writer => crate::writer::run(control, config),
         Role::Notify => crate::notify::run(control, config),
         Role::Remote => crate::remote::run(control, config),
+        Role::VirusTotal => crate::virustotal::run(control, config),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The daemon's status, written by the supervisor to `<runtime_dir>/status.json` every
 //! second and read by `picosnitch status`. Every loss counter of every role is in it.
-use picosnitch_ipc::status::{HasherStatus, MonitorStatus, NotifyStatus, PrimaryStatus, RemoteStatus, WriterStatus};
+use picosnitch_ipc::status::{HasherStatus, MonitorStatus, NotifyStatus, PrimaryStatus, RemoteStatus, VirusTotalStatus, WriterStatus};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -43,6 +43,9 @@ pub struct PipelineStatus {
     /// Only with `[database.remote]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<RemoteStatus>,
+    /// Absent unless `[virustotal]` has an API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virustotal: Option<VirusTotalStatus>,
 }
 
 impl PipelineStatus {
@@ -96,6 +99,9 @@ impl PipelineStatus {
             if p.rows_dropped_queue_full > 0 {
                 losses.push(("rows dropped with the writer queue full".into(), p.rows_dropped_queue_full));
             }
+            if p.virustotal_not_checked > 0 {
+                losses.push(("executables not checked on VirusTotal (too many waiting)".into(), p.virustotal_not_checked));
+            }
             if p.bytes_unattributed > 0 {
                 losses.push(("bytes of unknown flows".into(), p.bytes_unattributed));
             }
@@ -114,6 +120,11 @@ impl PipelineStatus {
             }
             if r.records_undecodable > 0 {
                 losses.push(("undecodable spool records".into(), r.records_undecodable));
+            }
+        }
+        if let Some(v) = &self.virustotal {
+            if v.dropped_queue_full > 0 {
+                losses.push(("executables not checked on VirusTotal (queue full)".into(), v.dropped_queue_full));
             }
         }
         if let Some(n) = &self.notify {
@@ -235,6 +246,16 @@ impl PipelineStatus {
             );
             if let Some(e) = &n.last_error {
                 let _ = writeln!(s, "  last failure: {e}");
+            }
+        }
+        if let Some(v) = &self.virustotal {
+            let _ = writeln!(
+                s,
+                "\nvirustotal: {} lookups, {} uploads, {} flagged; {} waiting; quota errors {}, other errors {}",
+                v.lookups, v.files_uploaded, v.flagged, v.queued, v.quota_errors, v.errors
+            );
+            if let Some(e) = &v.last_error {
+                let _ = writeln!(s, "  last error: {e}");
             }
         }
         let _ = writeln!(s);

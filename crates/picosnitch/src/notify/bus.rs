@@ -17,14 +17,14 @@ pub fn session_bus_address(uid: u32) -> String {
 fn timeout(kind: NoticeKind) -> notify_rust::Timeout {
     match kind {
         NoticeKind::FirstSeen => notify_rust::Timeout::Milliseconds(2000),
-        NoticeKind::Sha256Changed | NoticeKind::EventsLost | NoticeKind::Error => notify_rust::Timeout::Never,
+        NoticeKind::Sha256Changed | NoticeKind::VirusTotalFlagged | NoticeKind::EventsLost | NoticeKind::Error => notify_rust::Timeout::Never,
     }
 }
 
 fn urgency(kind: NoticeKind) -> notify_rust::Urgency {
     match kind {
         NoticeKind::FirstSeen => notify_rust::Urgency::Normal,
-        NoticeKind::Sha256Changed | NoticeKind::EventsLost | NoticeKind::Error => notify_rust::Urgency::Critical,
+        NoticeKind::Sha256Changed | NoticeKind::VirusTotalFlagged | NoticeKind::EventsLost | NoticeKind::Error => notify_rust::Urgency::Critical,
     }
 }
 

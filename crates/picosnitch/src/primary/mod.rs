@@ -10,6 +10,7 @@ mod pack;
 mod periods;
 pub mod policy;
 mod sightings;
+mod virustotal;
 
 use crate::role::{self, Command, Control};
 use anyhow::Context;
@@ -78,6 +79,7 @@ enum Input {
     Ack(u32, Received<RowAck>),
     /// fanotify's reports on hashed executables, from the watch of this generation.
     ExeChanges(u32, Vec<crate::exe_watch::Change>),
+    Verdict(u32, Received<picosnitch_ipc::virustotal::VtReply>),
 }
 
 pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
@@ -201,6 +203,7 @@ struct Primary<'a> {
     awaiting_sha: VecDeque<(identity::Exe, Rc<str>)>,
     /// Generation of the current fanotify watch; a reader of an older one stops.
     watch_gen: u32,
+    virustotal: virustotal::VirusTotalQueue,
 }
 
 /// A flow the kernel reported open and not yet closed.
@@ -250,6 +253,7 @@ impl<'a> Primary<'a> {
             notices: VecDeque::new(),
             awaiting_sha: VecDeque::new(),
             watch_gen: 0,
+            virustotal: virustotal::VirusTotalQueue::new(&config.virustotal),
         }
     }
 
@@ -303,7 +307,9 @@ impl<'a> Primary<'a> {
                     Input::Hash(g, msg) if self.hasher.as_ref().is_some_and(|(hg, _)| *hg == g) => match msg {
                         Ok(Some((reply, _))) => {
                             self.last_hash_progress = Instant::now();
-                            self.ids.hash_done(reply.id, reply.result, &mut self.status);
+                            if let Some(new) = self.ids.hash_done(reply.id, reply.result, &mut self.status) {
+                                self.virustotal.hashed(new);
+                            }
                         }
                         Ok(None) | Err(_) => {
                             tracing::warn!("hasher link closed; requests will be repeated to its replacement");
@@ -311,7 +317,10 @@ impl<'a> Primary<'a> {
                         }
                     },
                     Input::Ack(g, msg) if self.writer.as_ref().is_some_and(|(wg, _)| *wg == g) => match msg {
-                        Ok(Some((ack, _))) => self.outbox.ack(ack.seq),
+                        Ok(Some((ack, _))) => {
+                            self.virustotal.already_checked(ack.have_verdicts);
+                            self.outbox.ack(ack.seq);
+                        }
                         Ok(None) | Err(_) => {
                             tracing::warn!(queued = self.outbox.rows_queued(), "writer link closed; rows wait for its restart");
                             self.writer = None;
@@ -322,10 +331,35 @@ impl<'a> Primary<'a> {
                             self.ids.exe_changed(c, &mut self.status);
                         }
                     }
-                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) | Input::ExeChanges(..) => {} // from a replaced link
+                    Input::Verdict(g, msg) if self.virustotal.link.as_ref().is_some_and(|(vg, _)| *vg == g) => match msg {
+                        Ok(Some((reply, _))) => {
+                            if let Some(flagged) = self.virustotal.answered(reply) {
+                                virustotal::on_flagged(&flagged);
+                                if self.sightings.is_some() {
+                                    self.raise(Notice::new(
+                                        picosnitch_ipc::notices::NoticeKind::VirusTotalFlagged,
+                                        format!("VirusTotal flags {}", flagged.exe),
+                                        format!("{}\nsha256 {}", flagged.summary, flagged.sha256),
+                                    ));
+                                }
+                            }
+                        }
+                        Ok(None) | Err(_) => {
+                            tracing::warn!("virustotal link closed; its requests are repeated to its replacement");
+                            self.virustotal.link = None;
+                            self.virustotal.relinked();
+                        }
+                    },
+                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) | Input::ExeChanges(..) | Input::Verdict(..) => {} // from a replaced link
                 }
             }
             self.send_hash_jobs().await;
+            self.virustotal.send().await;
+            if self.config.database.enabled {
+                self.outbox.push_verdicts(std::mem::take(&mut self.virustotal.verdicts));
+            } else {
+                self.virustotal.verdicts.clear();
+            }
             self.check_awaited_hashes();
             self.send_notices().await;
             if self.ids.outstanding() > 0 && self.last_hash_progress.elapsed() > HASHER_TIMEOUT {
@@ -364,6 +398,7 @@ impl<'a> Primary<'a> {
                 self.status.rows_acknowledged = self.outbox.rows_acknowledged;
                 self.status.flows_active = self.flows.len() as u64;
                 self.status.hashes_pending = self.ids.pending() as u64;
+                self.status.virustotal_not_checked = self.virustotal.not_checked;
                 self.domains.report(&mut self.status);
                 let feed = self.feed.stats();
                 self.status.feed_subscribers = feed.subscribers as u64;
@@ -404,6 +439,12 @@ impl<'a> Primary<'a> {
                 self.outbox.rewind();
             }
             Role::Notify => self.notify = Some(Rc::new(Link::new(sock)?)),
+            Role::VirusTotal => {
+                let link: Rc<virustotal::VtLink> = Rc::new(Link::new(sock)?);
+                spawn_reader(self.ex, Rc::clone(&link), g, self.tx.clone(), Input::Verdict);
+                self.virustotal.link = Some((g, link));
+                self.virustotal.relinked();
+            }
             Role::Primary => tracing::warn!("ignoring a link to itself"),
             Role::Remote => tracing::warn!("ignoring a link to the remote role, which the primary does not use"),
         }

@@ -47,17 +47,19 @@ fn probes_for(role: Role) -> Vec<(String, Option<String>)> {
 
 /// The order roles start in: each finds the peers it needs already running. The
 /// remote role (only with `[database.remote]`) needs no peer: it reads the spool; the
-/// notify role (only with a desktop user) must be up before the primary links to it.
-const START_ORDER: [Role; 6] = [Role::Writer, Role::Hasher, Role::Notify, Role::Primary, Role::Monitor, Role::Remote];
+/// virustotal role (only with a `[virustotal]` API key) and the notify role (only with
+/// a desktop user) must be up before the primary links to them.
+const START_ORDER: [Role; 7] = [Role::Writer, Role::Hasher, Role::VirusTotal, Role::Notify, Role::Primary, Role::Monitor, Role::Remote];
 /// The order they stop in: the monitor hands its last counts to the primary, the
 /// primary its last rows to the writer, which spools them for the remote role.
-const STOP_ORDER: [(Role, Duration); 6] = [
+const STOP_ORDER: [(Role, Duration); 7] = [
     (Role::Monitor, Duration::from_secs(5)),
     (Role::Primary, Duration::from_secs(25)),
     (Role::Writer, Duration::from_secs(10)),
     (Role::Hasher, Duration::from_secs(3)),
     (Role::Notify, Duration::from_secs(6)),
     (Role::Remote, Duration::from_secs(5)),
+    (Role::VirusTotal, Duration::from_secs(3)),
 ];
 /// A loss is announced at most this often (its counters are in `picosnitch status`).
 const LOSS_NOTICE_PERIOD: Duration = Duration::from_secs(60);
@@ -99,6 +101,8 @@ struct Supervisor {
     roles: Vec<Role>,
     /// Losses already announced to the desktop user, and when.
     losses_announced: Cell<(u64, Option<Instant>)>,
+    /// Where the virustotal role's API key comes from (read again at each start).
+    virustotal: picosnitch_config::VirusTotalConfig,
 }
 
 pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
@@ -113,6 +117,7 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
     let roles: Vec<Role> = START_ORDER
         .into_iter()
         .filter(|r| *r != Role::Remote || config.database.remote.is_some())
+        .filter(|r| *r != Role::VirusTotal || config.virustotal.enabled())
         .filter(|r| *r != Role::Notify || crate::notify::enabled(config))
         .collect();
     let _lock = lock_runtime_dir(runtime_dir)?;
@@ -145,6 +150,7 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
         feed,
         roles: roles.clone(),
         losses_announced: Cell::new((0, None)),
+        virustotal: config.virustotal.clone(),
     });
     let status_path = runtime_dir.join("status.json");
     // Lives as long as the process; restarts spawn tasks on it from other tasks, which
@@ -153,10 +159,18 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
     let result = smol::block_on(ex.run(async {
         let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
             .context("installing SIGTERM/SIGINT handlers")?;
+        let mut started = Vec::new();
         for &role in &roles {
-            sup.start(ex, role).await?;
+            match sup.start(ex, role).await {
+                Ok(()) => started.push(role),
+                // Optional: without it the history is recorded all the same.
+                Err(e) if role == Role::VirusTotal => {
+                    tracing::error!(error = %format!("{e:#}"), "VirusTotal lookups are off: the virustotal role cannot start");
+                }
+                Err(e) => return Err(e),
+            }
         }
-        for &role in &roles {
+        for role in started {
             let sup = Rc::clone(&sup);
             ex.spawn(async move { sup.watch(ex, role).await }).detach();
         }
@@ -288,8 +302,18 @@ impl Supervisor {
     /// Starts `role` and links it to its running peers.
     async fn start(self: &Rc<Self>, ex: &'static smol::LocalExecutor<'static>, role: Role) -> anyhow::Result<()> {
         let (ours, theirs) = SeqPacket::pair()?;
-        let feed = if role == Role::Primary { self.feed.as_ref().map(AsFd::as_fd) } else { None };
-        let started = spawn::spawn(&self.exe, self.config_path.as_deref(), role, theirs, feed)?;
+        // fd 5: the live feed's socket for the primary, the API key's pipe for virustotal.
+        let secrets = match role {
+            Role::VirusTotal => Some(crate::virustotal::secrets::pipe_for_role(&self.virustotal)?),
+            _ => None,
+        };
+        let extra = match role {
+            Role::Primary => self.feed.as_ref().map(AsFd::as_fd),
+            Role::VirusTotal => secrets.as_ref().map(AsFd::as_fd),
+            _ => None,
+        };
+        let started = spawn::spawn(&self.exe, self.config_path.as_deref(), role, theirs, extra)?;
+        drop(secrets);
         let child = started.child;
         let pid = child.id();
         let control = Rc::new(Link::new(ours)?);
@@ -373,6 +397,10 @@ impl Supervisor {
                 return;
             }
             if let Err(e) = self.start(ex, role).await {
+                if role == Role::VirusTotal {
+                    tracing::error!(error = %format!("{e:#}"), "VirusTotal lookups are off: the virustotal role cannot be restarted");
+                    return;
+                }
                 let _ = self.fatal.try_send(format!("restarting the {role} role: {e:#}"));
                 return;
             }
@@ -446,6 +474,7 @@ impl Supervisor {
                         RoleStatus::Hasher(h) => st.hasher = Some(h),
                         RoleStatus::Notify(n) => st.notify = Some(n),
                         RoleStatus::Remote(r) => st.remote = Some(r),
+                        RoleStatus::VirusTotal(v) => st.virustotal = Some(v),
                         RoleStatus::Writer(w) => {
                             st.writer = Some(w);
                             drop(st);
