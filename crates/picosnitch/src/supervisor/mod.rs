@@ -338,16 +338,18 @@ impl Supervisor {
         tracing::debug!(%role, pid, "role started");
         let sup = Rc::clone(self);
         ex.spawn(async move { sup.read_reports(ex, role, control).await }).detach();
+        // A failed link is not an error of this start: the process at the other end died
+        // (several roles can die at once), and its own restart links the two again.
         for &peer in role.peers() {
             let peer_control = self.slots.borrow().get(&peer).and_then(|s| s.control.clone());
             let (Some(peer_control), Some(own)) = (peer_control, self.control_of(role)) else { continue };
             let (a, b) = SeqPacket::pair()?;
-            own.send_with_fds(&ToRole::Link { peer }, &[a.as_fd()]).await.with_context(|| format!("linking {role} to {peer}"))?;
-            // A peer that died a moment ago (its death not yet seen) cannot take its
-            // end; its restart links the two again, so this is no reason to stop the
-            // daemon (it did, when every role was killed at once).
+            if let Err(e) = own.send_with_fds(&ToRole::Link { peer }, &[a.as_fd()]).await {
+                tracing::warn!(%role, error = %e, "the new role is gone before it could be linked; its restart will link it");
+                break;
+            }
             if let Err(e) = peer_control.send_with_fds(&ToRole::Link { peer: role }, &[b.as_fd()]).await {
-                tracing::warn!(%role, %peer, error = %e, "could not link a peer that is going away; its restart will");
+                tracing::warn!(%role, %peer, error = %e, "not linked: the peer is gone; its restart will link it");
             }
         }
         Ok(())
