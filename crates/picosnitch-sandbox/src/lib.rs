@@ -42,6 +42,8 @@ pub struct Context {
     pub runtime_dir: PathBuf,
     /// This binary, which the supervisor executes to start roles.
     pub own_exe: PathBuf,
+    /// The desktop user's uid and gid (`[desktop] user`), for `User::Desktop`.
+    pub desktop: Option<(u32, u32)>,
     /// The remote database's spool directory.
     pub spool_dir: PathBuf,
     /// The one TCP port a `Network::ConnectPort` role may connect to.
@@ -72,6 +74,10 @@ pub fn confine(policy: &Policy, ctx: &Context) -> Result<Report, SandboxError> {
     let (uid, gid) = match policy.user {
         User::Root => (0, 0),
         User::Service => (ctx.service_uid, ctx.service_gid),
+        User::Desktop => match ctx.desktop {
+            Some((uid, gid)) if uid != 0 => (uid, gid),
+            _ => return Err(SandboxError::NoDesktopUser { role: policy.role }),
+        },
     };
     caps_drop::become_user(uid, gid, &keep)?;
     // Not dumpable: no other process of the service user may ptrace this one or read

@@ -9,6 +9,8 @@ pub enum User {
     Root,
     /// The service user (`[data] owner`).
     Service,
+    /// The desktop user (`[desktop] user`), never root.
+    Desktop,
 }
 
 /// A capability kept, and why.
@@ -59,6 +61,9 @@ pub struct FileRule {
 pub enum Network {
     /// No TCP bind or connect (Landlock), no inet sockets at all (seccomp).
     None,
+    /// No TCP (Landlock) and no inet sockets (seccomp); Unix stream sockets only, to
+    /// reach the desktop user's session bus.
+    UnixOnly { why: &'static str },
     /// Only a socket the supervisor connected to the configured host and port and
     /// handed over; the role itself may not create, bind or connect any (seccomp: no
     /// socket(); Landlock: no TCP connect or bind).

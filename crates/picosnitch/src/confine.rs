@@ -101,6 +101,7 @@ pub fn context(config: &Config) -> anyhow::Result<picosnitch_sandbox::Context> {
         state_dir,
         runtime_dir: config.data.runtime_dir.clone(),
         own_exe: std::env::current_exe().context("finding this executable")?,
+        desktop: crate::notify::desktop_account(config)?,
         spool_dir: crate::remote::spool_dir(config),
         connect_port: None,
     })
@@ -149,6 +150,7 @@ pub fn all_policies() -> Vec<&'static Policy> {
         &crate::primary::policy::POLICY,
         &crate::hasher::policy::POLICY,
         &crate::writer::policy::POLICY,
+        &crate::notify::policy::POLICY,
         &crate::remote::policy::POLICY,
         &crate::virustotal::policy::POLICY,
     ]
