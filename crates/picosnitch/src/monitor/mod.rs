@@ -210,15 +210,6 @@ impl Monitor {
     }
 
     fn drain_ring(&mut self) {
-        // Names first: an answer the kernel saw before a connection then reaches the
-        // primary before that connection's flow (announced from the other ring).
-        if let Some(names) = &mut self.names {
-            if self.primary.is_some() {
-                names.drain(&mut self.pending);
-            } else {
-                names.drain(&mut Vec::new());
-            }
-        }
         let clock = convert::Clock::now();
         let now = Instant::now();
         loop {
@@ -248,6 +239,18 @@ impl Monitor {
                     self.status.records_undecodable += 1;
                     tracing::warn!(error = %e, "dropping an undecodable ring buffer record");
                 }
+            }
+        }
+        // Names after flows: a name record the kernel wrote before a flow record read
+        // above is in the name ring by now, so it is read in this same drain, and goes
+        // out ahead of that flow's events (flows go out from the table at the flush).
+        // Draining names first left a gap between the two drains: a short connection
+        // whose ClientHello fell in it opened and closed before its name was read.
+        if let Some(names) = &mut self.names {
+            if self.primary.is_some() {
+                names.drain(&mut self.pending);
+            } else {
+                names.drain(&mut Vec::new());
             }
         }
     }
