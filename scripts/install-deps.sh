@@ -10,6 +10,7 @@ packages=(
     iproute2              # tests make network namespaces and veth pairs (ip netns, ip link)
     procps                # sysctl for the ping-socket range inside a test namespace
     sqlite3               # the README's example queries
+    tmux                  # the TUI tests drive the real binary in a real terminal
 )
 
 missing=()

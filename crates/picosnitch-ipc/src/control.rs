@@ -52,6 +52,9 @@ pub enum ToRole {
     Link { peer: Role },
     /// Finish what is in hand and exit.
     Stop,
+    /// Attempt something the role's confinement must refuse (the sandbox tests), and
+    /// report how it was refused; `arg` is its target where it has one.
+    Probe { probe: String, arg: Option<String> },
 }
 
 /// Role -> supervisor.
@@ -61,4 +64,7 @@ pub enum FromRole {
     Attached { hook_set: String, reason: String },
     /// Counters for `picosnitch status`, every couple of seconds.
     Status(RoleStatus),
+    /// How a probe was refused (one that its seccomp policy forbids never reports: the
+    /// role is stopped and the supervisor names the call).
+    ProbeResult { probe: String, outcome: String },
 }

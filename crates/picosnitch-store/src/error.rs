@@ -8,6 +8,8 @@ pub enum StoreError {
     Full { path: PathBuf },
     #[error("database {path} has schema version {found}, newer than this picosnitch knows ({known}); upgrade picosnitch or point db_path elsewhere")]
     TooNew { path: PathBuf, found: i64, known: i64 },
+    #[error("database {path}: query interrupted")]
+    Interrupted { path: PathBuf },
     #[error("moving corrupt database {path} aside to {to}: {source}")]
     MoveAside { path: PathBuf, to: PathBuf, source: std::io::Error },
 }
@@ -17,6 +19,9 @@ impl StoreError {
         if let rusqlite::Error::SqliteFailure(f, _) = &e {
             if f.code == rusqlite::ErrorCode::DiskFull {
                 return StoreError::Full { path: path.to_path_buf() };
+            }
+            if f.code == rusqlite::ErrorCode::OperationInterrupted {
+                return StoreError::Interrupted { path: path.to_path_buf() };
             }
         }
         StoreError::Sqlite { path: path.to_path_buf(), source: e }

@@ -3,18 +3,21 @@
 //! `picosnitch query` open it read-only.
 mod aggregate;
 mod error;
+mod history;
 mod query;
 mod record;
 mod render;
 mod schema;
 mod store;
+mod summary;
 mod time;
 
 pub use aggregate::Aggregator;
 pub use error::StoreError;
+pub use history::{Dimension, ExeField, Filter, GroupKey, HistoryAnswer, HistoryQuery, HistoryRow, QueryInterrupt, Role, TimeRange};
 pub use query::{TopQuery, TopRow};
 pub use record::{ConnectionRecord, ExeRecord};
 pub use render::{human_bytes, render_csv, render_json, render_table};
 pub use schema::SCHEMA_VERSION;
-pub use store::{Delivery, OpenReport, PruneReport, Store};
+pub use store::{Delivery, OpenReport, PruneReport, Store, SummaryCheck};
 pub use time::{unix_days_ago, unix_minutes_ago, unix_now};

@@ -1,6 +1,7 @@
 use crate::error::StoreError;
 use crate::record::{ConnectionRecord, ExeRecord};
 use crate::schema::{MIGRATIONS, SCHEMA_VERSION};
+use crate::summary::{self, RowIds, SummaryDelta, ROW_IDS_COLUMNS};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,10 @@ pub struct Store {
     /// Interned side-table ids, so a batch of rows for one busy program costs one lookup.
     exe_ids: HashMap<ExeRecord, i64>,
     text_ids: HashMap<(Side, String), i64>,
+    /// The schema version found at open; a read-only open of an older database has no
+    /// summary tables and its history queries read `connections` directly.
+    version: i64,
+    snapshot: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,6 +28,15 @@ enum Side {
 pub struct OpenReport {
     /// Where a corrupt database was moved before a new one was created.
     pub moved_aside: Option<PathBuf>,
+}
+
+/// Result of [`Store::check_summaries`]: summary cells that differ from a recount of
+/// `connections`, per table. Both zero means consistent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SummaryCheck {
+    pub hour_mismatches: u64,
+    pub day_mismatches: u64,
+    pub week_mismatches: u64,
 }
 
 /// What [`Store::insert_batch_once`] did.
@@ -96,7 +110,10 @@ impl Store {
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
             conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))?;
-            conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;")?;
+            // Temporary tables, sorts and spilled statement journals stay in memory: the
+            // writer's Landlock domain holds only its state directory, so SQLite's temp
+            // files in /var/tmp or /tmp would fail to open in the middle of a batch.
+            conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;")?;
             Ok(check)
         };
         let check = setup().map_err(|e| classify(path, e))?;
@@ -106,21 +123,56 @@ impl Store {
                 source: rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT), Some(check)),
             }));
         }
-        let mut store = Store { conn, path: path.to_path_buf(), exe_ids: HashMap::new(), text_ids: HashMap::new() };
+        let mut store = Store { conn, path: path.to_path_buf(), exe_ids: HashMap::new(), text_ids: HashMap::new(), version: 0, snapshot: false };
         store.migrate().map_err(OpenFailure::Other)?;
+        store.version = SCHEMA_VERSION;
         Ok(store)
     }
 
     /// Opens for reading only (UIs, `picosnitch query`); never creates or migrates.
+    ///
+    /// A reader of a WAL database needs its -shm file. While the writer runs it exists
+    /// and a reader in the file's group can use it; when no writer runs and the reader
+    /// may not create it (a group member, the directory being root's), SQLite refuses.
+    /// Then nothing is writing, so the file is opened as immutable instead: see
+    /// [`Store::is_snapshot`].
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(|e| StoreError::from_sqlite(path, e))?;
+        match Self::open_ro(path, false) {
+            Err(StoreError::Sqlite { source, .. })
+                if source.sqlite_error_code() == Some(ErrorCode::ReadOnly) && !PathBuf::from(format!("{}-wal", path.display())).exists() =>
+            {
+                tracing::debug!(path = %path.display(), "no writer and no -shm file this user may create; reading the database as immutable");
+                Self::open_ro(path, true)
+            }
+            other => other,
+        }
+    }
+
+    fn open_ro(path: &Path, immutable: bool) -> Result<Store, StoreError> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if immutable {
+            flags |= OpenFlags::SQLITE_OPEN_URI;
+            let uri = format!("file:{}?immutable=1", uri_path(path));
+            Connection::open_with_flags(uri, flags)
+        } else {
+            Connection::open_with_flags(path, flags)
+        }
+        .map_err(|e| StoreError::from_sqlite(path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| StoreError::from_sqlite(path, e))?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| StoreError::from_sqlite(path, e))?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::TooNew { path: path.to_path_buf(), found: version, known: SCHEMA_VERSION });
         }
-        Ok(Store { conn, path: path.to_path_buf(), exe_ids: HashMap::new(), text_ids: HashMap::new() })
+        // Reading the schema needs the WAL index: this is where a missing -shm shows.
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0)).map_err(|e| StoreError::from_sqlite(path, e))?;
+        Ok(Store { conn, path: path.to_path_buf(), exe_ids: HashMap::new(), text_ids: HashMap::new(), version, snapshot: immutable })
+    }
+
+    /// Whether this read-only store was opened as immutable because no writer was
+    /// running; it does not see rows written later, so reopen it once a writer runs
+    /// (its -wal file exists).
+    pub fn is_snapshot(&self) -> bool {
+        self.snapshot
     }
 
     pub fn path(&self) -> &Path {
@@ -129,6 +181,11 @@ impl Store {
 
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// Whether the summary tables exist (schema version 2 or later).
+    pub(crate) fn has_summaries(&self) -> bool {
+        self.version >= 2
     }
 
     pub(crate) fn err(&self, e: rusqlite::Error) -> StoreError {
@@ -143,6 +200,10 @@ impl Store {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction().map_err(|e| StoreError::from_sqlite(&self.path, e))?;
             tx.execute_batch(sql).map_err(|e| StoreError::from_sqlite(&self.path, e))?;
+            if i + 1 == 2 {
+                // The summaries of an existing history, counted once.
+                summary::rebuild(&tx).map_err(|e| StoreError::from_sqlite(&self.path, e))?;
+            }
             tx.pragma_update(None, "user_version", i as i64 + 1).map_err(|e| StoreError::from_sqlite(&self.path, e))?;
             tx.commit().map_err(|e| StoreError::from_sqlite(&self.path, e))?;
             tracing::info!(path = %self.path.display(), version = i + 1, "database schema migrated");
@@ -194,6 +255,7 @@ impl Store {
         // Ids learned inside a transaction that may roll back are kept aside until commit.
         let mut new_exe: HashMap<ExeRecord, i64> = HashMap::new();
         let mut new_text: HashMap<(Side, String), i64> = HashMap::new();
+        let mut delta = SummaryDelta::default();
         {
             let mut insert = tx
                 .prepare_cached(
@@ -226,8 +288,26 @@ impl Store {
                 insert
                     .execute(params![r.contime, r.send, r.recv, r.events, e, p, g, r.uid, r.family, r.protocol, r.lport, r.rport, la, ra, d, r.netns])
                     .map_err(err)?;
+                let ids = RowIds {
+                    contime: r.contime,
+                    send: r.send,
+                    recv: r.recv,
+                    events: r.events,
+                    exe: e,
+                    pexe: p,
+                    gpexe: g,
+                    uid: r.uid,
+                    lport: r.lport,
+                    rport: r.rport,
+                    laddr: la,
+                    raddr: ra,
+                    domain: d,
+                };
+                delta.add(&ids, 1);
             }
         }
+        // Same transaction as the rows: a reader never sees one without the other.
+        delta.apply(&tx).map_err(err)?;
         tx.commit().map_err(err)?;
         if self.exe_ids.len() > 100_000 {
             self.exe_ids.clear();
@@ -241,19 +321,37 @@ impl Store {
     }
 
     /// Deletes connections older than `cutoff` (unix seconds) in short batches so readers
-    /// are never blocked for long, then side rows nothing refers to (never id 0).
+    /// are never blocked for long, then side rows nothing refers to (never id 0). Each
+    /// batch subtracts its rows from the summaries in the same transaction.
     pub fn prune(&mut self, cutoff: i64) -> Result<PruneReport, StoreError> {
         let mut report = PruneReport::default();
+        let path = self.path.clone();
+        let err = |e| StoreError::from_sqlite(&path, e);
         loop {
-            let n = self
-                .conn
-                .execute(
-                    "DELETE FROM connections WHERE rowid IN (SELECT rowid FROM connections WHERE contime < ?1 LIMIT ?2)",
-                    params![cutoff, PRUNE_BATCH],
-                )
-                .map_err(|e| self.err(e))?;
-            report.connections += n as u64;
-            if (n as i64) < PRUNE_BATCH {
+            let tx = self.conn.transaction().map_err(err)?;
+            let batch: Vec<(i64, RowIds)> = {
+                let mut select = tx
+                    .prepare_cached(&format!("SELECT rowid, {ROW_IDS_COLUMNS} FROM connections WHERE contime < ?1 LIMIT ?2"))
+                    .map_err(err)?;
+                let rows = select
+                    .query_map(params![cutoff, PRUNE_BATCH], |r| Ok((r.get::<_, i64>(0)?, RowIds::from_row(r, 1)?)))
+                    .map_err(err)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(err)?
+            };
+            let mut delta = SummaryDelta::default();
+            {
+                let mut delete = tx.prepare_cached("DELETE FROM connections WHERE rowid = ?1").map_err(err)?;
+                for (rowid, ids) in &batch {
+                    delete.execute(params![rowid]).map_err(err)?;
+                    delta.add(ids, -1);
+                }
+            }
+            if !delta.is_empty() {
+                delta.apply(&tx).map_err(err)?;
+            }
+            tx.commit().map_err(err)?;
+            report.connections += batch.len() as u64;
+            if (batch.len() as i64) < PRUNE_BATCH {
                 break;
             }
         }
@@ -281,6 +379,25 @@ impl Store {
             self.text_ids.clear();
         }
         Ok(report)
+    }
+
+    /// Compares the summary tables with a recount of `connections` (reads everything:
+    /// for tests and `picosnitch check`-style repairs, not for the UI).
+    pub fn check_summaries(&self) -> Result<SummaryCheck, StoreError> {
+        if !self.has_summaries() {
+            return Ok(SummaryCheck::default());
+        }
+        let [hour_mismatches, day_mismatches, week_mismatches] = summary::mismatches(&self.conn).map_err(|e| self.err(e))?;
+        Ok(SummaryCheck { hour_mismatches, day_mismatches, week_mismatches })
+    }
+
+    /// Recounts the summary tables from `connections` in one transaction.
+    pub fn rebuild_summaries(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::from_sqlite(&path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        summary::rebuild(&tx).map_err(err)?;
+        tx.commit().map_err(err)
     }
 
     /// Connections since `since` with their side-table values, newest first.
@@ -322,6 +439,20 @@ impl Store {
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
+}
+
+/// A path as the path of a `file:` URI.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.display().to_string().chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn intern_exe(tx: &rusqlite::Transaction<'_>, e: &ExeRecord) -> rusqlite::Result<i64> {

@@ -85,7 +85,7 @@ fn insert_interns_and_round_trips() {
     let a = row(T0, "/usr/bin/curl", 100, 2000);
     let b = row(T0 + 10, "/usr/bin/curl", 5, 6);
     store.insert_batch(&[a.clone(), b.clone()]).expect("insert");
-    store.insert_batch(&[a.clone()]).expect("insert again");
+    store.insert_batch(std::slice::from_ref(&a)).expect("insert again");
     let c = Connection::open(&path).expect("open");
     let n: i64 = c.query_row("SELECT count(*) FROM executables", [], |r| r.get(0)).expect("n");
     assert_eq!(n, 3, "id 0, curl and bash, each once");

@@ -63,6 +63,20 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Live view of the network, per executable, from the running daemon's feed
+    /// (root or a member of the picosnitch group).
+    Top {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Browse the history in the terminal (the database opened read-only).
+    Tui {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Database to read [default: [database] path from the config]
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+    },
     /// Check a config file without starting anything (exit status 78 when invalid).
     CheckConfig {
         /// The file to check [default: /etc/picosnitch/config.toml]
@@ -71,6 +85,8 @@ enum Command {
         #[arg(long)]
         print: bool,
     },
+    /// Print what each role may do: user, capabilities, files, network, system calls.
+    Privileges,
     /// Print the version.
     Version,
     /// Run one role of the pipeline: started by `picosnitch daemon`, not by hand.
@@ -97,6 +113,16 @@ pub fn main() -> ExitCode {
                 Ok(())
             })
         }
+        Command::Top { config } => with_config_for_terminal(config.as_deref(), "top", |cfg| {
+            picosnitch_tui::top::run(picosnitch_tui::top::TopOptions::from_config(cfg))
+        }),
+        Command::Tui { config, db } => with_config_for_terminal(config.as_deref(), "tui", |cfg| {
+            let mut options = picosnitch_tui::tui::TuiOptions::from_config(cfg);
+            if let Some(db) = db {
+                options.database = db;
+            }
+            picosnitch_tui::tui::run(options)
+        }),
         Command::CheckConfig { file, print } => {
             let path = file.unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
             match Config::load(&path) {
@@ -116,6 +142,10 @@ pub fn main() -> ExitCode {
                 }
                 Err(e) => config_error(&e),
             }
+        }
+        Command::Privileges => {
+            print!("{}", picosnitch_sandbox::table::render(&crate::confine::all_policies()));
+            ExitCode::SUCCESS
         }
         Command::Version => {
             println!("picosnitch {}", env!("CARGO_PKG_VERSION"));
@@ -165,13 +195,39 @@ fn with_config(
     }
 }
 
+/// Like [`with_config`] for the terminal UIs: no log lines on the terminal they draw
+/// on; an error is printed once the terminal is restored.
+fn with_config_for_terminal(
+    given: Option<&Path>,
+    what: &str,
+    body: impl FnOnce(&Config) -> Result<(), picosnitch_tui::TuiError>,
+) -> ExitCode {
+    let path = given.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
+    let config = match Config::load_or_default(&path, given.is_some()) {
+        Ok(c) => c,
+        Err(e) => return config_error(&e),
+    };
+    match body(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("picosnitch {what}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn run_role(role: Role, config: &Config) -> anyhow::Result<()> {
     raise_nofile(config);
+    // The process name `ps` and `top` show, and the kernel's audit log names.
+    if let Ok(name) = std::ffi::CString::new(format!("ps-{}", role.name())) {
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+        unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0) };
+    }
     let control = crate::role::take_control()?;
     match role {
         Role::Monitor => crate::monitor::run(control, config),
         Role::Primary => crate::primary::run(control, config),
-        Role::Hasher => crate::hasher::run(control),
+        Role::Hasher => crate::hasher::run(control, config),
         Role::Writer => crate::writer::run(control, config),
     }
 }

@@ -11,6 +11,7 @@
 //! ```
 pub mod accounts;
 pub mod cli;
+pub mod confine;
 pub mod hasher;
 pub mod logging;
 pub mod monitor;

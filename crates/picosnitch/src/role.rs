@@ -9,6 +9,9 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 /// Where the supervisor puts a role's control link.
 pub const CONTROL_FD: RawFd = 3;
 
+/// Where the supervisor puts the live feed's listening socket, for the primary only.
+pub const FEED_FD: RawFd = 5;
+
 pub type Control = Link<FromRole, ToRole>;
 
 /// Takes the control link the supervisor placed at fd 3.
@@ -23,10 +26,35 @@ pub fn take_control() -> anyhow::Result<SeqPacket> {
     SeqPacket::from_fd(fd).context("fd 3 is not the supervisor's control link: roles are started by `picosnitch daemon`")
 }
 
+/// Takes the live feed's listening socket if the supervisor placed one at fd 5. Anything
+/// else there is logged and closed: the history matters more than the live view.
+pub fn take_feed_listener() -> Option<std::os::unix::net::UnixListener> {
+    // SAFETY: fcntl(F_GETFD) on any integer is safe; it only tells whether it is open.
+    if unsafe { libc::fcntl(FEED_FD, libc::F_GETFD) } < 0 {
+        tracing::warn!("started without the live feed's socket: nothing is published live");
+        return None;
+    }
+    // SAFETY: the fd is open and was placed there by the supervisor for this process;
+    // from here on it is owned once.
+    let fd = unsafe { OwnedFd::from_raw_fd(FEED_FD) };
+    match rustix::net::sockopt::socket_acceptconn(&fd) {
+        Ok(true) => Some(std::os::unix::net::UnixListener::from(fd)),
+        Ok(false) => {
+            tracing::error!("fd {FEED_FD} is a socket but not listening: no live feed");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "fd {FEED_FD} is not the live feed's socket: no live feed");
+            None
+        }
+    }
+}
+
 /// A message from the supervisor, with its link already adopted.
 pub enum Command {
     Link(Role, SeqPacket),
     Stop,
+    Probe(String, Option<String>),
     /// The supervisor is gone: stop too.
     Closed,
 }
@@ -36,11 +64,22 @@ pub async fn next_command(control: &Control) -> anyhow::Result<Command> {
     match control.recv_with_fds().await.context("reading the control link")? {
         None => Ok(Command::Closed),
         Some((ToRole::Stop, _)) => Ok(Command::Stop),
+        Some((ToRole::Probe { probe, arg }, _)) => Ok(Command::Probe(probe, arg)),
         Some((ToRole::Link { peer }, mut fds)) => {
             let fd = fds.pop().with_context(|| format!("the link to {peer} arrived without its descriptor"))?;
             Ok(Command::Link(peer, SeqPacket::from_fd(fd)?))
         }
     }
+}
+
+/// Runs a probe from inside the confined role and reports the outcome.
+pub async fn answer_probe(control: &Control, probe: &str, arg: Option<&str>) -> anyhow::Result<()> {
+    let outcome = picosnitch_sandbox::probe::attempt(probe, arg);
+    tracing::warn!(probe, %outcome, "sandbox probe");
+    control
+        .send(&picosnitch_ipc::control::FromRole::ProbeResult { probe: probe.to_string(), outcome })
+        .await
+        .context("reporting a probe")
 }
 
 /// Waits until a link to each of `needed` has arrived; `None` if told to stop first.
@@ -52,6 +91,7 @@ pub async fn initial_links(control: &Control, needed: &[Role]) -> anyhow::Result
                 links.insert(peer, sock);
             }
             Command::Stop | Command::Closed => return Ok(None),
+            Command::Probe(..) => {}
         }
     }
     Ok(Some(links))

@@ -7,7 +7,7 @@ use common::netns::Netns;
 use common::*;
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(60);
 
 /// Waits until `exe`'s rows add up to `counts`, then checks they are exactly that.
 fn expect_exact(d: &Daemon, t: &Traffic, counts: Counts) -> Vec<Row> {

@@ -26,7 +26,7 @@ fn exchange(d: &Daemon, tag: &str, bind: &str, io: &str) {
     let (me, parent) = own_lineage();
     let full = |rows: &[Row], sent: i64, recv: i64| sums(rows).0 >= sent && sums(rows).1 >= recv;
 
-    let crows = d.wait_rows(&client.path, Duration::from_secs(20), |r| full(r, c.sent, c.received));
+    let crows = d.wait_rows(&client.path, Duration::from_secs(60), |r| full(r, c.sent, c.received));
     assert_eq!(sums(&crows), (c.sent, c.received, 1), "client bytes and one connection, exactly: {crows:#?}");
     let r = &crows[0];
     assert_eq!(r.sha256, client.sha256(), "client sha256 equals sha256sum of the file");
@@ -40,7 +40,7 @@ fn exchange(d: &Daemon, tag: &str, bind: &str, io: &str) {
     assert!(r.lport > 0 && r.lport != i64::from(port), "client's own ephemeral port: {}", r.lport);
     assert_eq!(r.uid, 0);
 
-    let srows = d.wait_rows(&server.path, Duration::from_secs(20), |r| full(r, s.sent, s.received));
+    let srows = d.wait_rows(&server.path, Duration::from_secs(60), |r| full(r, s.sent, s.received));
     assert_eq!(sums(&srows), (s.sent, s.received, 1), "server bytes, exactly: {srows:#?}");
     assert_eq!(srows[0].sha256, server.sha256());
     assert_eq!((srows[0].lport, srows[0].rport), (i64::from(port), r.lport), "server side sees the client's port");
@@ -88,7 +88,7 @@ fn a_refused_connection_is_recorded_with_its_ports() {
     let client = Traffic::new("cli-refused");
     let out = std::process::Command::new(&client.path).args(["tcp-client", "--to", "127.0.0.1:1"]).output().expect("run");
     assert!(!out.status.success(), "connecting to port 1 should fail");
-    let rows = d.wait_rows(&client.path, Duration::from_secs(20), |r| !r.is_empty());
+    let rows = d.wait_rows(&client.path, Duration::from_secs(60), |r| !r.is_empty());
     assert_eq!(sums(&rows), (0, 0, 1), "an attempt with no bytes still counts as a connection");
     assert_eq!(rows[0].rport, 1);
     assert!(rows[0].lport > 0, "the local port comes from the SYN, before the kernel released it");

@@ -6,6 +6,8 @@
 //! up to date by announcing the live flows again, with nothing replayed twice.
 mod convert;
 mod flows;
+pub mod policy;
+mod snapshot;
 
 use crate::role::{self, Command, Control};
 use anyhow::Context;
@@ -70,13 +72,21 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
     // to the system instead of keeping it in the heap for the life of the process.
     // SAFETY: malloc_trim only releases free heap memory.
     unsafe { libc::malloc_trim(0) };
+    // After attaching, so a process started meanwhile is in the snapshot or in an exec
+    // event, or both.
+    let running = snapshot::take();
+    // INVARIANT: the programs are attached, the maps open and /proc read: the kernel
+    // capabilities are no longer needed, and confinement drops them before any thread
+    // exists.
+    crate::confine::confine_role(&policy::POLICY, config)?;
+    tracing::info!(processes = running.len(), "processes already running were read from /proc");
     tracing::info!(
         hook_set = %cap.choice.hook_set,
         reason = %cap.choice.reason,
         cgroup = %cap.cgroup.display(),
         "kernel hooks attached"
     );
-    smol::block_on(Monitor::new(cap).run(control))
+    smol::block_on(Monitor::new(cap, running).run(control))
 }
 
 struct Monitor {
@@ -85,6 +95,8 @@ struct Monitor {
     recent_execs: LruCache<u32, ExecInfo>,
     pending: Vec<KernelEvent>,
     primary: Option<PrimaryLink>,
+    /// What was running at start, sent to every primary before anything else.
+    running: Vec<ExecInfo>,
     status: MonitorStatus,
     orphan_suspects: HashSet<events::FlowKey>,
 }
@@ -96,7 +108,7 @@ enum Wake {
 }
 
 impl Monitor {
-    fn new(cap: KernelCapture) -> Self {
+    fn new(cap: KernelCapture, running: Vec<ExecInfo>) -> Self {
         let status = MonitorStatus {
             hook_set: cap.choice.hook_set.to_string(),
             hook_reason: cap.choice.reason.clone(),
@@ -109,6 +121,7 @@ impl Monitor {
             recent_execs: LruCache::new(NonZeroUsize::new(RECENT_EXECS).unwrap_or(NonZeroUsize::MIN)),
             pending: Vec::new(),
             primary: None,
+            running,
             status,
             orphan_suspects: HashSet::new(),
         }
@@ -146,11 +159,13 @@ impl Monitor {
                         self.primary = Some(Link::new(sock)?);
                         self.table.reannounce_all();
                         self.pending.clear();
+                        self.pending.extend(self.running.iter().map(|e| KernelEvent::Exec(Box::new(e.clone()))));
                         let mut replay: Vec<ExecInfo> = self.recent_execs.iter().map(|(_, e)| e.clone()).collect();
                         replay.reverse(); // oldest first, as they happened
                         self.pending.extend(replay.into_iter().map(|e| KernelEvent::Exec(Box::new(e))));
                     }
                     Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the monitor does not use"),
+                    Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
                     Command::Stop | Command::Closed => {
                         self.drain_ring();
                         self.read_counters();
@@ -244,9 +259,14 @@ impl Monitor {
     }
 
     fn reap(&mut self, now: Instant) {
+        // pidfd_open, not kill(pid, 0): Landlock's signal scoping refuses the latter for
+        // processes outside the monitor's domain, which is every process.
         let alive = |tgid: u32| {
             rustix::process::Pid::from_raw(tgid as i32).is_none_or(|pid| {
-                !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH))
+                !matches!(
+                    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()),
+                    Err(rustix::io::Errno::SRCH)
+                )
             })
         };
         for id in self.table.to_reap(now, REAP_QUIET, REAP_IDLE, alive) {

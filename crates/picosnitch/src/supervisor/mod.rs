@@ -5,6 +5,7 @@
 //! Starting and restarting are the same code: a role is spawned with its control link
 //! at fd 3, then linked to each of its peers that is running.
 mod backoff;
+pub mod policy;
 mod spawn;
 
 use crate::status::{PipelineStatus, RoleState, STATUS_FORMAT};
@@ -25,6 +26,24 @@ use std::process::Child;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+/// `role:probe[=arg],...`: probes the supervisor sends to each role's first process,
+/// for the sandbox tests (see picosnitch_sandbox::probe).
+pub const PROBE_ENV: &str = "PICOSNITCH_SANDBOX_PROBE";
+
+fn probes_for(role: Role) -> Vec<(String, Option<String>)> {
+    let Some(spec) = std::env::var_os(PROBE_ENV) else { return Vec::new() };
+    let spec = spec.to_string_lossy().into_owned();
+    spec.split(',')
+        .filter_map(|item| {
+            let (r, probe) = item.trim().split_once(':')?;
+            (r == role.name()).then(|| match probe.split_once('=') {
+                Some((p, a)) => (p.to_string(), Some(a.to_string())),
+                None => (probe.to_string(), None),
+            })
+        })
+        .collect()
+}
+
 /// The order roles start in: each finds the peers it needs already running.
 const START_ORDER: [Role; 4] = [Role::Writer, Role::Hasher, Role::Primary, Role::Monitor];
 /// The order they stop in: the monitor hands its last counts to the primary, the
@@ -41,6 +60,9 @@ type SupervisorLink = Link<ToRole, picosnitch_ipc::control::FromRole>;
 struct Slot {
     control: Option<Rc<SupervisorLink>>,
     child: Option<Child>,
+    death_note: Option<std::fs::File>,
+    /// The current process has reported (see RoleState::ready).
+    reported: bool,
     started: Instant,
     restarts: u32,
     last_exit: Option<String>,
@@ -57,13 +79,23 @@ struct Supervisor {
     ready: Cell<bool>,
     stopping: Cell<bool>,
     fatal: async_channel::Sender<String>,
+    /// The live feed's listening socket, handed to every primary started.
+    feed: Option<std::os::unix::net::UnixListener>,
 }
 
 pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
     let runtime_dir = &config.data.runtime_dir;
-    let gid = crate::accounts::gid_of(&config.data.group);
+    let ctx = crate::confine::context(config)?;
+    let gid = Some(ctx.service_gid);
     prepare_runtime_dir(runtime_dir, gid)?;
+    prepare_state_dir(&config.database.path, ctx.service_uid, ctx.service_gid)?;
     let _lock = lock_runtime_dir(runtime_dir)?;
+    let feed_path = runtime_dir.join(picosnitch_feed::SOCKET_NAME);
+    let feed = bind_feed(&feed_path, ctx.service_gid);
+    // INVARIANT: the directories exist and the lock is held; what remains is starting
+    // roles and writing status, so the supervisor confines itself before anything else.
+    let report = picosnitch_sandbox::confine(&policy::POLICY, &ctx).context("confining the supervisor")?;
+    tracing::info!(capabilities = %report.capabilities.join(","), landlock = %report.landlock, "supervisor confined");
     let exe = std::env::current_exe().context("finding this executable to start the roles")?;
     let (fatal_tx, fatal_rx) = async_channel::unbounded();
     let sup = Rc::new(Supervisor {
@@ -82,6 +114,7 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
         ready: Cell::new(false),
         stopping: Cell::new(false),
         fatal: fatal_tx,
+        feed,
     });
     let status_path = runtime_dir.join("status.json");
     // Lives as long as the process; restarts spawn tasks on it from other tasks, which
@@ -132,8 +165,34 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
         outcome
     }));
     let _ = std::fs::remove_file(&status_path);
+    if sup.feed.is_some() {
+        let _ = std::fs::remove_file(&feed_path);
+    }
     tracing::info!("stopped");
     result
+}
+
+/// The history's directory belongs to the service user (the writer runs as it), and so
+/// do the database files already in it. Links are never followed: a link planted in
+/// the directory's place is refused, one in a file's place is changed itself.
+fn prepare_state_dir(db: &Path, uid: u32, gid: u32) -> anyhow::Result<()> {
+    let Some(dir) = db.parent() else { return Ok(()) };
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating the history's directory {}", dir.display()))?;
+    }
+    let md = std::fs::symlink_metadata(dir).with_context(|| format!("checking {}", dir.display()))?;
+    if !md.is_dir() {
+        anyhow::bail!("{} is not a directory (a link?): refusing to use it for the history", dir.display());
+    }
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid)).with_context(|| format!("giving {} to the service user", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750)).with_context(|| format!("setting the mode of {}", dir.display()))?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let f = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        if std::fs::symlink_metadata(&f).is_ok() {
+            std::os::unix::fs::lchown(&f, Some(uid), Some(gid)).with_context(|| format!("giving {} to the service user", f.display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn prepare_runtime_dir(dir: &Path, gid: Option<u32>) -> anyhow::Result<()> {
@@ -145,6 +204,20 @@ fn prepare_runtime_dir(dir: &Path, gid: Option<u32>) -> anyhow::Result<()> {
         std::os::unix::fs::chown(dir, None, gid).with_context(|| format!("setting the group of {}", dir.display()))?;
     }
     Ok(())
+}
+
+/// The live feed's socket: group members may read it, nobody else. Bound here, once,
+/// so its path stays the same while primaries come and go. Without it the daemon still
+/// records everything; only live readers go without, so it is an error, not a stop.
+fn bind_feed(path: &Path, gid: u32) -> Option<std::os::unix::net::UnixListener> {
+    let access = picosnitch_feed::SocketAccess { mode: 0o660, gid: Some(gid) };
+    match picosnitch_feed::bind_listener(path, access) {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            tracing::error!(error = %e, "no live feed: picosnitch top and the tui's live tab will say the daemon is not running");
+            None
+        }
+    }
 }
 
 /// One daemon per runtime directory: a second one would fight the first over the
@@ -171,7 +244,9 @@ impl Supervisor {
     /// Starts `role` and links it to its running peers.
     async fn start(self: &Rc<Self>, ex: &'static smol::LocalExecutor<'static>, role: Role) -> anyhow::Result<()> {
         let (ours, theirs) = SeqPacket::pair()?;
-        let child = spawn::spawn(&self.exe, self.config_path.as_deref(), role, theirs)?;
+        let feed = if role == Role::Primary { self.feed.as_ref().map(AsFd::as_fd) } else { None };
+        let started = spawn::spawn(&self.exe, self.config_path.as_deref(), role, theirs, feed)?;
+        let child = started.child;
         let pid = child.id();
         let control = Rc::new(Link::new(ours)?);
         {
@@ -179,6 +254,8 @@ impl Supervisor {
             let slot = slots.entry(role).or_insert_with(|| Slot {
                 control: None,
                 child: None,
+                death_note: None,
+                reported: false,
                 started: Instant::now(),
                 restarts: 0,
                 last_exit: None,
@@ -186,11 +263,13 @@ impl Supervisor {
             });
             slot.control = Some(Rc::clone(&control));
             slot.child = Some(child);
+            slot.death_note = Some(started.death_note);
+            slot.reported = false;
             slot.started = Instant::now();
         }
         tracing::debug!(%role, pid, "role started");
         let sup = Rc::clone(self);
-        ex.spawn(async move { sup.read_reports(role, control).await }).detach();
+        ex.spawn(async move { sup.read_reports(ex, role, control).await }).detach();
         for &peer in role.peers() {
             let peer_control = self.slots.borrow().get(&peer).and_then(|s| s.control.clone());
             let (Some(peer_control), Some(own)) = (peer_control, self.control_of(role)) else { continue };
@@ -202,6 +281,12 @@ impl Supervisor {
                 .with_context(|| format!("linking {peer} to {role}"))?;
         }
         Ok(())
+    }
+
+    fn mark_reported(&self, role: Role) {
+        if let Some(s) = self.slots.borrow_mut().get_mut(&role) {
+            s.reported = true;
+        }
     }
 
     fn control_of(&self, role: Role) -> Option<Rc<SupervisorLink>> {
@@ -259,10 +344,16 @@ impl Supervisor {
                 }
             };
             if let Some(status) = done {
+                let mut reason = spawn::describe_exit(status);
                 if let Some(s) = self.slots.borrow_mut().get_mut(&role) {
                     s.child = None;
+                    if let Some(call) = s.death_note.as_mut().and_then(spawn::read_death_note) {
+                        tracing::error!(%role, syscall = %call, "the role made a system call its seccomp policy forbids; it was stopped before the call ran");
+                        reason = format!("stopped by its seccomp policy at the forbidden system call {call}");
+                    }
+                    s.death_note = None;
                 }
-                return spawn::describe_exit(status);
+                return reason;
             }
             match &pidfd {
                 Some(fd) => {
@@ -279,15 +370,22 @@ impl Supervisor {
         }
     }
 
-    async fn read_reports(self: Rc<Self>, role: Role, control: Rc<SupervisorLink>) {
+    async fn read_reports(self: Rc<Self>, ex: &'static smol::LocalExecutor<'static>, role: Role, control: Rc<SupervisorLink>) {
         loop {
             match control.recv().await {
                 Ok(Some(FromRole::Attached { hook_set, reason })) => {
                     tracing::info!(%hook_set, %reason, "kernel hooks attached");
+                    self.mark_reported(role);
                     self.attached.set(true);
-                    self.check_ready();
+                    self.check_ready(ex);
+                }
+                Ok(Some(FromRole::ProbeResult { probe, outcome })) => {
+                    tracing::warn!(%role, probe = %probe, outcome = %outcome, "sandbox probe result");
                 }
                 Ok(Some(FromRole::Status(s))) => {
+                    if role != Role::Monitor {
+                        self.mark_reported(role);
+                    }
                     let mut st = self.status.borrow_mut();
                     match s {
                         RoleStatus::Monitor(m) => st.monitor = Some(m),
@@ -297,7 +395,7 @@ impl Supervisor {
                             st.writer = Some(w);
                             drop(st);
                             self.writer_up.set(true);
-                            self.check_ready();
+                            self.check_ready(ex);
                         }
                     }
                 }
@@ -310,11 +408,27 @@ impl Supervisor {
         }
     }
 
-    fn check_ready(&self) {
+    fn check_ready(self: &Rc<Self>, ex: &'static smol::LocalExecutor<'static>) {
         if !self.ready.get() && self.attached.get() && self.writer_up.get() {
             self.ready.set(true);
             tracing::info!("ready: every role is up and the kernel hooks are attached");
             crate::sd_notify::notify("READY=1");
+            let sup = Rc::clone(self);
+            ex.spawn(async move { sup.send_probes().await }).detach();
+        }
+    }
+
+    /// The sandbox tests' probes, once ready, to each role's first process only (a
+    /// probe its seccomp policy forbids stops the role; its replacement gets none).
+    async fn send_probes(&self) {
+        for role in START_ORDER {
+            let Some(control) = self.control_of(role) else { continue };
+            for (probe, arg) in probes_for(role) {
+                tracing::warn!(%role, probe = %probe, "sending a sandbox probe ({PROBE_ENV})");
+                if control.send(&ToRole::Probe { probe, arg }).await.is_err() {
+                    break;
+                }
+            }
         }
     }
 
@@ -327,6 +441,7 @@ impl Supervisor {
                 role: role.name().into(),
                 pid: s.child.as_ref().map(Child::id),
                 restarts: s.restarts,
+                ready: s.child.is_some() && s.reported,
                 last_exit: s.last_exit.clone(),
                 up_seconds: if s.child.is_some() { s.started.elapsed().as_secs() } else { 0 },
             })

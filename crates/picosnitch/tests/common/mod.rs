@@ -7,12 +7,17 @@
 pub mod netns;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use std::os::unix::process::CommandExt;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const DAEMON: &str = env!("CARGO_BIN_EXE_picosnitch");
+
+/// The service user and group the tests' daemons run their roles as: a number needs no
+/// account on the machine.
+pub const SERVICE_UID: u32 = 61337;
 
 /// True when the test may run; otherwise prints why and returns false (or panics in CI).
 pub fn root_or_skip(test: &str) -> bool {
@@ -59,21 +64,68 @@ impl Daemon {
     }
 
     pub fn start_in(dir: tempfile::TempDir, db: PathBuf, extra: &str) -> Daemon {
+        Self::start_with(dir, db, extra, &[])
+    }
+
+    /// Starts with extra environment variables for the daemon.
+    pub fn start_env(extra: &str, env: &[(&str, &str)]) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("db/picosnitch.db");
+        Self::start_with(dir, db, extra, env)
+    }
+
+    fn start_with(dir: tempfile::TempDir, db: PathBuf, extra: &str, env: &[(&str, &str)]) -> Daemon {
+        Self::start_wrapped(dir, db, extra, env, &[])
+    }
+
+    /// Starts the daemon through `wrapper` (a command that ends by executing its
+    /// arguments, such as setpriv with the service unit's limits).
+    pub fn start_through(wrapper: &[String]) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("db/picosnitch.db");
+        Self::start_wrapped(dir, db, "", &[], wrapper)
+    }
+
+    fn start_wrapped(dir: tempfile::TempDir, db: PathBuf, extra: &str, env: &[(&str, &str)], wrapper: &[String]) -> Daemon {
+        // The roles run as SERVICE_UID: it must be able to reach the history's directory.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod tempdir");
         let config = dir.path().join("config.toml");
         let mut text = format!(
-            "[database]\npath = \"{}\"\nwrite_limit_seconds = 1\n{}\n[data]\nruntime_dir = \"{}\"\n",
+            "[database]\npath = \"{}\"\nwrite_limit_seconds = 1\n{}\n[data]\nruntime_dir = \"{}\"\nowner = \"{SERVICE_UID}\"\ngroup = \"{SERVICE_UID}\"\n{}",
             db.display(),
             extra_in_section(extra, "database"),
-            dir.path().join("run").display()
+            dir.path().join("run").display(),
+            extra_in_section(extra, "data"),
         );
-        text.push_str(&strip_section(extra, "database"));
+        text.push_str(&strip_section(&strip_section(extra, "database"), "data"));
         std::fs::write(&config, text).expect("write config");
         let log = std::fs::File::create(dir.path().join("daemon.log")).expect("log file");
-        let child = Command::new(DAEMON)
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(DAEMON);
+                c
+            }
+            None => Command::new(DAEMON),
+        };
+        // If the test process is killed (a timeout, ^C) its Drop never runs: the daemon
+        // must still go, or it keeps BPF programs attached and a state directory busy.
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command
             .arg("daemon")
             .arg("--config")
             .arg(&config)
             .env("PICOSNITCH_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -81,6 +133,21 @@ impl Daemon {
         let d = Daemon { dir, config, db, child: Some(child) };
         d.wait_ready();
         d
+    }
+
+    /// Waits until the daemon's log has a line containing every one of `parts`.
+    pub fn wait_log(&self, parts: &[&str], timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if let Some(line) = log.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
+                return line.to_string();
+            }
+            if Instant::now() > deadline {
+                panic!("no log line with {parts:?} within {timeout:?}; log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     pub fn log(&self) -> String {

@@ -11,9 +11,9 @@ use picosnitch_ipc::rows::{RowAck, RowBatch};
 use picosnitch_ipc::status::{RoleStatus, WriterStatus};
 use picosnitch_ipc::{Link, SeqPacket};
 use picosnitch_store::{Delivery, Store, StoreError};
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
+
+pub mod policy;
 
 const STATUS_PERIOD: Duration = Duration::from_secs(2);
 const PRUNE_PERIOD: Duration = Duration::from_secs(3600);
@@ -29,9 +29,10 @@ enum Wake {
 
 pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
     let path = config.database.path.clone();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating the database directory {}", dir.display()))?;
-    }
+    // INVARIANT: confined before the database is opened: it needs no privilege (its
+    // directory belongs to the service user, prepared by the supervisor), and files
+    // it creates get the service group and mode 0640 from the umask.
+    crate::confine::confine_role(&policy::POLICY, config)?;
     let (store, report) = Store::open(&path).with_context(|| format!("opening the database {}", path.display()))?;
     let mut status = WriterStatus { db_path: path.display().to_string(), ..Default::default() };
     if let Some(old) = &report.moved_aside {
@@ -42,34 +43,22 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
         );
         status.moved_aside = Some(old.display().to_string());
     }
-    apply_ownership(&path, config);
+    apply_mode(&path, config.data.mode_bits());
     let mut store = store;
     prune(&mut store, config, &mut status);
     smol::block_on(serve(control, config, store, status))
 }
 
-/// Gives the database files the configured owner, group and mode, so members of the
-/// group can read the history and nobody else can.
-fn apply_ownership(db: &Path, config: &Config) {
-    let data = &config.data;
-    let uid = crate::accounts::uid_of(&data.owner);
-    let gid = crate::accounts::gid_of(&data.group);
-    if uid.is_none() {
-        tracing::warn!(owner = %data.owner, "[data] owner does not exist; leaving the database owner unchanged");
-    }
-    if gid.is_none() {
-        tracing::warn!(group = %data.group, "[data] group does not exist; leaving the database group unchanged");
-    }
+/// Gives the history's files `[data] mode`. SQLite creates its -wal and -shm files with
+/// the database file's mode, so later ones follow; existing ones are set here too.
+fn apply_mode(db: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
     for suffix in ["", "-wal", "-shm"] {
-        let p = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
-        if !p.exists() {
-            continue;
-        }
-        if let Err(e) = std::os::unix::fs::chown(&p, uid, gid) {
-            tracing::warn!(path = %p.display(), error = %e, "cannot set the database's owner and group");
-        }
-        if let Err(e) = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(data.mode_bits())) {
-            tracing::warn!(path = %p.display(), error = %e, "cannot set the database's mode");
+        let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(file = %file.display(), mode = format_args!("{mode:04o}"), error = %e, "cannot apply [data] mode"),
         }
     }
 }
@@ -125,6 +114,7 @@ async fn serve(control: SeqPacket, config: &Config, store: Store, mut status: Wr
                     held = None;
                 }
                 Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the writer does not use"),
+                Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
                 Command::Stop | Command::Closed => {
                     if let Some(b) = &held {
                         tracing::error!(rows = b.rows.len(), "stopping with a batch that could not be written");

@@ -11,6 +11,8 @@ use picosnitch_ipc::{Link, SeqPacket};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
+pub mod policy;
+
 const STATUS_PERIOD: Duration = Duration::from_secs(2);
 
 type PrimaryLink = Link<HashReply, HashRequest>;
@@ -21,12 +23,16 @@ enum Wake {
     Tick,
 }
 
-pub fn run(control: SeqPacket) -> anyhow::Result<()> {
+pub fn run(control: SeqPacket, config: &picosnitch_config::Config) -> anyhow::Result<()> {
+    // INVARIANT: confined before any thread exists and before any descriptor arrives.
+    crate::confine::confine_role(&policy::POLICY, config)?;
     smol::block_on(async {
         let control: Control = Link::new(control)?;
         let mut primary: Option<PrimaryLink> = None;
         let mut status = HasherStatus::default();
-        let mut next_status = Instant::now();
+        // Reported at once: the supervisor counts the role as up from its first report.
+        control.send(&FromRole::Status(RoleStatus::Hasher(status.clone()))).await.context("reporting status")?;
+        let mut next_status = Instant::now() + STATUS_PERIOD;
         loop {
             let wake = futures_lite::future::or(
                 async { Wake::Command(role::next_command(&control).await) },
@@ -49,6 +55,7 @@ pub fn run(control: SeqPacket) -> anyhow::Result<()> {
                     Command::Link(Role::Primary, sock) => primary = Some(Link::new(sock)?),
                     Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the hasher does not use"),
                     Command::Stop | Command::Closed => return Ok(()),
+                    Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
                 },
                 Wake::Request(Ok(Some((req, fds)))) => {
                     let result = match <[std::os::fd::OwnedFd; 1]>::try_from(fds) {
@@ -90,10 +97,14 @@ pub fn run(control: SeqPacket) -> anyhow::Result<()> {
                     tracing::warn!(error = %e, "bad request from the primary; dropping the link");
                     primary = None;
                 }
-                Wake::Tick => {
-                    control.send(&FromRole::Status(RoleStatus::Hasher(status.clone()))).await.context("reporting status")?;
-                    next_status = Instant::now() + STATUS_PERIOD;
-                }
+                Wake::Tick => {}
+            }
+            // Checked after every wake, not only on the timer's: with requests always
+            // waiting the timer never wins the race, and a hasher that never reports is
+            // never counted as up.
+            if Instant::now() >= next_status {
+                control.send(&FromRole::Status(RoleStatus::Hasher(status.clone()))).await.context("reporting status")?;
+                next_status = Instant::now() + STATUS_PERIOD;
             }
         }
     })

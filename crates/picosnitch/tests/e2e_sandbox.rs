@@ -1,0 +1,191 @@
+//! Every role, started by the real daemon, is asked (from inside its confinement) to do
+//! what it must not: read /etc/shadow, write outside its directory, connect to the
+//! network, execve, ptrace another process, load a BPF program, become root again.
+//! Every attempt fails; a call its seccomp policy forbids stops the role, the
+//! supervisor names the call and restarts it, and the role's job still works after.
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+const ROLES: [&str; 4] = ["monitor", "primary", "hasher", "writer"];
+
+/// The job works: a new executable's connection is recorded with its sha256, which
+/// takes every role (monitor sees it, primary resolves it, hasher hashes it, writer
+/// writes it).
+fn job_still_works(d: &Daemon, tag: &str) {
+    let server = Traffic::new(&format!("{tag}srv"));
+    let client = Traffic::new(&format!("{tag}cli"));
+    let srv = server.serve(&["tcp-server", "--send", "5"]);
+    let c = client.run(&["tcp-client", "--to", &format!("127.0.0.1:{}", srv.port), "--send", "7"]);
+    srv.finish();
+    let rows = d.wait_rows(&client.path, Duration::from_secs(60), |r| sums(r).0 >= c.sent);
+    assert_eq!(sums(&rows), (7, 5, 1));
+    assert_eq!(rows[0].sha256, client.sha256(), "hashed by the (confined) hasher");
+}
+
+#[test]
+fn roles_run_as_the_service_user_with_only_their_capabilities() {
+    if !root_or_skip("roles_run_as_the_service_user_with_only_their_capabilities") {
+        return;
+    }
+    let d = Daemon::start("");
+    for (role, caps) in [("monitor", "0000000000000000"), ("primary", "0000000000000004"), ("hasher", "0000000000000000"), ("writer", "0000000000000000")] {
+        let pid = d.role_pid(role);
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("role status");
+        let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or_default().to_string();
+        assert!(field("Uid:").split_whitespace().all(|u| u == SERVICE_UID.to_string()), "{role} uids: {}", field("Uid:"));
+        assert!(field("Gid:").split_whitespace().all(|g| g == SERVICE_UID.to_string()), "{role} gids: {}", field("Gid:"));
+        // CAP_DAC_READ_SEARCH is bit 2: the primary's only capability.
+        for set in ["CapEff:", "CapPrm:", "CapBnd:"] {
+            assert_eq!(field(set), caps, "{role} {set}");
+        }
+        assert_eq!(field("CapInh:"), "0000000000000000", "{role} CapInh");
+        assert_eq!(field("CapAmb:"), "0000000000000000", "{role} CapAmb");
+        assert_eq!(field("NoNewPrivs:"), "1", "{role} no_new_privs");
+        assert_eq!(field("Seccomp:"), "2", "{role} seccomp filter mode");
+        assert!(d.log().contains(&format!("confined role=\"{role}\"")), "{role} logged its confinement");
+    }
+    assert!(d.log().contains("landlock=fully enforced"), "{}", d.log());
+}
+
+#[test]
+fn no_role_can_read_secrets_or_write_outside_its_directory() {
+    if !root_or_skip("no_role_can_read_secrets_or_write_outside_its_directory") {
+        return;
+    }
+    let spec: Vec<String> =
+        ROLES.iter().flat_map(|r| [format!("{r}:read-shadow"), format!("{r}:write-outside")]).collect();
+    let d = Daemon::start_env("", &[("PICOSNITCH_SANDBOX_PROBE", &spec.join(","))]);
+    for role in ROLES {
+        for probe in ["read-shadow", "write-outside"] {
+            let line = d.wait_log(&["sandbox probe result", &format!("role={role}"), &format!("probe={probe}")], Duration::from_secs(30));
+            assert!(line.contains("refused: Permission denied"), "{role} {probe}: {line}");
+        }
+    }
+    job_still_works(&d, "afterfs");
+}
+
+/// Each forbidden call, attempted by every role at once in one daemon.
+fn forbidden_call_stops_every_role(probe: &str, arg: Option<&str>, syscall: &str) {
+    let spec: Vec<String> = ROLES
+        .iter()
+        .map(|r| match arg {
+            Some(a) => format!("{r}:{probe}={a}"),
+            None => format!("{r}:{probe}"),
+        })
+        .collect();
+    let d = Daemon::start_env("", &[("PICOSNITCH_SANDBOX_PROBE", &spec.join(","))]);
+    for role in ROLES {
+        let line = d.wait_log(&["forbids", &format!("role={role}"), &format!("syscall={syscall}")], Duration::from_secs(30));
+        assert!(line.contains("stopped before the call ran"), "{line}");
+        assert!(!d.log().contains(&format!("role={role} probe={probe} outcome=ALLOWED")), "{role} {probe} was allowed");
+    }
+    let st = d.wait_status("every role restarted once", Duration::from_secs(30), |st| {
+        st["roles"].as_array().is_some_and(|rs| rs.iter().all(|r| r["restarts"] == 1 && r["ready"] == true))
+    });
+    for r in st["roles"].as_array().expect("roles") {
+        if r["role"] != "supervisor" {
+            let exit = r["last_exit"].as_str().unwrap_or_default();
+            assert!(exit.contains(&format!("forbidden system call {syscall}")), "{}: {exit}", r["role"]);
+        }
+    }
+    job_still_works(&d, &format!("after{}", probe.replace('-', "")));
+}
+
+#[test]
+fn no_role_can_connect_to_the_network() {
+    if !root_or_skip("no_role_can_connect_to_the_network") {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = listener.local_addr().expect("addr").port().to_string();
+    forbidden_call_stops_every_role("connect", Some(&port), "socket");
+    listener.set_nonblocking(true).expect("nonblocking");
+    assert!(listener.accept().is_err(), "nothing reached the listener");
+}
+
+#[test]
+fn no_role_can_execute_a_program() {
+    if !root_or_skip("no_role_can_execute_a_program") {
+        return;
+    }
+    forbidden_call_stops_every_role("execve", None, "execve");
+}
+
+#[test]
+fn no_role_can_ptrace_another_process() {
+    if !root_or_skip("no_role_can_ptrace_another_process") {
+        return;
+    }
+    forbidden_call_stops_every_role("ptrace", None, "ptrace");
+}
+
+#[test]
+fn no_role_can_load_a_bpf_program() {
+    if !root_or_skip("no_role_can_load_a_bpf_program") {
+        return;
+    }
+    forbidden_call_stops_every_role("bpf-load", None, "bpf");
+}
+
+#[test]
+fn no_role_can_become_root_again() {
+    if !root_or_skip("no_role_can_become_root_again") {
+        return;
+    }
+    forbidden_call_stops_every_role("regain-root", None, "setuid");
+}
+
+/// The capabilities the shipped systemd unit leaves the daemon (its
+/// CapabilityBoundingSet lines), as setpriv arguments.
+fn unit_bounding_set() -> String {
+    let unit = include_str!("../dist/picosnitch.service");
+    let caps: Vec<String> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .flat_map(str::split_whitespace)
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect();
+    assert!(caps.len() >= 10, "the unit names its capabilities: {caps:?}");
+    format!("-all,{}", caps.join(","))
+}
+
+#[test]
+fn the_daemon_works_within_the_service_units_capabilities() {
+    if !root_or_skip("the_daemon_works_within_the_service_units_capabilities") {
+        return;
+    }
+    // What systemd would do with the unit's CapabilityBoundingSet and NoNewPrivileges:
+    // a capability a role keeps but the unit lacks stops the daemon at start (CAP_KILL
+    // was missing once).
+    let wrapper = ["setpriv", "--bounding-set", &unit_bounding_set(), "--inh-caps", "-all", "--no-new-privs", "--"].map(String::from);
+    let d = Daemon::start_through(&wrapper);
+    job_still_works(&d, "unit");
+    // Restarting a role that runs as the service user takes CAP_KILL and CAP_SETUID.
+    let pid = d.role_pid("hasher");
+    // SAFETY: a signal to our own daemon's role.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    d.wait_status("the hasher to come back", Duration::from_secs(20), |s| {
+        s["roles"].as_array().is_some_and(|r| r.iter().any(|r| r["role"] == "hasher" && r["restarts"] == 1 && r["ready"] == true))
+    });
+    job_still_works(&d, "unit2");
+}
+
+#[test]
+fn the_history_belongs_to_the_service_user_with_the_configured_mode() {
+    if !root_or_skip("the_history_belongs_to_the_service_user_with_the_configured_mode") {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let d = Daemon::start("data.mode = \"0600\"");
+    job_still_works(&d, "mode");
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", d.db.display()));
+        let md = std::fs::metadata(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert_eq!((md.uid(), md.gid()), (SERVICE_UID, SERVICE_UID), "{} belongs to the service user", file.display());
+        assert_eq!(md.mode() & 0o777, 0o600, "{} has [data] mode", file.display());
+    }
+    let dir = std::fs::metadata(d.db.parent().expect("a directory")).expect("the history's directory");
+    assert_eq!((dir.uid(), dir.mode() & 0o777), (SERVICE_UID, 0o750));
+}
