@@ -5,6 +5,7 @@ pub mod cgroup;
 pub mod events;
 pub mod hooks;
 pub mod loader;
+pub mod skipped_runs;
 
 pub use hooks::{HookSet, Requested};
 pub use loader::{CaptureOptions, HookChoice, KernelCapture, LoadError};

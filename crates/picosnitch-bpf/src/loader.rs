@@ -9,7 +9,8 @@ use aya::programs::{
 };
 use aya::{Btf, Ebpf, EbpfLoader};
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd};
+use crate::skipped_runs::skipped_runs;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
@@ -180,23 +181,35 @@ impl KernelCapture {
         }
     }
 
-    /// Runs of the tracing programs (tp_btf, fexit) the kernel skipped, by program, for
-    /// those that skipped any. It runs such a program at most once at a time per CPU; a
-    /// run that finds it busy there (the program was interrupted by work that reaches it
-    /// again, or, where these programs are preemptible, a task was preempted inside it)
-    /// is skipped and counted (Linux >= 5.12, in the program's fdinfo). A skipped run is
-    /// an event nobody saw: bytes, a close, an exec. cgroup programs are never skipped.
-    pub fn missed_runs(&self) -> Vec<(String, u64)> {
+    /// The loaded tracing programs (tp_btf, fexit), by name: the kernel may skip their
+    /// runs. cgroup programs are never skipped.
+    pub fn tracing_program_fds(&self) -> Vec<(String, BorrowedFd<'_>)> {
         self.ebpf
             .programs()
             .filter(|(_, p)| matches!(p, aya::programs::Program::BtfTracePoint(_) | aya::programs::Program::FExit(_)))
-            .filter_map(|(name, p)| Some((name, p.fd().ok()?)))
-            .filter_map(|(name, fd)| {
-                let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_fd().as_raw_fd())).ok()?;
-                let n = info.lines().find_map(|l| l.strip_prefix("recursion_misses:")?.trim().parse::<u64>().ok())?;
-                (n > 0).then(|| (name.to_string(), n))
-            })
+            .filter_map(|(name, p)| Some((name.to_string(), p.fd().ok()?.as_fd())))
             .collect()
+    }
+
+    /// Runs of each loaded tracing program the kernel skipped, sorted by program. It runs
+    /// such a program at most once at a time per CPU; a run that finds it busy there (the
+    /// program was interrupted by work that reaches it again, or, where these programs are
+    /// preemptible, a task was preempted inside it) is skipped and counted. A skipped run
+    /// is an event nobody saw: bytes, a close, an exec.
+    pub fn missed_runs(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = self
+            .tracing_program_fds()
+            .into_iter()
+            .filter_map(|(name, fd)| match skipped_runs(fd) {
+                Ok(n) => Some((name, n)),
+                Err(e) => {
+                    tracing::debug!(program = name, error = %e, "reading the program's skipped runs");
+                    None
+                }
+            })
+            .collect();
+        out.sort();
+        out
     }
 }
 

@@ -308,7 +308,7 @@ impl Monitor {
                     tracing::info!(counter = %name, total = value, new = value - before, "exec paths cut short");
                 } else if name == "missed_runs" {
                     let programs: Vec<String> =
-                        self.cap.missed_runs().into_iter().map(|(p, n)| format!("{p} {n}")).collect();
+                        self.cap.missed_runs().into_iter().filter(|(_, n)| *n > 0).map(|(p, n)| format!("{p} {n}")).collect();
                     tracing::warn!(
                         total = value,
                         new = value - before,
