@@ -377,12 +377,44 @@ read_udp
 [ -n "$c_send" ] || fail database "no row for udpcli with exe $UDP after ${ROW_TIMEOUT}s; query said: $(echo "$cjson" | tr -s ' \n' ' ')"
 [ -n "$s_send" ] || fail database "no row for udpsrv with exe $UDP after ${ROW_TIMEOUT}s"
 say "udpcli rows: send $c_send recv $c_recv; udpsrv rows: send $s_send recv $s_recv"
-bad=
-[ "$c_send" -eq $cli_send ] || bad="$bad udpcli send=$c_send (want $cli_send)"
-[ "$c_recv" -eq $cli_recv ] || bad="$bad udpcli recv=$c_recv (want $cli_recv)"
-[ "$s_recv" -eq $srv_recv ] || bad="$bad udpsrv recv=$s_recv (want $srv_recv)"
-[ "$s_send" -eq $srv_send ] || bad="$bad udpsrv send=$s_send (want $srv_send)"
+# Exact, or short by whole datagrams that runs the kernel skipped account for: where
+# tracing programs are preemptible (Linux 7.x), a task preempted inside one makes the
+# kernel skip the next task's run of it on that CPU, and that datagram's bytes are lost
+# (counted as missed_runs). Never more than recorded, and never a part of a datagram.
+missed=$($PS status --config "$CONF" 2>/dev/null | sed -n 's/^ *missed_runs *//p')
+missed=${missed:-0}
+bad= lost=0
+short_by() { # NAME RECORDED WANTED V4_SIZE V6_SIZE: adds the datagrams missing to `lost`
+    [ "$2" -eq "$3" ] && return
+    d=$(($3 - $2)) best=
+    if [ "$d" -gt 0 ]; then
+        a=0
+        while [ $a -le 5 ]; do
+            b=0
+            while [ $b -le 4 ]; do
+                if [ $((a * $4 + b * $5)) -eq $d ] && { [ -z "$best" ] || [ $((a + b)) -lt "$best" ]; }; then
+                    best=$((a + b))
+                fi
+                b=$((b + 1))
+            done
+            a=$((a + 1))
+        done
+    fi
+    if [ -n "$best" ]; then
+        lost=$((lost + best))
+        say "$1 short by $d bytes: $best whole datagram(s)"
+    else
+        bad="$bad $1=$2 (want $3)"
+    fi
+}
+short_by "udpcli send" "$c_send" $cli_send 333 1234
+short_by "udpcli recv" "$c_recv" $cli_recv 777 55
+short_by "udpsrv recv" "$s_recv" $srv_recv 333 1234
+short_by "udpsrv send" "$s_send" $srv_send 777 55
 [ -z "$bad" ] || fail database "UDP byte counts differ from what udp-exchange moved:$bad$(skips)"
+[ "$lost" -le "$missed" ] || fail database "UDP rows are short by $lost datagrams, but the kernel skipped only $missed runs (missed_runs)"
+udp_verdict="all exact"
+[ "$lost" -eq 0 ] || udp_verdict="short by $lost datagrams, each a run the kernel skipped and counted (missed_runs $missed)"
 
 # Nothing else may be lost or degraded: one machine, a handful of sockets. The one loss
 # allowed is runs of kernel programs the kernel itself skipped (missed_runs: a program
@@ -396,4 +428,4 @@ other=$(echo "${losses#LOSSES: }" | tr ';' '\n' | sed 's/^ *//' | grep -v -e '^k
 
 stop_daemon
 [ -z "$STOP_PROBLEM" ] || fail shutdown "$STOP_PROBLEM"
-finish PASS "wget send=$send recv=$recv httpd send=$hsend recv=$hrecv, udp v4+v6 udpcli send=$c_send recv=$c_recv udpsrv send=$s_send recv=$s_recv (all exact), wget sha256=busybox's, connections=$conns; $losses"
+finish PASS "wget send=$send recv=$recv httpd send=$hsend recv=$hrecv (exact), udp v4+v6 udpcli send=$c_send recv=$c_recv udpsrv send=$s_send recv=$s_recv ($udp_verdict), wget sha256=busybox's, connections=$conns; $losses"
