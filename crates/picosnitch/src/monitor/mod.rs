@@ -17,7 +17,7 @@ use async_io::{Async, Timer};
 use flows::{FlowTable, TcpFinal};
 use lru::LruCache;
 use picosnitch_bpf::events::{self, CloseEvent, RawEvent};
-use picosnitch_bpf::{CaptureOptions, HookSet, KernelCapture, Requested};
+use picosnitch_bpf::{CaptureOptions, HookSet, KernelCapture, LoadError, Requested};
 use picosnitch_config::{Config, HookSetChoice};
 use picosnitch_ipc::control::{FromRole, Role};
 use picosnitch_ipc::events::{EventBatch, ExecInfo, KernelEvent};
@@ -62,8 +62,14 @@ pub fn capture_options(config: &Config) -> CaptureOptions {
 }
 
 pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
-    let cap = KernelCapture::load(&capture_options(config))
-        .context("loading the kernel side (needs root: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN)")?;
+    let cap = KernelCapture::load(&capture_options(config)).map_err(|e| {
+        // A kernel that lacks something is not a question of privileges.
+        let step = match e {
+            LoadError::Probe(_) => "checking the running kernel",
+            _ => "loading the kernel side (needs root: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN)",
+        };
+        anyhow::Error::new(e).context(step)
+    })?;
     // Loading parsed the kernel's BTF (megabytes) into memory since freed; give it back
     // to the system instead of keeping it in the heap for the life of the process.
     // SAFETY: malloc_trim only releases free heap memory.
@@ -338,6 +344,15 @@ impl Monitor {
             if *value > before {
                 if matches!(name.as_str(), "path_truncated" | "names_truncated" | "names_netns_unknown") {
                     tracing::info!(counter = %name, total = value, new = value - before, "exec paths cut short");
+                } else if name == "missed_runs" {
+                    let programs: Vec<String> =
+                        self.cap.missed_runs().into_iter().filter(|(_, n)| *n > 0).map(|(p, n)| format!("{p} {n}")).collect();
+                    tracing::warn!(
+                        total = value,
+                        new = value - before,
+                        skipped = %programs.join(", "),
+                        "the kernel skipped runs of these programs (busy on that CPU: interrupted or, on a preemptible kernel, preempted inside): their events are lost"
+                    );
                 } else {
                     tracing::warn!(counter = %name, total = value, new = value - before, "kernel events lost");
                 }
