@@ -3,14 +3,17 @@
 //! and benchmarks run a copy of it under a name unique to the trial and compare what
 //! picosnitch recorded for that executable with this ground truth.
 mod ip_raw;
+mod pace;
 mod packet;
 mod report;
+mod rr;
 mod tcp;
 mod udp;
 mod uring;
 mod zerocopy;
 
 use clap::{Parser, Subcommand};
+use pace::{Pace, PaceArgs};
 use std::net::{IpAddr, SocketAddr};
 
 #[derive(Parser)]
@@ -30,6 +33,9 @@ enum Command {
         accepts: usize,
         #[arg(long, default_value_t = 0)]
         send: usize,
+        /// Paces each answer.
+        #[command(flatten)]
+        pace: PaceArgs,
     },
     /// Connect, send --send bytes, half-close, read the answer to EOF.
     TcpClient {
@@ -46,6 +52,9 @@ enum Command {
         /// Paces the connections at this many per second (default: as fast as possible).
         #[arg(long)]
         rate: Option<f64>,
+        /// Paces the bytes within each connection.
+        #[command(flatten)]
+        pace: PaceArgs,
     },
     /// Receive --count datagrams and answer each with --reply bytes. Prints the port first.
     UdpServer {
@@ -75,6 +84,9 @@ enum Command {
         mmsg: Option<usize>,
         #[arg(long, default_value_t = 0)]
         replies: usize,
+        /// Waits --every-ms between datagrams (between batches with --mmsg).
+        #[command(flatten)]
+        pace: PaceArgs,
     },
     /// ICMP echo through a ping socket (SOCK_DGRAM, IPPROTO_ICMP/ICMPV6).
     Ping {
@@ -84,6 +96,8 @@ enum Command {
         count: usize,
         #[arg(long, default_value_t = 56)]
         size: usize,
+        #[command(flatten)]
+        pace: PaceArgs,
     },
     /// ICMP echo through a raw socket.
     RawPing {
@@ -93,6 +107,8 @@ enum Command {
         count: usize,
         #[arg(long, default_value_t = 56)]
         size: usize,
+        #[command(flatten)]
+        pace: PaceArgs,
     },
     /// Raw IP datagrams of another protocol number (253: for experiments, RFC 3692).
     RawIp {
@@ -104,6 +120,8 @@ enum Command {
         count: usize,
         #[arg(long, default_value_t = 100)]
         size: usize,
+        #[command(flatten)]
+        pace: PaceArgs,
     },
     /// Ethernet frames through an AF_PACKET socket.
     Packet {
@@ -112,6 +130,27 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         count: usize,
         #[arg(long, default_value_t = 100)]
+        size: usize,
+        #[command(flatten)]
+        pace: PaceArgs,
+    },
+    /// Echo --size byte requests on each connection until the client closes (for rr-client).
+    RrServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        accepts: usize,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+    },
+    /// --count requests of --size bytes on one connection, each waiting for its answer;
+    /// reports round-trip percentiles.
+    RrClient {
+        #[arg(long)]
+        to: SocketAddr,
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        #[arg(long, default_value_t = 64)]
         size: usize,
     },
 }
@@ -126,18 +165,25 @@ pub enum Io {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let start = std::time::Instant::now();
     let result = match cli.command {
-        Command::TcpServer { bind, accepts, send } => tcp::server(bind, accepts, send),
-        Command::TcpClient { to, send, io, repeat, rate } => tcp::client(to, send, io, repeat, rate),
+        Command::TcpServer { bind, accepts, send, pace } => tcp::server(bind, accepts, send, Pace::new(pace)),
+        Command::TcpClient { to, send, io, repeat, rate, pace } => tcp::client(to, send, io, repeat, rate, Pace::new(pace)),
         Command::UdpServer { bind, count, reply, mmsg } => udp::server(bind, count, reply, mmsg),
-        Command::UdpClient { to, count, size, connected, mmsg, replies } => {
-            udp::client(to, count, size, connected, mmsg, replies)
+        Command::UdpClient { to, count, size, connected, mmsg, replies, pace } => {
+            udp::client(to, count, size, connected, mmsg, replies, Pace::new(pace))
         }
-        Command::Ping { to, count, size } => ip_raw::ping(to, count, size, false),
-        Command::RawPing { to, count, size } => ip_raw::ping(to, count, size, true),
-        Command::RawIp { to, proto, count, size } => ip_raw::raw_ip(to, proto, count, size),
-        Command::Packet { ifname, count, size } => packet::send(&ifname, count, size),
-    };
+        Command::Ping { to, count, size, pace } => ip_raw::ping(to, count, size, false, Pace::new(pace)),
+        Command::RawPing { to, count, size, pace } => ip_raw::ping(to, count, size, true, Pace::new(pace)),
+        Command::RawIp { to, proto, count, size, pace } => ip_raw::raw_ip(to, proto, count, size, Pace::new(pace)),
+        Command::Packet { ifname, count, size, pace } => packet::send(&ifname, count, size, Pace::new(pace)),
+        Command::RrServer { bind, accepts, size } => rr::server(bind, accepts, size),
+        Command::RrClient { to, count, size } => rr::client(to, count, size),
+    }
+    .map(|mut r| {
+        r.elapsed = start.elapsed();
+        r
+    });
     match result {
         Ok(r) => {
             r.print();

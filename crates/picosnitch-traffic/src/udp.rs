@@ -1,4 +1,5 @@
 //! UDP: unconnected (sendto/recvfrom), connected, and batched (sendmmsg/recvmmsg).
+use crate::pace::Pace;
 use crate::report::{announce_port, Report, IO_TIMEOUT};
 use anyhow::Context;
 use std::net::{SocketAddr, UdpSocket};
@@ -39,7 +40,15 @@ pub fn server(bind: SocketAddr, count: usize, reply: usize, mmsg: Option<usize>)
     Ok(r)
 }
 
-pub fn client(to: SocketAddr, count: usize, size: usize, connected: bool, mmsg: Option<usize>, replies: usize) -> anyhow::Result<Report> {
+pub fn client(
+    to: SocketAddr,
+    count: usize,
+    size: usize,
+    connected: bool,
+    mmsg: Option<usize>,
+    replies: usize,
+    pace: Pace,
+) -> anyhow::Result<Report> {
     let bind: SocketAddr = if to.is_ipv4() { "0.0.0.0:0".parse()? } else { "[::]:0".parse()? };
     let s = UdpSocket::bind(bind)?;
     s.set_read_timeout(Some(IO_TIMEOUT))?;
@@ -49,7 +58,12 @@ pub fn client(to: SocketAddr, count: usize, size: usize, connected: bool, mmsg: 
     let payload = vec![b'u'; size];
     let mut r = Report::default();
     let mut left = count;
+    let mut step = 0;
     while left > 0 {
+        if step > 0 {
+            pace.wait(step);
+        }
+        step += 1;
         let n = match mmsg {
             Some(batch) => send_mmsg(&s, &payload, batch.min(left), (!connected).then_some(to))?,
             None => {
