@@ -52,6 +52,9 @@ enum Command {
         /// Paces the connections at this many per second (default: as fast as possible).
         #[arg(long)]
         rate: Option<f64>,
+        /// Stops making new connections after this long, even before --repeat.
+        #[arg(long)]
+        for_ms: Option<u64>,
         /// Paces the bytes within each connection.
         #[command(flatten)]
         pace: PaceArgs,
@@ -67,6 +70,10 @@ enum Command {
         /// Receive with recvmmsg, this many per call.
         #[arg(long)]
         mmsg: Option<usize>,
+        /// Waits --every-ms between answers (a burst of answers can overflow the
+        /// client's receive buffer).
+        #[command(flatten)]
+        pace: PaceArgs,
     },
     /// Send --count datagrams of --size bytes; read --replies answers.
     UdpClient {
@@ -168,8 +175,11 @@ fn main() -> std::process::ExitCode {
     let start = std::time::Instant::now();
     let result = match cli.command {
         Command::TcpServer { bind, accepts, send, pace } => tcp::server(bind, accepts, send, Pace::new(pace)),
-        Command::TcpClient { to, send, io, repeat, rate, pace } => tcp::client(to, send, io, repeat, rate, Pace::new(pace)),
-        Command::UdpServer { bind, count, reply, mmsg } => udp::server(bind, count, reply, mmsg),
+        Command::TcpClient { to, send, io, repeat, rate, for_ms, pace } => {
+            let until = for_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
+            tcp::client(to, send, io, repeat, rate, until, Pace::new(pace))
+        }
+        Command::UdpServer { bind, count, reply, mmsg, pace } => udp::server(bind, count, reply, mmsg, Pace::new(pace)),
         Command::UdpClient { to, count, size, connected, mmsg, replies, pace } => {
             udp::client(to, count, size, connected, mmsg, replies, Pace::new(pace))
         }

@@ -24,10 +24,21 @@ pub fn server(bind: SocketAddr, accepts: usize, send: usize, pace: Pace) -> anyh
     Ok(r)
 }
 
-pub fn client(to: SocketAddr, send: usize, io: Io, repeat: usize, rate: Option<f64>, pace: Pace) -> anyhow::Result<Report> {
+pub fn client(
+    to: SocketAddr,
+    send: usize,
+    io: Io,
+    repeat: usize,
+    rate: Option<f64>,
+    until: Option<std::time::Instant>,
+    pace: Pace,
+) -> anyhow::Result<Report> {
     let mut r = Report::default();
     let start = std::time::Instant::now();
     for i in 0..repeat {
+        if until.is_some_and(|u| std::time::Instant::now() >= u) {
+            break;
+        }
         if let Some(rate) = rate.filter(|r| *r > 0.0) {
             // Absolute schedule, so a slow connection does not lower the rate.
             let due = start + std::time::Duration::from_secs_f64(i as f64 / rate);

@@ -1,0 +1,145 @@
+"""The picosnitch daemon as the benchmark runs it: the default configuration (the user's
+experience), except where the history and the runtime directory go, on a fresh database
+each time; its status file; its loss counters; the rows it wrote."""
+import json
+import shutil
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+from .proc import Background, CommandFailed, cpu_seconds, pss_kib, run, wait_until
+
+# Kernel counters that are not a loss: a path longer than the kernel copies is still
+# attributed (the primary reads the rest from /proc).
+NOT_A_LOSS = {"path_truncated"}
+
+
+class Daemon:
+    def __init__(self, binary, workdir, extra_config=""):
+        self.binary = str(binary)
+        self.dir = Path(tempfile.mkdtemp(prefix="picosnitch-bench-", dir=workdir))
+        self.db = self.dir / "db" / "picosnitch.db"
+        self.config = self.dir / "config.toml"
+        self.status_path = self.dir / "run" / "status.json"
+        extra = extra_config.strip()
+        self.config.write_text(f'[database]\npath = "{self.db}"\n[data]\nruntime_dir = "{self.dir / "run"}"\n'
+                               + (extra + "\n" if extra else ""))
+        self.proc = None
+
+    def start(self, timeout=60):
+        self.proc = Background([self.binary, "daemon", "--config", self.config], self.dir / "daemon.out",
+                               self.dir / "daemon.log")
+        try:
+            wait_until("the daemon to report ready", lambda: self.exited_early() or self.status().get("ready"), timeout)
+        except CommandFailed:
+            self.stop()
+            raise
+        if self.proc.exited():
+            raise CommandFailed(f"picosnitch daemon {self.proc.exited()}")
+        return self
+
+    def exited_early(self):
+        if self.proc and self.proc.exited():
+            raise CommandFailed(f"picosnitch daemon {self.proc.exited()}")
+        return False
+
+    def status(self):
+        try:
+            return json.loads(self.status_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def status_cli(self):
+        """What `picosnitch status --json` says: the command users read losses from."""
+        return json.loads(run([self.binary, "status", "--json", "--config", self.config], timeout=30).stdout)
+
+    def pids(self):
+        st = self.status()
+        return [self.proc.pid] + [r["pid"] for r in st.get("roles", []) if r.get("pid")]
+
+    def cpu_seconds(self):
+        return sum(cpu_seconds(p) for p in self.pids())
+
+    def pss_kib(self):
+        return sum(pss_kib(p) for p in self.pids())
+
+    def stop(self):
+        if self.proc:
+            code = self.proc.stop(grace=60)
+            self.proc = None
+            return code
+        return None
+
+    def remove(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- what it recorded ---------------------------------------------------------
+    def connect(self):
+        return sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
+
+    def rows(self, exe_path):
+        """Every row of one executable, with its side-table values."""
+        if not self.db.exists():
+            return []
+        sql = """SELECT c.contime, c.send, c.recv, c.events, e.exe, e.name, e.sha256, p.exe, c.family, c.protocol,
+                        c.lport, c.rport, la.addr, ra.addr, c.netns
+                 FROM connections c JOIN executables e ON e.id = c.exe_id JOIN executables p ON p.id = c.pexe_id
+                 JOIN addresses la ON la.id = c.laddr_id JOIN addresses ra ON ra.id = c.raddr_id
+                 WHERE e.exe = ?"""
+        keys = ["contime", "send", "recv", "events", "exe", "name", "sha256", "pexe", "family", "protocol",
+                "lport", "rport", "laddr", "raddr", "netns"]
+        with self.connect() as c:
+            return [dict(zip(keys, r)) for r in c.execute(sql, (str(exe_path),))]
+
+    def totals_by_exe(self, prefix):
+        """(events, send, recv) per executable path starting with `prefix`."""
+        if not self.db.exists():
+            return {}
+        sql = """SELECT e.exe, SUM(c.events), SUM(c.send), SUM(c.recv) FROM connections c
+                 JOIN executables e ON e.id = c.exe_id WHERE e.exe LIKE ? GROUP BY e.exe"""
+        with self.connect() as c:
+            return {r[0]: {"events": r[1], "send": r[2], "recv": r[3]} for r in c.execute(sql, (prefix + "%",))}
+
+    def row_count(self):
+        if not self.db.exists():
+            return 0
+        with self.connect() as c:
+            return c.execute("SELECT COUNT(*) FROM connections").fetchone()[0]
+
+    def settle(self, timeout=90):
+        """Waits until everything seen so far is in the database: past the end of the
+        current write period, no rows waiting for the writer, no hash pending."""
+        period = 10  # the default write_limit_seconds
+        time.sleep(period + 1)
+
+        def quiet():
+            st = self.status()
+            p = st.get("primary") or {}
+            return p.get("rows_queued", 1) == 0 and p.get("hashes_pending", 1) == 0
+
+        wait_until("the daemon to write what it has seen", quiet, timeout, interval=0.5)
+
+
+def losses(status):
+    """Every counter in the status that means an event, a byte or a row was lost."""
+    out = {}
+    m = status.get("monitor") or {}
+    for k, v in (m.get("kernel") or {}).items():
+        if k not in NOT_A_LOSS:
+            out[f"kernel.{k}"] = v
+    out["monitor.records_undecodable"] = m.get("records_undecodable", 0)
+    out["monitor.counter_read_failures"] = m.get("counter_read_failures", 0)
+    p = status.get("primary") or {}
+    out["primary.rows_dropped_queue_full"] = p.get("rows_dropped_queue_full", 0)
+    out["primary.bytes_unattributed"] = p.get("bytes_unattributed", 0)
+    return out
+
+
+def loss_delta(before, after):
+    a, b = losses(after), losses(before)
+    return {k: a[k] - b.get(k, 0) for k in a}
+
+
+def version(binary):
+    return run([binary, "version"], timeout=30).stdout.strip()
