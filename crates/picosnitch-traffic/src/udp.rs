@@ -5,7 +5,7 @@ use anyhow::Context;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
-pub fn server(bind: SocketAddr, count: usize, reply: usize, mmsg: Option<usize>, pace: Pace) -> anyhow::Result<Report> {
+pub fn server(bind: SocketAddr, count: usize, reply: usize, mmsg: Option<usize>, mut pace: Pace) -> anyhow::Result<Report> {
     let s = UdpSocket::bind(bind).with_context(|| format!("binding {bind}"))?;
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     announce_port(s.local_addr()?.port());
@@ -31,6 +31,8 @@ pub fn server(bind: SocketAddr, count: usize, reply: usize, mmsg: Option<usize>,
         }
     }
     if reply > 0 {
+        // The answers' schedule starts now, not when the first request was awaited.
+        pace.restart();
         for (i, peer) in peers.into_iter().enumerate() {
             pace.wait(i);
             s.send_to(&answer, peer).context("answering")?;
