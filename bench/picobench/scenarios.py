@@ -242,7 +242,7 @@ def scenarios():
                  bulk=True),
         Scenario("splice", "splice both ways",
                  lambda c, t: tcp_exchange(c, "splice", t, c.sizes.bulk, c.sizes.bulk, io="splice"), bulk=True),
-        Scenario("lo", "loopback TCP (client and server)", lambda c, t: loopback(c, "lo", t), bulk=True,
+        Scenario("lo", "loopback TCP", lambda c, t: loopback(c, "lo", t), bulk=True,
                  wire="loopback", smoke=True),
         Scenario("burst", "burst of short-lived processes", lambda c, t: burst(c, "burst", t)),
         Scenario("many", "many small connections", lambda c, t: many(c, "many", t), smoke=True),

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from ..proc import Background, CommandFailed, run
-from .base import Observation, Observer, Unavailable, wait_for_output
+from .base import Observation, Observer, Unavailable, other_lines, wait_for_output
 from .refreshes import growth_in_window, max_totals, split_refreshes
 
 VERSION = "0.23.1"
@@ -78,6 +78,10 @@ class Bandwhich(Observer):
             return Observation(seen=False, unattributed=unknown)
         sent, received = mine[comm]
         return Observation(seen=True, sent=sent, received=received, unattributed=unknown)
+
+    def diagnostics(self):
+        return {"output": other_lines(self.out, lambda s: s == "Refreshing:" or parse_row(s) is not None),
+                "stderr": other_lines(self.proc.err_path, lambda s: False) if self.proc else []}
 
     def pids(self):
         return [self.proc.pid] if self.proc and not self.proc.exited() else []

@@ -65,6 +65,10 @@ class Observer:
         """Its processes, for CPU and memory."""
         return []
 
+    def diagnostics(self):
+        """What it said besides its data (errors, warnings), for results.json."""
+        return None
+
 
 def wait_for_output(proc, path, needle, timeout, tool):
     """Waits until a tool started in the background has printed `needle`; raises
@@ -80,3 +84,19 @@ def wait_for_output(proc, path, needle, timeout, tool):
             pass
         time.sleep(0.1)
     raise Unavailable(f"{tool} printed no {needle!r} within {timeout} s of starting")
+
+
+def other_lines(path, is_data, limit=20):
+    """Distinct lines of a tool's output that are not data rows: its own messages."""
+    seen = []
+    try:
+        text = path.read_text(errors="replace")
+    except (FileNotFoundError, AttributeError):
+        return seen
+    for line in text.splitlines():
+        s = line.strip()
+        if s and not is_data(s) and s not in seen:
+            seen.append(s)
+            if len(seen) >= limit:
+                break
+    return seen

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from ..proc import Background, run
-from .base import Observation, Observer, Unavailable, wait_for_output
+from .base import Observation, Observer, Unavailable, other_lines, wait_for_output
 from .refreshes import growth_in_window, max_totals, split_refreshes
 
 UNKNOWN = "unknown "
@@ -79,6 +79,10 @@ class NetHogs(Observer):
             return Observation(seen=False, unattributed=unknown)
         return Observation(seen=True, sent=sum(s for s, _ in mine.values()), received=sum(r for _, r in mine.values()),
                            connections=None, unattributed=unknown, notes=[f"{len(mine)} pid(s)"])
+
+    def diagnostics(self):
+        return {"output": other_lines(self.out, lambda s: s == "Refreshing:" or parse_row(s) is not None or s.startswith("Unknown connection")),
+                "stderr": other_lines(self.proc.err_path, lambda s: False) if self.proc else []}
 
     def pids(self):
         return [self.proc.pid] if self.proc and not self.proc.exited() else []

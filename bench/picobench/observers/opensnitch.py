@@ -140,5 +140,14 @@ class OpenSnitch(Observer):
             others = sum(1 for off, p, _, _ in self.decided() if start < off <= end and p not in subjects)
         return Observation(seen=bool(mine), connections=len(mine), unattributed=others)
 
+    def diagnostics(self):
+        """Its warnings and errors (the lines at those levels), and the process monitor
+        method it says it uses."""
+        if not self.log or not self.log.exists():
+            return None
+        lines = [ANSI.sub("", x).strip() for x in self.log.read_text(errors="replace").splitlines()]
+        return {"monitor_method": self.monitor_method,
+                "warnings": [x for x in lines if " WAR " in x or " ERR " in x][:20]}
+
     def pids(self):
         return [self.proc.pid] if self.proc and not self.proc.exited() else []

@@ -136,7 +136,8 @@ def score(done, observers, state, stopped_at, running):
             rows.append(row)
     extra = {o.name: o.losses() for o in running if hasattr(o, "losses")}
     return {"trials": rows, "tools": {o.name: {"counts": o.counts, "names_by": o.names_by, "state": state.get(o.name),
-                                               "stopped": stopped_at.get(o.name, (None, None))[1]}
+                                               "stopped": stopped_at.get(o.name, (None, None))[1],
+                                               "diagnostics": o.diagnostics() if o in running else None}
                                       for o in observers},
             "losses": extra, "summary": summarize(rows, observers)}
 
@@ -184,6 +185,8 @@ def render(result, scenarios):
     tools = list(result["tools"])
     notes = Footnotes()
     titles = {s.id: (s.title, s.bulk) for s in scenarios}
+    servers = {sid.split(":")[0] for sid in result["summary"] if sid.endswith(":server")}
+    titles.update({s.id: (s.title + ", client end", s.bulk) for s in scenarios if s.id in servers})
     titles.update({f"{s.id}:server": (s.title + ", server end", s.bulk) for s in scenarios})
     rows = []
     for sid, per_tool in result["summary"].items():
@@ -202,6 +205,9 @@ def render(result, scenarios):
                     text += f" ({pct(lo)}–{pct(hi)})"
                 if s["silent"]:
                     text += f" (nothing {' or '.join(s['silent'])})"
+                counted = [(c, t) for c, t in zip(s["connections"], s["connections_truth"]) if c is not None and t]
+                if any(c != t for c, t in counted):
+                    text += f" · connections {'/'.join(str(c) for c, _ in counted)} of {counted[0][1]}"
             elif s["connections"] and s["connections"][0] is not None:
                 truth = s["connections_truth"][0]
                 text += f" · {'/'.join(str(c) for c in s['connections'])} conn" + (f" of {truth}" if truth else "")

@@ -83,7 +83,8 @@ def render(result):
     rows = []
     for s in result["steps"] + ([result["forced"]] if result.get("forced") else []):
         label = f"{s['requested']:,}" + (" (16-page ring)" if s.get("config") else "")
-        rows.append([label, num(s["achieved"]), num(s["flows"]), num(s["flows_missing"]), num(s["bytes_missing"]),
+        rows.append([label, num(s["achieved"]), num(s["flows"]), num(s["rows_written"]), num(s["flows_missing"]),
+                     num(s["bytes_missing"]),
                      ", ".join(f"{k} {v}" for k, v in s["reported_losses"].items()) or "none",
                      "yes" if s["clean"] else "**no**"])
     hc = result["highest_clean"]
@@ -91,7 +92,8 @@ def render(result):
         f"Each step {result['seconds_per_step']} s on loopback, default configuration; two flows per connection "
         "(client and server). Missing = generators' own counts minus what the history holds.",
         "",
-        table(["asked (conn/s)", "made (conn/s)", "flows", "flows missing", "bytes missing", "daemon reports lost",
+        table(["asked (conn/s)", "made (conn/s)", "flows", "rows written", "flows missing", "bytes missing",
+               "daemon reports lost",
                "nothing lost"], rows),
         "",
         f"Highest rate recorded without any loss: {num(hc)} connections/s"
