@@ -65,6 +65,7 @@ pub fn confine(policy: &Policy, ctx: &Context) -> Result<Report, SandboxError> {
         return Err(SandboxError::Threads { role: policy.role, threads });
     }
     let keep = policy.kept_capabilities();
+    caps_drop::check_available(policy.role, &keep)?;
     caps_drop::cut_bounding_set(&keep)?;
     let (uid, gid) = match policy.user {
         User::Root => (0, 0),
