@@ -1,7 +1,10 @@
 """The picosnitch daemon as the benchmark runs it: the default configuration (the user's
 experience), except where the history and the runtime directory go, on a fresh database
 each time; its status file; its loss counters; the rows it wrote."""
+import grp
 import json
+import os
+import pwd
 import shutil
 import sqlite3
 import tempfile
@@ -14,16 +17,34 @@ from .proc import Background, CommandFailed, cpu_seconds, pss_kib, run, wait_unt
 # attributed (the primary reads the rest from /proc).
 NOT_A_LOSS = {"path_truncated"}
 
+# The roles run as the service user, as installed; on a machine without the account
+# (`useradd --system --user-group picosnitch`) a number, which needs none.
+SERVICE_UID = 61338
+
+
+def service_user():
+    try:
+        pwd.getpwnam("picosnitch")
+        grp.getgrnam("picosnitch")
+        return "picosnitch"
+    except KeyError:
+        return str(SERVICE_UID)
+
 
 class Daemon:
     def __init__(self, binary, workdir, extra_config=""):
         self.binary = str(binary)
         self.dir = Path(tempfile.mkdtemp(prefix="picosnitch-bench-", dir=workdir))
+        # The roles, as the service user, reach the history and runtime directories
+        # through it (they own those; the supervisor makes them).
+        os.chmod(self.dir, 0o755)
         self.db = self.dir / "db" / "picosnitch.db"
         self.config = self.dir / "config.toml"
         self.status_path = self.dir / "run" / "status.json"
         extra = extra_config.strip()
+        user = service_user()
         self.config.write_text(f'[database]\npath = "{self.db}"\n[data]\nruntime_dir = "{self.dir / "run"}"\n'
+                               f'owner = "{user}"\ngroup = "{user}"\n'
                                + (extra + "\n" if extra else ""))
         self.proc = None
 
