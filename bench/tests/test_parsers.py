@@ -1,11 +1,17 @@
 """The readers of the peers' output and of the benchmark's own measurements, on output
-captured from the real tools (NetHogs 0.8.7, bandwhich 0.23.1, OpenSnitch 1.5.8)."""
+captured from the real tools (NetHogs 0.8.7, bandwhich 0.23.1, OpenSnitch 1.5.8); the
+scoring of a tool's numbers against the ground truth; the verdicts against the issue's
+targets."""
+import tempfile
 import unittest
+from pathlib import Path
+from types import SimpleNamespace
 
 from picobench.netlab import wire_delta
 from picobench.observers import bandwhich, nethogs, opensnitch
+from picobench.observers.base import Observation, other_lines
 from picobench.observers.refreshes import growth_in_window, max_totals, split_refreshes
-from picobench.sections import storage
+from picobench.sections import accuracy, capacity, footprint, overhead, storage
 from picobench.stats import median, percentile, spread
 
 NETHOGS = """Adding local address: 10.251.0.1
@@ -116,6 +122,119 @@ class Measurements(unittest.TestCase):
         self.assertIsNone(median([None]))
         self.assertEqual(spread([2, None, 5, 1]), (1, 5))
         self.assertEqual(percentile(list(range(101)), 0.99), 99)
+
+
+class ToolMessages(unittest.TestCase):
+    def test_lines_that_are_not_data_rows(self):
+        with tempfile.TemporaryDirectory() as d:
+            out = Path(d) / "nethogs.out"
+            out.write_text(NETHOGS + "\nAdding local address: 10.251.0.1\nwaiting for first packet\n")
+            lines = other_lines(out, lambda s: s == "Refreshing:" or nethogs.parse_row(s) is not None
+                                or s.startswith("Unknown connection"))
+            # Each message once, in order; data rows and markers left out.
+            self.assertEqual(lines, ["Adding local address: 10.251.0.1", "waiting for first packet"])
+            self.assertEqual(other_lines(Path(d) / "missing", lambda s: False), [])
+
+
+def subject(sent, received, connections=None):
+    return SimpleNamespace(sent=sent, received=received, connections=connections)
+
+
+def trial(wire_up, wire_down, subjects=1):
+    w = {"frames": {"up": wire_up, "down": wire_down, "total": wire_up + wire_down},
+         "ip": {"up": wire_up, "down": wire_down, "total": wire_up + wire_down}}
+    return SimpleNamespace(wire=w, subjects=[None] * subjects)
+
+
+class Scoring(unittest.TestCase):
+    """The accuracy section's judgement of one tool's numbers against the truth."""
+
+    def test_each_tool_is_judged_on_what_it_counts(self):
+        s = subject(1_000_000, 0)
+        t = trial(1_040_000, 30_000)
+        payload_tool = SimpleNamespace(counts="payload")
+        cell = accuracy.judge(payload_tool, Observation(seen=True, sent=1_000_000, received=0), s, t)
+        self.assertTrue(cell["right"])
+        self.assertEqual(cell["ratio"], 1.0)
+        self.assertTrue(cell["bytes_ok"])
+        frames_tool = SimpleNamespace(counts="frames")
+        cell = accuracy.judge(frames_tool, Observation(seen=True, sent=1_040_000, received=30_000), s, t)
+        self.assertEqual(cell["ratio"], 1.0)
+        self.assertAlmostEqual(cell["payload_ratio"], 1.07)
+        # 2% short of the wire is outside the 1% tolerance.
+        cell = accuracy.judge(frames_tool, Observation(seen=True, sent=1_018_600, received=30_000), s, t)
+        self.assertFalse(cell["bytes_ok"])
+
+    def test_a_tool_without_byte_counts_has_no_ratio(self):
+        cell = accuracy.judge(SimpleNamespace(counts=None), Observation(seen=True, connections=3), subject(10, 10, 3),
+                              trial(100, 100))
+        self.assertNotIn("ratio", cell)
+        self.assertEqual(cell["connections"], 3)
+
+    def test_wrong_facts_mean_not_right(self):
+        cell = accuracy.judge(SimpleNamespace(counts="payload"),
+                              Observation(seen=True, sent=10, received=0, wrong=["protocol [17] (want 6)"]),
+                              subject(10, 0), trial(100, 0))
+        self.assertFalse(cell["right"])
+
+    def test_summary_over_trials_reports_disagreement_and_silence(self):
+        def row(sid, tool, right, r, sent, received):
+            return {"scenario": sid, "tools": {tool: {
+                "status": "ok", "right": right, "ratio": r, "payload_ratio": r, "bytes_ok": abs(r - 1) <= 0.01,
+                "sent": sent, "received": received, "connections": None, "unattributed": 0, "wrong": [],
+                "truth": {"sent": 100, "received": 100, "connections": None}}}}
+        rows = [row("tcpboth", "nethogs", True, 0.5, 100, 0), row("tcpboth", "nethogs", False, 0.9, 90, 0),
+                row("tcpup", "picosnitch", True, 1.0, 100, 100), row("tcpup", "picosnitch", True, 1.0, 100, 100)]
+        s = accuracy.summarize(rows, [])
+        n = s["tcpboth"]["nethogs"]
+        self.assertEqual((n["right"], n["of"]), (1, 2))
+        self.assertTrue(n["disagree"])
+        self.assertEqual(n["silent"], ["received"])
+        self.assertEqual(n["ratio_spread"], (0.5, 0.9))
+        self.assertFalse(n["bytes_ok"])
+        p = s["tcpup"]["picosnitch"]
+        self.assertFalse(p["disagree"])
+        self.assertTrue(p["bytes_ok"])
+        self.assertEqual(p["payload_ratio_median"], 1.0)
+
+    def test_a_tool_that_could_not_run_keeps_its_reason(self):
+        rows = [{"scenario": "udp", "tools": {"bandwhich": {"status": "unavailable", "reason": "cargo install failed"}}}]
+        self.assertEqual(accuracy.summarize(rows, [])["udp"]["bandwhich"],
+                         {"status": "unavailable", "reason": "cargo install failed"})
+
+
+class Targets(unittest.TestCase):
+    """The verdicts the report prints against the issue's targets."""
+
+    def test_overhead(self):
+        s = {"summary": {"picosnitch": {"connect_rate": {"median": 0.975, "spread": (0.95, 0.99)},
+                                        "bulk_bytes_per_s": {"median": 0.98, "spread": (0.97, 1.0)}}}}
+        (_, _, connect_ok), (_, _, bulk_ok) = overhead.targets(s)
+        self.assertTrue(connect_ok)
+        self.assertFalse(bulk_ok)
+        self.assertIsNone(overhead.targets({"summary": {}})[0][2])
+
+    def test_capacity(self):
+        def steps(*xs):
+            return [{"achieved": a, "clean": c} for a, c in xs]
+        clean = {"highest_clean": 20500, "highest_made": 20500, "steps": steps((20500, True))}
+        self.assertTrue(capacity.targets(clean)[0][2])
+        # The machine could not make 20,000/s and lost nothing: not measured, not met.
+        slow = {"highest_clean": 9000, "highest_made": 9000, "steps": steps((9000, True))}
+        self.assertIsNone(capacity.targets(slow)[0][2])
+        lossy = {"highest_clean": 9000, "highest_made": 25000, "steps": steps((9000, True), (25000, False))}
+        self.assertFalse(capacity.targets(lossy)[0][2])
+        self.assertIn("9,000", capacity.targets(lossy)[0][1])
+
+    def test_footprint(self):
+        r = {"phases": [{"pss_kib_max": 20_000, "cpu_percent_of_one_core": 0.5},
+                        {"pss_kib_max": 29_000, "cpu_percent_of_one_core": 2.5, "requested_rate": 1000}]}
+        (_, pss_text, pss_ok), (_, cpu_text, cpu_ok) = footprint.targets(r)
+        self.assertTrue(pss_ok)  # 29,000 KiB is 29.7 MB
+        self.assertFalse(cpu_ok)
+        self.assertEqual(cpu_text, "2.50%")
+        r["phases"][1]["pss_kib_max"] = 29_400  # 30.1 MB
+        self.assertFalse(footprint.targets(r)[0][2])
 
 
 if __name__ == "__main__":
