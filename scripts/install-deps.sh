@@ -11,6 +11,8 @@ packages=(
     procps                # sysctl for the ping-socket range inside a test namespace
     sqlite3               # the README's example queries
     tmux                  # the TUI tests drive the real binary in a real terminal
+    nethogs               # a peer the benchmark's smoke run (bench/run --smoke) measures beside picosnitch
+    libnetfilter-queue1 libnfnetlink0 iptables # the OpenSnitch daemon the smoke run unpacks (apt-get download, not installed: its service would filter the machine) needs these
 )
 
 missing=()
