@@ -133,11 +133,15 @@ class Daemon:
         current write period, no rows waiting for the writer, no hash pending."""
         period = 10  # the default write_limit_seconds
         time.sleep(period + 1)
+        # A status written before the wait says nothing about what came after it (on a
+        # loaded machine the file can lag by seconds): only a newer one counts.
+        since = time.time()
 
         def quiet():
             st = self.status()
             p = st.get("primary") or {}
-            return p.get("rows_queued", 1) == 0 and p.get("hashes_pending", 1) == 0
+            return (st.get("updated_unix", 0) > since and p.get("rows_queued", 1) == 0
+                    and p.get("hashes_pending", 1) == 0)
 
         wait_until("the daemon to write what it has seen", quiet, timeout, interval=0.5)
 

@@ -48,6 +48,8 @@ def parse(argv):
     ap.add_argument("--cache", default=str(target_dir() / "bench-peers"), help="where peers are installed (bandwhich, "
                     "the unpacked OpenSnitch package)")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (logs, databases, generator copies)")
+    ap.add_argument("--render", metavar="RESULTS_JSON",
+                    help="measure nothing: write report.md again from a results.json (into --out)")
     a = ap.parse_args(argv)
     a.sections = [s for s in a.sections.split(",") if s]
     bad = [s for s in a.sections if s not in SECTIONS]
@@ -79,6 +81,8 @@ def interrupt(signum, frame):
 
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.render:
+        return rerender(Path(args.render), Path(args.out))
     if os.geteuid() != 0:
         print("bench/run: run as root (sudo bench/run ...): the daemon loads BPF programs and the benchmark makes "
               "network namespaces", file=sys.stderr)
@@ -162,3 +166,20 @@ def main(argv=None):
 def write(out, results, chosen):
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     (out / "report.md").write_text(report.render(results, chosen))
+
+
+def rerender(results_json, out):
+    """report.md from a results.json already written (after a change to the report only)."""
+    try:
+        results = json.loads(results_json.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        print(f"bench/run: cannot read {results_json}: {e}", file=sys.stderr)
+        return 2
+    acc = results.get("sections", {}).get("accuracy") or {}
+    if "trials" in acc:
+        # The summary as this version makes it from the trials' raw scores.
+        acc["summary"] = accuracy.summarize(acc["trials"], [])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(report.render(results, scenarios()))
+    print(f"bench/run: wrote {out / 'report.md'}", file=sys.stderr)
+    return 0

@@ -197,10 +197,23 @@ class Scoring(unittest.TestCase):
         self.assertTrue(p["bytes_ok"])
         self.assertEqual(p["payload_ratio_median"], 1.0)
 
+    def test_a_trial_whose_traffic_failed_is_named_not_scored(self):
+        ok = {"status": "ok", "right": True, "ratio": 1.0, "payload_ratio": 1.0, "bytes_ok": True, "sent": 1,
+              "received": 1, "connections": None, "unattributed": 0, "wrong": [],
+              "truth": {"sent": 1, "received": 1, "connections": None}}
+        rows = [{"scenario": "udp", "trial": 1, "bulk": False, "error": None, "tools": {"picosnitch": ok}},
+                {"scenario": "udp", "trial": 2, "bulk": False, "error": "server: receiving: timed out",
+                 "tools": {"picosnitch": {"status": "no traffic", "reason": "server: receiving: timed out"}}}]
+        p = accuracy.summarize(rows, [])["udp"]["picosnitch"]
+        self.assertEqual((p["right"], p["of"]), (1, 1))
+        self.assertEqual(p["failed_trials"], ["trial 2: server: receiving: timed out"])
+        (attributed, _) = accuracy.targets({"summary": {"udp": {"picosnitch": p}}, "trials": rows})
+        self.assertIn("udp (1 trial(s))", attributed[1])
+
     def test_a_tool_that_could_not_run_keeps_its_reason(self):
         rows = [{"scenario": "udp", "tools": {"bandwhich": {"status": "unavailable", "reason": "cargo install failed"}}}]
         self.assertEqual(accuracy.summarize(rows, [])["udp"]["bandwhich"],
-                         {"status": "unavailable", "reason": "cargo install failed"})
+                         {"status": "unavailable", "reason": "cargo install failed", "failed_trials": []})
 
 
 class Targets(unittest.TestCase):

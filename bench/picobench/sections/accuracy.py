@@ -146,7 +146,10 @@ def summarize(rows, observers):
     """Per scenario and tool: attribution over trials, byte ratios and their spread, and
     whether the trials disagree."""
     out = {}
+    failed = {}  # scenario -> why each trial whose traffic failed did (it is not scored)
     for r in rows:
+        if r.get("error"):
+            failed.setdefault(r["scenario"], []).append(f"trial {r.get('trial')}: {r['error']}")
         for name, cell in r["tools"].items():
             out.setdefault(r["scenario"], {}).setdefault(name, []).append(cell)
     summary = {}
@@ -155,7 +158,8 @@ def summarize(rows, observers):
         for name, cells in tools.items():
             ok = [c for c in cells if c.get("status") == "ok"]
             if not ok:
-                summary[sid][name] = {"status": cells[0].get("status"), "reason": cells[0].get("reason")}
+                summary[sid][name] = {"status": cells[0].get("status"), "reason": cells[0].get("reason"),
+                                      "failed_trials": failed.get(sid, [])}
                 continue
             ratios = [c.get("ratio") for c in ok]
             payload = [c.get("payload_ratio") for c in ok]
@@ -176,6 +180,7 @@ def summarize(rows, observers):
                 "silent": [d for d, k in (("sent", "sent"), ("received", "received"))
                            if any(c.get(k) == 0 and c["truth"][k] > 0 for c in ok)],
                 "disagree": len(set(rights)) > 1 or (sp is not None and sp[1] - sp[0] > BULK_TOLERANCE),
+                "failed_trials": failed.get(sid, []),
             }
     return summary
 
@@ -216,6 +221,10 @@ def render(result, scenarios):
             if s["disagree"]:
                 text += " **trials disagree**"
             line.append(text)
+        failures = next((s["failed_trials"] for s in per_tool.values() if s.get("failed_trials")), [])
+        if failures:
+            # Scored on the trials that ran; the others' traffic failed before any tool was asked.
+            line[0] += f" ({len(failures)} trial(s) failed {notes.ref('; '.join(failures))})"
         rows.append(line)
     basis = {"payload": "application payload", "frames": "Ethernet frames on the wire", None: "no byte counts"}
     head = ["traffic"] + [f"{t} ({basis[result['tools'][t]['counts']]})" for t in tools]
@@ -246,11 +255,13 @@ def targets(result):
     if not ok:
         return [("every traffic kind attributed to the right executable", "picosnitch did not run", None)]
     missed = [sid for sid, x in s.items() if x.get("status") != "ok" or x["right"] < x["of"]]
+    failed = [f"{sid} ({len(x['failed_trials'])} trial(s))" for sid, x in s.items() if x.get("failed_trials")]
     bulk = {row["scenario"] for row in result["trials"] if row["bulk"]}
     off = [f"{sid} {100 * x['ratio_median']:.2f}%" for sid, x in s.items()
            if sid in bulk and x.get("status") == "ok" and not x.get("bytes_ok")]
     return [
         ("every traffic kind attributed to the right executable",
-         "all" if not missed else "not: " + ", ".join(missed), not missed),
+         ("all" if not missed else "not: " + ", ".join(missed))
+         + ("; traffic failed, not scored: " + ", ".join(failed) if failed else ""), not missed),
         ("payload bytes within 1% on bulk transfers", "all within" if not off else "outside: " + ", ".join(off), not off),
     ]
