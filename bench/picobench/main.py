@@ -15,7 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import machine, report
+from . import daemon, machine, report
 from .build import ROOT, build, from_dir, target_dir
 from .env import Env
 from .netlab import Lab
@@ -83,6 +83,8 @@ def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
     if args.render:
         return rerender(Path(args.render), Path(args.out))
+    if args.smoke:
+        daemon.WRITE_PERIOD = 2
     if os.geteuid() != 0:
         print("bench/run: run as root (sudo bench/run ...): the daemon loads BPF programs and the benchmark makes "
               "network namespaces", file=sys.stderr)

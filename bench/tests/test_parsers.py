@@ -239,6 +239,11 @@ class Targets(unittest.TestCase):
         self.assertFalse(capacity.targets(lossy)[0][2])
         self.assertIn("9,000", capacity.targets(lossy)[0][1])
 
+    def test_capacity_says_when_the_history_never_settled(self):
+        self.assertEqual(capacity.settled({"settle_seconds": 22.4}), "22.4")
+        self.assertEqual(capacity.settled({"settle_seconds": None}), "still changing")
+        self.assertEqual(capacity.settled({}), "–")
+
     def test_footprint(self):
         r = {"phases": [{"pss_kib_max": 20_000, "cpu_percent_of_one_core": 0.5},
                         {"pss_kib_max": 29_000, "cpu_percent_of_one_core": 2.5, "requested_rate": 1000}]}

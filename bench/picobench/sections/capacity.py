@@ -20,7 +20,7 @@ SMALL_RING = "[monitoring]\nperf_ring_buffer_pages = 16"
 def step(env, daemon, wl, name, rate, seconds):
     before = daemon.status_cli()
     run = wl.rate(name, rate, seconds)
-    daemon.settle()
+    settled = daemon.settle()
     after = daemon.status_cli()
     rec = daemon.totals_by_exe(str(run.client.path.parent) + "/")
     c = rec.get(str(run.client.path), {"events": 0, "send": 0, "recv": 0})
@@ -37,9 +37,13 @@ def step(env, daemon, wl, name, rate, seconds):
          "flows_missing": truth_flows - recorded_flows, "bytes": truth_bytes, "bytes_recorded": recorded_bytes,
          "bytes_missing": truth_bytes - recorded_bytes, "reported_losses": reported,
          "rows_written": (after.get("writer") or {}).get("rows_written", 0) - (before.get("writer") or {}).get("rows_written", 0)}
+    # Seconds from the end of the traffic until the history stopped changing (None: it
+    # never did within the wait): how far the daemon ran behind.
+    r["settle_seconds"] = settled
     r["clean"] = r["flows_missing"] == 0 and r["bytes_missing"] == 0 and not reported
     env.log(f"capacity: {rate:g}/s asked, {r['achieved']:.0f}/s made, flows missing {r['flows_missing']}, "
-            f"bytes missing {r['bytes_missing']}, reported {reported or 'nothing'}")
+            f"bytes missing {r['bytes_missing']}, reported {reported or 'nothing'}, history settled after "
+            f"{settled if settled is not None else 'never'} s")
     return r
 
 
@@ -79,6 +83,12 @@ def run(env, binaries, lab, smoke, workdir):
             "highest_made": max((s["achieved"] for s in steps), default=None)}
 
 
+def settled(step):
+    if "settle_seconds" not in step:
+        return "–"
+    return "still changing" if step["settle_seconds"] is None else f"{step['settle_seconds']:g}"
+
+
 def render(result):
     rows = []
     for s in result["steps"] + ([result["forced"]] if result.get("forced") else []):
@@ -86,15 +96,16 @@ def render(result):
         rows.append([label, num(s["achieved"]), num(s["flows"]), num(s["rows_written"]), num(s["flows_missing"]),
                      num(s["bytes_missing"]),
                      ", ".join(f"{k} {v}" for k, v in s["reported_losses"].items()) or "none",
-                     "yes" if s["clean"] else "**no**"])
+                     settled(s), "yes" if s["clean"] else "**no**"])
     hc = result["highest_clean"]
     return "\n".join([
         f"Each step {result['seconds_per_step']} s on loopback, default configuration; two flows per connection "
-        "(client and server). Missing = generators' own counts minus what the history holds.",
+        "(client and server). Missing = generators' own counts minus what the history holds once it stopped "
+        "changing for a whole write period. \"Stable after\" is the time from the end of the traffic to then: at "
+        "least two write periods (22 s by default); more means the daemon ran behind the traffic.",
         "",
         table(["asked (conn/s)", "made (conn/s)", "flows", "rows written", "flows missing", "bytes missing",
-               "daemon reports lost",
-               "nothing lost"], rows),
+               "daemon reports lost", "history stable after (s)", "nothing lost"], rows),
         "",
         f"Highest rate recorded without any loss: {num(hc)} connections/s"
         + (f"; the highest this machine made was {num(result['highest_made'])}/s." if result["highest_made"] else "."),

@@ -107,7 +107,7 @@ def run(env, binaries, lab, rates, smoke, workdir):
         daemon.stop()
         STATS.write_text(stats_before)
     return {"seconds_per_phase": seconds, "hook_set": hook_set, "phases": phases,
-            "config": "default (write_limit_seconds = 10)"}
+            "config": f"write_limit_seconds = {daemon.period}" + (" (the default)" if daemon.period == 10 else "")}
 
 
 def render(result):
