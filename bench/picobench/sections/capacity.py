@@ -42,8 +42,8 @@ def step(env, daemon, wl, name, rate, seconds):
     r["settle_seconds"] = settled
     r["clean"] = r["flows_missing"] == 0 and r["bytes_missing"] == 0 and not reported
     env.log(f"capacity: {rate:g}/s asked, {r['achieved']:.0f}/s made, flows missing {r['flows_missing']}, "
-            f"bytes missing {r['bytes_missing']}, reported {reported or 'nothing'}, history settled after "
-            f"{settled if settled is not None else 'never'} s")
+            f"bytes missing {r['bytes_missing']}, reported {reported or 'nothing'}, history "
+            + (f"settled after {settled} s" if settled is not None else "still changing at the end of the wait"))
     return r
 
 
