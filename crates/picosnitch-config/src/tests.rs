@@ -104,7 +104,9 @@ fn semantic_errors_name_the_key_and_its_line() {
         ("[desktop]\nuser = \"root\"", "desktop.user", 2),
         ("[data]\nmode = \"0666\"", "data.mode", 2),
         ("[database.remote]\nport = 5432", "database.remote.host", 1),
-        ("[database.remote]\nhost = \"h\"\nconnections_table = \"x; drop\"", "database.remote.connections_table", 3),
+        ("[database.remote]\nhost = \"h\"\ntable_prefix = \"x; drop\"", "database.remote.table_prefix", 3),
+        ("[database.remote]\nhost = \"h\"\n\nclient = \"mysql\"", "database.remote.client", 4),
+        ("[database]\nenabled = false\n[database.remote]\nhost = \"h\"", "database.enabled", 2),
     ] {
         match parse(text) {
             Err(ConfigError::Invalid { key: k, line: l, .. }) => {

@@ -10,6 +10,7 @@ pub enum RoleStatus {
     Primary(PrimaryStatus),
     Hasher(HasherStatus),
     Writer(WriterStatus),
+    Remote(RemoteStatus),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +29,10 @@ pub struct MonitorStatus {
     pub flows_reaped: u64,
     /// Counter reads of the kernel's flow map that failed (entry vanished early).
     pub counter_read_failures: u64,
+    /// Records of the name capture (DNS answers, TLS ClientHellos) read, and those that
+    /// could not be decoded (dropped).
+    pub name_records_read: u64,
+    pub name_records_undecodable: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +63,26 @@ pub struct PrimaryStatus {
     pub feed_subscribers_dropped_slow: u64,
     /// Readers refused because the most allowed were connected.
     pub feed_subscribers_refused: u64,
+    /// DNS answers parsed, and addresses learnt from them.
+    pub dns_answers: u64,
+    pub dns_addresses: u64,
+    /// DNS packets from port 53 that could not be parsed (dropped): malformed, or a
+    /// TCP segment continuing a message.
+    pub dns_malformed: u64,
+    /// TCP segments from port 53 that continue a message begun in an earlier one
+    /// (skipped: only a message's first segment is parsed).
+    pub dns_tcp_continued: u64,
+    /// TLS ClientHellos parsed, those naming a server, and those that could not be
+    /// parsed (dropped; cut short by the 2 KiB copy, or malformed).
+    pub tls_hellos: u64,
+    pub tls_server_names: u64,
+    pub tls_malformed: u64,
+    /// Flows given a domain from a DNS answer, and from a TLS server name.
+    pub domains_from_dns: u64,
+    pub domains_from_tls: u64,
+    /// Names in the cache now, and names pushed out before their TTL by its bounds.
+    pub domain_cache_entries: u64,
+    pub domain_cache_evicted_early: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,4 +103,48 @@ pub struct WriterStatus {
     pub last_error: Option<String>,
     /// Where a corrupt database was moved before a new one was created.
     pub moved_aside: Option<String>,
+    /// Rows put in the spool for the remote database (`[database.remote]`).
+    pub remote_rows_spooled: u64,
+    /// Rows not spooled, because the spool was full (`spool_limit_bytes`) or could not
+    /// be written: they are in the local history but will never reach the remote one.
+    pub remote_rows_dropped: u64,
+    /// How often the spool became full (each is logged: the event a notification
+    /// would announce).
+    pub remote_spool_full_events: u64,
+    /// Why rows currently cannot be spooled (full, or a write error).
+    pub remote_spool_error: Option<String>,
+}
+
+/// The remote role: delivery of the spool to the remote database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteStatus {
+    /// `postgresql://user@host:port/database`, and the table prefix.
+    pub server: String,
+    /// How the connection is protected ("TLS, certificate checked against ...").
+    pub tls: String,
+    pub connected: bool,
+    /// The address the current connection reached.
+    pub peer: Option<String>,
+    pub connects: u64,
+    pub rows_delivered: u64,
+    pub batches_delivered: u64,
+    /// Batches the server already had (sent again after a restart or a lost commit
+    /// acknowledgement): not inserted twice.
+    pub batches_duplicate: u64,
+    /// Batches the server refused as invalid data, and their rows: lost for the remote.
+    pub batches_rejected: u64,
+    pub rows_rejected: u64,
+    /// Spooled records this version cannot decode: lost for the remote.
+    pub records_undecodable: u64,
+    /// Tails of spool segments torn by a crash (their batches were spooled again).
+    pub torn_tails: u64,
+    /// What waits in the spool.
+    pub spool_bytes: u64,
+    pub spool_segments: u64,
+    /// Unix time of the last delivery (0: none yet).
+    pub last_delivery_unix: i64,
+    /// Why nothing is delivered now (unreachable, refused login, TLS, schema).
+    pub last_error: Option<String>,
+    /// Things that work but should be fixed (the login may do more than INSERT).
+    pub warnings: Vec<String>,
 }
