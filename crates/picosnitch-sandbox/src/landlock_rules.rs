@@ -1,9 +1,9 @@
 //! Landlock: what a role may reach in the filesystem and over TCP.
 use crate::error::SandboxError;
-use crate::policy::{FileAccess, Place, Policy};
+use crate::policy::{FileAccess, Network, Place, Policy};
 use crate::Context;
 use landlock::{
-    Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, PathFd, Ruleset, RulesetAttr,
     RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 use std::path::{Path, PathBuf};
@@ -84,8 +84,14 @@ pub(crate) fn restrict(policy: &Policy, ctx: &Context) -> Result<String, Sandbox
             created = created.add_rule(PathBeneath::new(fd, rights(rule.access, abi, is_dir))).map_err(ll)?;
         }
     }
-    // No role gets a TCP rule: with the network access handled and no rule, every TCP
-    // bind and connect is refused (the remote role only uses the socket it is given).
+    // With the network access handled and no rule, every TCP bind and connect is
+    // refused (the remote role only uses the socket it is given); a ConnectPort role
+    // (virustotal) may connect to its one port.
+    if net_rules {
+        if let (Network::ConnectPort { .. }, Some(port)) = (policy.network, ctx.connect_port) {
+            created = created.add_rule(NetPort::new(port, AccessNet::ConnectTcp)).map_err(ll)?;
+        }
+    }
     let status = created.restrict_self().map_err(ll)?;
     let phrase = match status.ruleset {
         RulesetStatus::FullyEnforced => format!("fully enforced (ABI {})", abi as i32),

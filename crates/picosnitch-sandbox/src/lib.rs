@@ -44,6 +44,8 @@ pub struct Context {
     pub own_exe: PathBuf,
     /// The remote database's spool directory.
     pub spool_dir: PathBuf,
+    /// The one TCP port a `Network::ConnectPort` role may connect to.
+    pub connect_port: Option<u16>,
 }
 
 /// What confinement achieved, for the log and `picosnitch status`.

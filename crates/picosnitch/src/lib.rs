@@ -22,4 +22,5 @@ pub mod role;
 pub mod sd_notify;
 pub mod status;
 pub mod supervisor;
+pub mod virustotal;
 pub mod writer;
