@@ -1,7 +1,7 @@
 """`bench/run`: builds the release binaries, runs every section of the benchmark suite
 against picosnitch and its peers, and writes `report.md` and `results.json`.
 
-    sudo bench/run --out bench/results/            # the whole suite (about an hour)
+    sudo bench/run --out bench/results/            # the whole suite (about 40 minutes on 2 cores)
     sudo bench/run --smoke --binaries target/debug --out target/bench-smoke   # CI's short run
 """
 import argparse
