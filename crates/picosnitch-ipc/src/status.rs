@@ -47,6 +47,10 @@ pub struct MonitorStatus {
     pub flows_reaped: u64,
     /// Counter reads of the kernel's flow map that failed (entry vanished early).
     pub counter_read_failures: u64,
+    /// Kernel flow entries removed unrecorded: their announcement never reached the
+    /// monitor (seen in two sweeps a minute apart). Their bytes are lost.
+    #[serde(default)]
+    pub orphan_flows_removed: u64,
     /// Records of the name capture (DNS answers, TLS ClientHellos) read, and those that
     /// could not be decoded (dropped).
     pub name_records_read: u64,

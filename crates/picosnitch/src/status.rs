@@ -85,6 +85,9 @@ impl PipelineStatus {
             if m.records_undecodable > 0 {
                 losses.push(("undecodable kernel records".into(), m.records_undecodable));
             }
+            if m.orphan_flows_removed > 0 {
+                losses.push(("kernel flows never announced, removed unrecorded".into(), m.orphan_flows_removed));
+            }
             if m.name_records_undecodable > 0 {
                 losses.push(("undecodable name capture records".into(), m.name_records_undecodable));
             }
