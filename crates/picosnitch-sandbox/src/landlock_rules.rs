@@ -87,6 +87,9 @@ pub(crate) fn restrict(policy: &Policy, ctx: &Context) -> Result<String, Sandbox
         if let (Network::ConnectConfigured { .. }, Some(port)) = (policy.network, ctx.remote_port) {
             created = created.add_rule(NetPort::new(port, AccessNet::ConnectTcp)).map_err(ll)?;
         }
+        if let (Network::BindConfigured { .. }, Some(port)) = (policy.network, ctx.bind_port) {
+            created = created.add_rule(NetPort::new(port, AccessNet::BindTcp)).map_err(ll)?;
+        }
     }
     let status = created.restrict_self().map_err(ll)?;
     let phrase = match status.ruleset {

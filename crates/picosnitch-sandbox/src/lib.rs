@@ -44,6 +44,11 @@ pub struct Context {
     pub own_exe: PathBuf,
     /// The remote database's port, for `Network::ConnectConfigured`.
     pub remote_port: Option<u16>,
+    /// The port a `Network::BindConfigured` program serves on.
+    pub bind_port: Option<u16>,
+    /// Who a `User::Invoker` program started by root becomes: (uid, gid), with that
+    /// gid as its only group.
+    pub run_as: Option<(u32, u32)>,
 }
 
 /// What confinement achieved, for the log and `picosnitch status`.
@@ -65,11 +70,23 @@ pub fn confine(policy: &Policy, ctx: &Context) -> Result<Report, SandboxError> {
         return Err(SandboxError::Threads { role: policy.role, threads });
     }
     let keep = policy.kept_capabilities();
-    caps_drop::cut_bounding_set(&keep)?;
+    // SAFETY: getuid/getgid have no preconditions.
+    let (own_uid, own_gid) = unsafe { (libc::getuid(), libc::getgid()) };
     let (uid, gid) = match policy.user {
         User::Root => (0, 0),
         User::Service => (ctx.service_uid, ctx.service_gid),
+        User::Invoker => match ctx.run_as {
+            Some((0, _)) => return Err(SandboxError::RootInvoker { role: policy.role }),
+            Some(target) => target,
+            None if own_uid == 0 => return Err(SandboxError::RootInvoker { role: policy.role }),
+            None => (own_uid, own_gid),
+        },
     };
+    // Only a privileged process may cut its bounding set; an unprivileged one has no
+    // capability to lose and, with no_new_privs below, none to gain.
+    if own_uid == 0 || caps_drop::may_cut_bounding_set() {
+        caps_drop::cut_bounding_set(&keep)?;
+    }
     caps_drop::become_user(uid, gid, &keep)?;
     // Not dumpable: no other process of the service user may ptrace this one or read
     // its memory through /proc.

@@ -41,6 +41,7 @@ pub fn render(policies: &[&Policy]) -> String {
         let user = match p.user {
             User::Root => "root".to_string(),
             User::Service => "service user".to_string(),
+            User::Invoker => "whoever starts it; root must name an unprivileged user to become".to_string(),
         };
         let mut caps: Vec<String> = Vec::new();
         for k in p.starts_with {
@@ -66,6 +67,7 @@ pub fn render(policies: &[&Policy]) -> String {
             Network::None => "none".to_string(),
             Network::ConnectConfigured { why } => format!("TCP connect to the configured port only: {why}"),
             Network::NotRestricted { why } => format!("not restricted: {why}"),
+            Network::BindConfigured { why } => format!("TCP bind on the configured port only, no TCP connect: {why}"),
         };
         let mut families: BTreeMap<_, Vec<String>> = BTreeMap::new();
         for c in p.all_syscalls() {

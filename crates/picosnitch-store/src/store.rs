@@ -172,6 +172,12 @@ impl Store {
         self.conn.query_row(&format!("PRAGMA mmap_size = {}", bytes.max(0)), [], |_| Ok(())).map_err(|e| self.err(e))
     }
 
+    /// How long a query waits for another connection's lock before failing with a
+    /// locked error (five seconds unless set).
+    pub fn set_busy_timeout(&self, wait: std::time::Duration) -> Result<(), StoreError> {
+        self.conn.busy_timeout(wait).map_err(|e| self.err(e))
+    }
+
     /// Whether this read-only store was opened as immutable because no writer was
     /// running; it does not see rows written later, so reopen it once a writer runs
     /// (its -wal file exists).

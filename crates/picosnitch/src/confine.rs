@@ -97,6 +97,8 @@ pub fn context(config: &Config) -> anyhow::Result<picosnitch_sandbox::Context> {
         runtime_dir: config.data.runtime_dir.clone(),
         own_exe: std::env::current_exe().context("finding this executable")?,
         remote_port: config.database.remote.as_ref().map(|r| r.port),
+        bind_port: None,
+        run_as: None,
     })
 }
 
@@ -132,5 +134,6 @@ pub fn all_policies() -> Vec<&'static Policy> {
         &crate::primary::policy::POLICY,
         &crate::hasher::policy::POLICY,
         &crate::writer::policy::POLICY,
+        &crate::webui::policy::POLICY,
     ]
 }

@@ -21,4 +21,5 @@ pub mod role;
 pub mod sd_notify;
 pub mod status;
 pub mod supervisor;
+pub mod webui;
 pub mod writer;
