@@ -483,7 +483,7 @@
     document.querySelector('.explore').classList.remove('with-drill');
   }
   let drillGen = 0;
-  async function openDrill(group, key) {
+  async function openDrill(group, key, full) {
     const gen = ++drillGen;
     const pane = $('drill');
     pane.hidden = false;
@@ -513,11 +513,18 @@
       c.append('f', group + ':' + key);
     }
     c.set('limit', '50');
+    if (full) { p.set('full', '1'); c.set('full', '1'); }
     const [dr, cr] = await Promise.all([api('drilldown', p), api('connections', c)]);
     if (gen !== drillGen) return;
     pane.querySelector('[data-testid="drill-loading"]').remove();
     if (dr.error) { pane.append(h('p', { class: 'banner', text: dr.error.error })); return; }
     const t = dr.data.totals;
+    const cov = dr.data.coverage;
+    if (!cov.complete) {
+      pane.append(h('p', { class: 'note', data: { testid: 'drill-partial' } },
+        'Counted back to ' + fmtTime(cov.from, 60) + ' (the newest part of the range, to answer quickly)' + (dr.data.totals_exact ? '; the totals and the chart cover it all. ' : '. '),
+        h('button', { text: 'Count the whole range', data: { testid: 'drill-full' }, on: { click: () => openDrill(group, key, true) } })));
+    }
     pane.append(h('p', { data: { testid: 'drill-totals' } },
       h('span', { data: { testid: 'drill-recv', value: t.recv }, text: 'received ' + fmtBytes(t.recv) }), ' · ',
       h('span', { data: { testid: 'drill-send', value: t.send }, text: 'sent ' + fmtBytes(t.send) }), ' · ',
@@ -537,6 +544,7 @@
     }
     pane.append(h('h2', { text: 'Latest connections' }));
     if (cr.error) { pane.append(h('p', { class: 'banner', text: cr.error.error })); return; }
+    if (!cr.data.coverage.complete) pane.append(h('p', { class: 'note', text: 'Searched back to ' + fmtTime(cr.data.coverage.from, 60) + '.' }));
     const lb = h('tbody');
     for (const x of cr.data.rows) {
       const remote = (x.domain ? x.domain + ' ' : '') + (x.raddr ? (x.raddr.includes(':') ? '[' + x.raddr + ']' : x.raddr) + (x.rport ? ':' + x.rport : '') : '');

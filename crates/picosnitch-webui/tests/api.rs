@@ -111,6 +111,11 @@ fn a_drill_down_and_its_connections_equal_the_database() {
     let top_user = users["rows"][0]["key"].as_i64().expect("uid");
     assert_eq!(users["rows"][0]["total"], sql_i64(&db, &format!("SELECT sum(c.send + c.recv) {in_github} AND c.uid = {top_user}")));
     assert_eq!(v["breakdowns"]["raddr"]["rows"][0]["key"], "140.82.112.3");
+    assert_eq!((v["coverage"]["complete"].as_bool(), v["totals_exact"].as_bool()), (Some(true), Some(true)));
+    // Under another filter the totals come from the rows read; all of them here.
+    let f = s.get("/api/drilldown?range=all&group=domain&key=github.com&f=user:1000&full=1").json();
+    assert_eq!(f["totals"]["recv"], sql_i64(&db, &format!("SELECT sum(c.recv) {in_github} AND c.uid = 1000")));
+    assert_eq!(f["breakdowns"]["user"]["rows"].as_array().map(Vec::len), Some(1));
     let c = s.get("/api/connections?range=all&f=domain:github.com&limit=5").json();
     let rows = c["rows"].as_array().expect("rows");
     assert_eq!(rows.len(), 5);
@@ -191,6 +196,7 @@ fn bad_parameters_and_oversized_requests_get_a_4xx_with_the_reason() {
         ("/api/drilldown?group=exe", "key: missing"),
         ("/api/connections?limit=501", "limit: \"501\" is not a whole number from 1 to 500"),
         ("/api/live?after=x", "after: \"x\""),
+        ("/api/drilldown?group=exe&key=x&full=yes", "full: \"yes\" is not 0 or 1"),
         ("/api/live?limit=1001", "limit: \"1001\""),
     ] {
         let a = s.get(path);

@@ -164,6 +164,7 @@ fn main() {
     let dims: Vec<&str> = picosnitch_webui::api::DIMS.iter().map(|d| d.id).collect();
     let mut per_view: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut worst: Vec<(f64, String)> = Vec::new();
+    let mut full: Vec<(f64, String)> = Vec::new();
     let mut time = |view: &'static str, what: String, paths: Vec<String>, per_view: &mut BTreeMap<&str, Vec<f64>>| {
         let mut t: Vec<f64> = (0..args.repeat).map(|_| fetch_all(port, &paths)).collect();
         t.sort_by(f64::total_cmp);
@@ -196,6 +197,9 @@ fn main() {
                     ],
                     &mut per_view,
                 );
+                // What "Count the whole range" costs: once, it is slow by nature.
+                let t = fetch_all(port, &[format!("/api/drilldown?{r}&group={g}&key={k}&metric=total&full=1")]);
+                full.push((t, format!("range={name} {g} row {}", n + 1)));
             }
         }
     }
@@ -209,6 +213,13 @@ fn main() {
     println!("slowest (p95):");
     for (p95, what) in worst.iter().take(15) {
         println!("  {p95:>8.1}  {what}");
+    }
+    full.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut ft: Vec<f64> = full.iter().map(|f| f.0).collect();
+    ft.sort_by(f64::total_cmp);
+    println!("drill-down breakdowns over the whole range (full=1, once each): p50 {:.0}  p95 {:.0}  max {:.0}; slowest:", percentile(&ft, 0.5), percentile(&ft, 0.95), percentile(&ft, 1.0));
+    for (t, what) in full.iter().take(5) {
+        println!("  {t:>8.0}  {what}");
     }
     let _ = stop_tx.try_send(());
     drop(stop_tx);

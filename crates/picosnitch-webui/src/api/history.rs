@@ -1,11 +1,12 @@
 //! The history views' answers: Overview (totals and the top contributors over time),
 //! Explore (grouped rows), a row's drill-down (sparkline and breakdowns) and the
 //! connections behind a view.
+use super::budget;
 use super::dims::{self, DimDef};
 use super::params::{self, ApiError, Period, MAX_BUCKETS, MAX_CONNECTIONS, MAX_ROWS, MAX_SERIES};
 use super::Api;
 use crate::http::{Request, Response};
-use picosnitch_store::{ConnectionRecord, Dimension, Filter, GroupKey, HistoryQuery, HistoryRow, SeriesQuery, Store, StoreError, TimeRange};
+use picosnitch_store::{Dimension, Filter, GroupKey, HistoryQuery, HistoryRow, SeriesQuery, Store, StoreError};
 use serde::Serialize;
 use serde_json::Value;
 use std::time::Instant;
@@ -205,55 +206,76 @@ impl Api {
     pub(super) async fn drilldown(&self, req: &Request) -> Result<Response, ApiError> {
         let now = picosnitch_store::unix_now();
         let period = params::period(req, now)?;
-        let mut filters = params::filters(req)?;
+        let filters = params::filters(req)?;
         let (def, row) = params::row_filter(req)?;
         let metric = params::metric(req)?;
         let top = params::count(req, "top", 10, 1, 50)?;
         let target = params::count(req, "buckets", 60, 2, MAX_BUCKETS)?;
+        let budget = full(req)?;
         let label = req.param("key").unwrap_or_default().to_string();
         let started = Instant::now();
-        let (answers, layout) = self
+        let drill = self
             .db
             .query(move |store| {
                 let bounds = store.history_bounds()?;
                 let (mut start, mut end) = period.bounds(now, bounds);
-                let mut range = period.range(now);
+                let mut all = filters.clone();
                 // A time row narrows the range instead of filtering every row.
                 if let (Dimension::Time { width }, GroupKey::Int(t)) = (row.dim, &row.key) {
                     start = start.max(*t);
-                    end = end.min(t + width);
-                    range = TimeRange { start: Some(start), end: Some(end.max(start)) };
+                    end = end.min(t + width).max(start);
                 } else {
-                    filters.push(row);
+                    all.push(row.clone());
                 }
                 let width = params::bucket_width(start, end, target);
-                let groups = [Dimension::User, Dimension::Domain, Dimension::RemoteAddress, Dimension::Time { width }];
-                Ok((store.history_many(range, &filters, &groups)?, (start, end, width)))
+                // One row and no other filter: its totals and sparkline are exact from
+                // the summaries whatever the range; only the breakdowns read raw rows.
+                let exact = filters.is_empty() && !params::is_time(&row.dim);
+                let line = if exact {
+                    let q = SeriesQuery { start, end, width, group: row.dim, keys: vec![row.key.clone()], filters: vec![] };
+                    store.series(&q)?.lines.into_iter().next()
+                } else {
+                    None
+                };
+                let mut groups = vec![Dimension::User, Dimension::Domain, Dimension::RemoteAddress];
+                if line.is_none() {
+                    groups.push(Dimension::Time { width });
+                }
+                let (answers, coverage) = budget::breakdowns(store, start, end, &all, &groups, budget)?;
+                Ok(Drill { answers, coverage, line, start, end, width })
             })
             .await
             .map_err(problem)?;
-        let (start, end, width) = layout;
-        let first = start - start.rem_euclid(width);
-        let n = Store::series_buckets(start, end, width);
-        let (mut send, mut recv, mut events) = (vec![0i64; n], vec![0i64; n], vec![0i64; n]);
-        let mut totals = Sums::default();
-        if let Some(time) = answers.get(3) {
-            for r in &time.rows {
-                let GroupKey::Int(t) = r.key else { continue };
-                if let Ok(i) = usize::try_from((t - first) / width) {
-                    if i < n {
-                        send[i] += r.send;
-                        recv[i] += r.recv;
-                        events[i] += r.events;
+        let first = drill.start - drill.start.rem_euclid(drill.width);
+        let n = Store::series_buckets(drill.start, drill.end, drill.width);
+        let (send, recv, events) = match &drill.line {
+            Some(l) => (l.send.clone(), l.recv.clone(), l.events.clone()),
+            None => {
+                let (mut send, mut recv, mut events) = (vec![0i64; n], vec![0i64; n], vec![0i64; n]);
+                for r in drill.answers.get(3).into_iter().flatten() {
+                    let GroupKey::Int(t) = r.key else { continue };
+                    if let Ok(i) = usize::try_from((t - first) / drill.width) {
+                        if i < n {
+                            send[i] += r.send;
+                            recv[i] += r.recv;
+                            events[i] += r.events;
+                        }
                     }
                 }
-                totals.add(&RowOut { key: Value::Null, label: String::new(), send: r.send, recv: r.recv, total: r.send + r.recv, events: r.events });
+                (send, recv, events)
             }
-        }
+        };
+        let totals = Sums {
+            send: send.iter().sum(),
+            recv: recv.iter().sum(),
+            total: send.iter().sum::<i64>() + recv.iter().sum::<i64>(),
+            events: events.iter().sum(),
+            count: 1,
+        };
         let breakdown = |id: &str, i: usize| -> Value {
             let Some(def) = dims::find(id) else { return Value::Null };
-            let mut rows = answers.get(i).map(|a| self.rows_out(def, &a.rows)).unwrap_or_default();
-            rows.sort_by_key(|r| std::cmp::Reverse(metric.of(r.send, r.recv)));
+            let mut rows = drill.answers.get(i).map(|a| self.rows_out(def, a)).unwrap_or_default();
+            rows.sort_by(|a, b| metric.of(b.send, b.recv).cmp(&metric.of(a.send, a.recv)).then_with(|| a.label.cmp(&b.label)));
             let mut rest = Sums::default();
             rows.iter().skip(top).for_each(|r| rest.add(r));
             rows.truncate(top);
@@ -261,9 +283,11 @@ impl Api {
         };
         Ok(Response::json(&serde_json::json!({
             "group": def.id, "key": label,
-            "range": range_out(period, req, (start, end)),
+            "range": range_out(period, req, (drill.start, drill.end)),
             "totals": totals,
-            "sparkline": { "first": first, "width": width, "send": send, "recv": recv, "events": events },
+            "totals_exact": drill.line.is_some() || drill.coverage.complete,
+            "coverage": { "from": drill.coverage.from, "complete": drill.coverage.complete },
+            "sparkline": { "first": first, "width": drill.width, "send": send, "recv": recv, "events": events },
             "breakdowns": { "user": breakdown("user", 0), "domain": breakdown("domain", 1), "raddr": breakdown("raddr", 2) },
             "elapsed_ms": started.elapsed().as_secs_f64() * 1e3,
         })))
@@ -274,9 +298,16 @@ impl Api {
         let period = params::period(req, now)?;
         let filters: Vec<Filter> = params::filters(req)?;
         let limit = params::count(req, "limit", 50, 1, MAX_CONNECTIONS)?;
+        let budget = full(req)?;
         let started = Instant::now();
-        let rows: Vec<ConnectionRecord> =
-            self.db.query(move |store| -> Result<_, StoreError> { store.history_connections(period.range(now), &filters, limit) }).await.map_err(problem)?;
+        let (rows, coverage) = self
+            .db
+            .query(move |store| -> Result<_, StoreError> {
+                let (start, end) = period.bounds(now, store.history_bounds()?);
+                budget::latest(store, start, end, &filters, limit, budget)
+            })
+            .await
+            .map_err(problem)?;
         let out: Vec<Value> = rows
             .iter()
             .map(|c| {
@@ -290,7 +321,32 @@ impl Api {
                 })
             })
             .collect();
-        Ok(Response::json(&serde_json::json!({ "rows": out, "limit": limit, "elapsed_ms": started.elapsed().as_secs_f64() * 1e3 })))
+        Ok(Response::json(&serde_json::json!({
+            "rows": out, "limit": limit,
+            "coverage": { "from": coverage.from, "complete": coverage.complete },
+            "elapsed_ms": started.elapsed().as_secs_f64() * 1e3,
+        })))
+    }
+}
+
+/// What a drill-down's query thread found.
+struct Drill {
+    answers: Vec<Vec<HistoryRow>>,
+    coverage: budget::Coverage,
+    /// The row's own line from the summaries, when they can give it.
+    line: Option<picosnitch_store::SeriesLine>,
+    start: i64,
+    end: i64,
+    width: i64,
+}
+
+/// `full=1`: read the whole range, however long it takes (up to the query limit);
+/// otherwise within the drill-down's budget.
+fn full(req: &Request) -> Result<Option<std::time::Duration>, ApiError> {
+    match req.param("full").unwrap_or("0") {
+        "0" => Ok(Some(budget::DRILL_BUDGET)),
+        "1" => Ok(None),
+        other => Err(params::bad(format!("full: {other:?} is not 0 or 1"))),
     }
 }
 

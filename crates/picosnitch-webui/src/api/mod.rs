@@ -1,4 +1,5 @@
 //! The JSON API behind the views (documented in the README's Web UI section).
+mod budget;
 mod dims;
 mod history;
 pub mod params;
