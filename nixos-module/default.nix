@@ -375,6 +375,7 @@ in
           "CAP_SYS_RESOURCE" # raise RLIMIT_NOFILE ([monitoring] rlimit_nofile) and RLIMIT_MEMLOCK on kernels < 5.11
           "CAP_CHOWN" # hand the database and runtime files to [data] owner/group
           "CAP_FOWNER" # set their modes ([data] mode) whoever created them
+          "CAP_KILL" # stop and restart roles that run as the service user
         ];
         NoNewPrivileges = true; # the supervisor changes identity itself; nothing setuid is executed
 

@@ -5,6 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 cargo build --release -p picosnitch
+# The roles run as the service user ([data] owner, "picosnitch" by default).
+if ! getent passwd picosnitch >/dev/null && [[ -z "${PICOSNITCH_CONFIG:-}" ]]; then
+    echo "picosnitch: creating the service user and group picosnitch" >&2
+    useradd --system --user-group --no-create-home --home-dir /var/lib/picosnitch --shell /usr/sbin/nologin picosnitch
+fi
 args=()
 if [[ -n "${PICOSNITCH_CONFIG:-}" ]]; then args=(--config "$PICOSNITCH_CONFIG"); fi
 exec ./target/release/picosnitch daemon "${args[@]}"

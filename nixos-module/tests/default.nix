@@ -119,6 +119,7 @@ let
     "CAP_CHOWN"
     "CAP_DAC_READ_SEARCH"
     "CAP_FOWNER"
+    "CAP_KILL"
     "CAP_NET_ADMIN"
     "CAP_PERFMON"
     "CAP_SETGID"

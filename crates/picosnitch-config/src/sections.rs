@@ -65,7 +65,7 @@ impl VirusTotalConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// Owner of the database files (picosnitch 2.x key).
+    /// Owner of the database files (picosnitch 2.x key), and the user the roles run as.
     pub owner: String,
     /// Group that may read the database, the status and the live feed.
     pub group: String,
@@ -78,8 +78,8 @@ pub struct DataConfig {
 impl Default for DataConfig {
     fn default() -> Self {
         Self {
-            owner: "root".into(),
-            group: "root".into(),
+            owner: "picosnitch".into(),
+            group: "picosnitch".into(),
             mode: "0640".into(),
             runtime_dir: PathBuf::from("/run/picosnitch"),
         }

@@ -39,6 +39,14 @@ pub enum ReadError {
     Io(#[from] std::io::Error),
 }
 
+impl ReadError {
+    /// The read timeout set with [`FeedClient::set_read_timeout`] passed with no update:
+    /// not an error of the feed; call again.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ReadError::Io(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut))
+    }
+}
+
 pub struct FeedClient {
     reader: BufReader<UnixStream>,
     path: PathBuf,

@@ -87,6 +87,11 @@ impl FeedHub {
         self.shared.subscribers.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether anyone listens: lets the publisher skip building updates nobody reads.
+    pub fn has_subscribers(&self) -> bool {
+        self.shared.count.load(Ordering::Relaxed) > 0
+    }
+
     /// Sends `update` to every subscriber. Never waits: the line is serialized once and
     /// offered to each subscriber's queue; a subscriber whose queue is full is dropped
     /// (its socket closed) and counted. The lock is held only to push into the queues.

@@ -26,5 +26,5 @@ mod update;
 pub use client::{ConnectError, FeedClient, ReadError, DEFAULT_SOCKET, SOCKET_NAME};
 pub use error::FeedError;
 pub use hub::{FeedHub, FeedLimits, FeedStats};
-pub use server::{FeedServer, SocketAccess};
+pub use server::{bind_listener, FeedServer, SocketAccess};
 pub use update::{Direction, FeedNotice, FlowUpdate, UpdateKind, FORMAT_VERSION};

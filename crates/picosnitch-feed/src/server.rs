@@ -43,28 +43,10 @@ impl FeedServer {
         Ok((FeedServer { listener, hub: hub.clone(), shutdown, created: None }, hub))
     }
 
-    /// Binds `path` with `access`, replacing a socket left behind by a daemon that is no
-    /// longer running; refuses to replace anything else, or a socket someone listens on.
+    /// Binds `path` with `access` (see [`bind_listener`]) and serves on it; the socket
+    /// file is removed when the server ends.
     pub fn bind(path: &Path, access: SocketAccess, limits: FeedLimits) -> Result<(FeedServer, FeedHub), FeedError> {
-        let io = |step: &'static str| move |source| FeedError::Io { step, path: Some(path.to_path_buf()), source };
-        match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_socket() => {
-                if UnixStream::connect(path).is_ok() {
-                    return Err(FeedError::InUse { path: path.to_path_buf() });
-                }
-                std::fs::remove_file(path).map_err(io("removing the stale feed socket"))?;
-            }
-            Ok(_) => return Err(FeedError::NotASocket { path: path.to_path_buf() }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io("inspecting the feed socket path")(e)),
-        }
-        let listener = UnixListener::bind(path).map_err(io("binding the feed socket"))?;
-        // Until chmod, the socket has the umask's mode; the runtime directory (0750 or
-        // tighter) is what keeps others out in that instant.
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(access.mode)).map_err(io("setting the feed socket's mode"))?;
-        if let Some(gid) = access.gid {
-            std::os::unix::fs::chown(path, None, Some(gid)).map_err(io("setting the feed socket's group"))?;
-        }
+        let listener = bind_listener(path, access)?;
         let (mut server, hub) = Self::from_listener(listener, limits)?;
         server.created = Some(path.to_path_buf());
         Ok((server, hub))
@@ -111,6 +93,33 @@ impl FeedServer {
         }
         result
     }
+}
+
+/// Binds the feed socket at `path` with `access`, replacing a socket left behind by a
+/// daemon that is no longer running; refuses to replace anything else, or a socket
+/// someone listens on. The daemon's supervisor binds it once and hands it to each
+/// primary it starts, so readers keep one path across restarts.
+pub fn bind_listener(path: &Path, access: SocketAccess) -> Result<UnixListener, FeedError> {
+    let io = |step: &'static str| move |source| FeedError::Io { step, path: Some(path.to_path_buf()), source };
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(FeedError::InUse { path: path.to_path_buf() });
+            }
+            std::fs::remove_file(path).map_err(io("removing the stale feed socket"))?;
+        }
+        Ok(_) => return Err(FeedError::NotASocket { path: path.to_path_buf() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("inspecting the feed socket path")(e)),
+    }
+    let listener = UnixListener::bind(path).map_err(io("binding the feed socket"))?;
+    // Until chmod, the socket has the umask's mode; the runtime directory (0750 or
+    // tighter) is what keeps others out in that instant.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(access.mode)).map_err(io("setting the feed socket's mode"))?;
+    if let Some(gid) = access.gid {
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(io("setting the feed socket's group"))?;
+    }
+    Ok(listener)
 }
 
 fn refuse(stream: &UnixStream, max: usize) {

@@ -50,6 +50,14 @@ pub struct PrimaryStatus {
     pub hash_cache_hits: u64,
     pub hash_failures: u64,
     pub hashes_pending: u64,
+    /// Live feed readers connected now.
+    pub feed_subscribers: u64,
+    /// Updates sent to at least one reader.
+    pub feed_updates_published: u64,
+    /// Readers disconnected because they fell behind (they may reconnect).
+    pub feed_subscribers_dropped_slow: u64,
+    /// Readers refused because the most allowed were connected.
+    pub feed_subscribers_refused: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,19 @@ pub(crate) fn may_cut_bounding_set() -> bool {
     caps::has_cap(None, CapSet::Effective, Capability::CAP_SETPCAP).unwrap_or(false)
 }
 
+/// Fails, naming them, if capabilities the role keeps are not permitted to this process
+/// (a service manager's CapabilityBoundingSet without them): later steps would only
+/// report EPERM.
+pub(crate) fn check_available(role: &'static str, keep: &[Capability]) -> Result<(), SandboxError> {
+    let permitted = caps::read(None, CapSet::Permitted).map_err(caps_err("reading the permitted set"))?;
+    let mut missing: Vec<String> = keep.iter().filter(|c| !permitted.contains(c)).map(|c| c.to_string()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    missing.sort();
+    Err(SandboxError::MissingCapabilities { role, missing: missing.join(" ") })
+}
+
 /// Drops every capability but `keep` from the bounding set, so nothing this process (or
 /// a child) executes can ever hold more.
 pub(crate) fn cut_bounding_set(keep: &[Capability]) -> Result<(), SandboxError> {

@@ -8,6 +8,8 @@ pub enum SandboxError {
     Io { what: &'static str, source: io::Error },
     #[error("{what}: {source}")]
     Caps { what: String, source: caps::errors::CapsError },
+    #[error("the {role} role needs {missing}, which this process does not have: add them to the service's CapabilityBoundingSet (see `picosnitch privileges`), or start it as root with full capabilities")]
+    MissingCapabilities { role: &'static str, missing: String },
     #[error("Landlock: {0}")]
     Landlock(String),
     #[error("Landlock is required for the {role} role, which parses {untrusted}, and the kernel has it, but it is only {status}")]

@@ -72,6 +72,7 @@ pub fn confine(policy: &Policy, ctx: &Context) -> Result<Report, SandboxError> {
     let keep = policy.kept_capabilities();
     // SAFETY: getuid/getgid have no preconditions.
     let (own_uid, own_gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    caps_drop::check_available(policy.role, &keep)?;
     let (uid, gid) = match policy.user {
         User::Root => (0, 0),
         User::Service => (ctx.service_uid, ctx.service_gid),

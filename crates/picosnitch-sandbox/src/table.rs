@@ -31,6 +31,25 @@ fn cap_name(c: caps::Capability) -> String {
     c.to_string()
 }
 
+/// One line per allowed call of `p`, with its argument restriction and reason.
+fn reasons(p: &Policy) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for c in p.all_syscalls() {
+        let args = match c.allow {
+            Allow::Any => String::new(),
+            Allow::ArgIn { index, values } => {
+                let values: Vec<String> = values.iter().map(|&v| if v >= 0x1000 { format!("{v:#x}") } else { v.to_string() }).collect();
+                format!(" (argument {index} one of {})", values.join(", "))
+            }
+        };
+        let line = format!("  - `{}`{args}: {}", c.call.name(), c.why);
+        if !lines.contains(&line) {
+            lines.push(line);
+        }
+    }
+    lines
+}
+
 /// Markdown for every policy, between the markers.
 pub fn render(policies: &[&Policy]) -> String {
     let mut s = String::new();
@@ -99,22 +118,25 @@ pub fn render(policies: &[&Policy]) -> String {
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "`*`: allowed only with the arguments listed below. Why each call is allowed:");
-    for p in policies {
+    let filtered: Vec<(&Policy, Vec<String>)> =
+        policies.iter().map(|p| (*p, reasons(p))).filter(|(_, lines)| !lines.is_empty()).collect();
+    // The calls of the runtime every role shares are explained once.
+    let shared: Vec<String> = match filtered.split_first() {
+        Some(((_, first), rest)) => first.iter().filter(|l| rest.iter().all(|(_, other)| other.contains(l))).cloned().collect(),
+        None => Vec::new(),
+    };
+    if !shared.is_empty() {
         let _ = writeln!(s);
-        let _ = writeln!(s, "- **{}**:", p.role);
-        let mut seen: Vec<String> = Vec::new();
-        for c in p.all_syscalls() {
-            let args = match c.allow {
-                Allow::Any => String::new(),
-                Allow::ArgIn { index, values } => {
-                    format!(" (argument {index} one of {})", values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "))
-                }
-            };
-            let line = format!("  `{}`{args}: {}", c.call.name(), c.why);
-            if !seen.contains(&line) {
-                let _ = writeln!(s, "{line}");
-                seen.push(line);
-            }
+        let _ = writeln!(s, "- **every role with a filter** (the runtime, its event loop and its links):");
+        for line in &shared {
+            let _ = writeln!(s, "{line}");
+        }
+    }
+    for (p, lines) in &filtered {
+        let _ = writeln!(s);
+        let _ = writeln!(s, "- **{}**, besides those:", p.role);
+        for line in lines.iter().filter(|l| !shared.contains(l)) {
+            let _ = writeln!(s, "{line}");
         }
     }
     let _ = writeln!(s, "{END}");

@@ -110,7 +110,10 @@ impl Store {
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
             conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))?;
-            conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;")?;
+            // Temporary tables, sorts and spilled statement journals stay in memory: the
+            // writer's Landlock domain holds only its state directory, so SQLite's temp
+            // files in /var/tmp or /tmp would fail to open in the middle of a batch.
+            conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;")?;
             Ok(check)
         };
         let check = setup().map_err(|e| classify(path, e))?;

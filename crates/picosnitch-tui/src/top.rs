@@ -6,7 +6,7 @@ use crate::format::count;
 use crate::keys::{keys_label, lookup, Binding, Key};
 use crate::live::{self, FeedState, LiveAction, LiveView};
 use crate::terminal::TerminalGuard;
-use crate::widgets::{bar, help, problem_style, too_small};
+use crate::widgets::{bar, problem_style, too_small, HelpScreen};
 use jiff::tz::TimeZone;
 use ratatui::layout::{Constraint, Layout};
 use ratatui::text::Span;
@@ -82,9 +82,7 @@ pub struct TopApp {
     pub live: LiveView,
     pub tz: TimeZone,
     pub now: f64,
-    pub help: bool,
-    pub help_scroll: usize,
-    pub help_max: usize,
+    pub help: HelpScreen,
     /// While typing a find, the text so far.
     pub find_input: Option<String>,
     quit: bool,
@@ -92,21 +90,14 @@ pub struct TopApp {
 
 impl TopApp {
     pub fn new(feed_socket: PathBuf, tz: TimeZone, now: f64) -> TopApp {
-        TopApp { live: LiveView::new(feed_socket), tz, now, help: false, help_scroll: 0, help_max: 0, find_input: None, quit: false }
+        TopApp { live: LiveView::new(feed_socket), tz, now, help: HelpScreen::default(), find_input: None, quit: false }
     }
 }
 
 impl App for TopApp {
     fn on_key(&mut self, key: Key) -> Vec<Effect> {
-        if self.help {
-            match key {
-                Key::Up => self.help_scroll = self.help_scroll.saturating_sub(1),
-                Key::Down => self.help_scroll = (self.help_scroll + 1).min(self.help_max),
-                _ => {
-                    self.help = false;
-                    self.help_scroll = 0;
-                }
-            }
+        if self.help.open {
+            self.help.on_key(key);
             return vec![];
         }
         if let Some(input) = &mut self.find_input {
@@ -119,7 +110,7 @@ impl App for TopApp {
         }
         match lookup(TOP_KEYS, key) {
             Some(TopAction::Quit) => self.quit = true,
-            Some(TopAction::Help) => self.help = true,
+            Some(TopAction::Help) => self.help.open = true,
             Some(TopAction::Find) => self.find_input = Some(self.live.model.find.clone()),
             Some(TopAction::Live(a)) => self.live.act(a, self.now),
             Some(TopAction::UnitsNext) => self.live.units = self.live.units.next(),
@@ -160,10 +151,8 @@ impl App for TopApp {
             left.push(Span::raw(" | PAUSED"));
         }
         bar(f, head, left, "? help  q quit ");
-        if self.help {
-            let rows: Vec<(String, &'static str)> = TOP_KEYS.iter().map(|b| (keys_label(b), b.help)).collect();
-            self.help_max = help(f, body, "picosnitch top: keys", &rows, self.help_scroll);
-        } else {
+        let rows: Vec<(String, &'static str)> = TOP_KEYS.iter().map(|b| (keys_label(b), b.help)).collect();
+        if !self.help.draw(f, body, "picosnitch top: keys", &rows) {
             live::render::render(&mut self.live, f, body, self.now, &self.tz);
         }
         let line = match (&self.find_input, &self.live.feed) {

@@ -1,4 +1,5 @@
 //! `picosnitch tui`: the history browser, with the live feed as one of its views.
+use crate::widgets::HelpScreen;
 use crate::error::TuiError;
 use crate::event_loop::{self, App, Effect, Msg};
 use crate::format::UserNames;
@@ -104,9 +105,7 @@ pub struct TuiApp {
     pub names: UserNames,
     pub now: f64,
     pub database: PathBuf,
-    pub help: bool,
-    pub help_scroll: usize,
-    pub help_max: usize,
+    pub help: HelpScreen,
     pub find_input: Option<String>,
     /// A short note for the status bar, until the given time.
     pub note: Option<(String, f64)>,
@@ -126,9 +125,7 @@ impl TuiApp {
             names,
             now,
             database: options.database.clone(),
-            help: false,
-            help_scroll: 0,
-            help_max: 0,
+            help: HelpScreen::default(),
             find_input: None,
             note: None,
             before_live: 0,
@@ -199,7 +196,7 @@ impl TuiApp {
         }
         match action {
             TuiAction::Quit => self.quit = true,
-            TuiAction::Help => self.help = true,
+            TuiAction::Help => self.help.open = true,
             TuiAction::Find => {
                 let current = if self.in_live() { self.live.model.find.clone() } else { self.history.find.clone() };
                 self.find_input = Some(current);
@@ -308,15 +305,8 @@ impl TuiApp {
 
 impl App for TuiApp {
     fn on_key(&mut self, key: Key) -> Vec<Effect> {
-        if self.help {
-            match key {
-                Key::Up => self.help_scroll = self.help_scroll.saturating_sub(1),
-                Key::Down => self.help_scroll = (self.help_scroll + 1).min(self.help_max),
-                _ => {
-                    self.help = false;
-                    self.help_scroll = 0;
-                }
-            }
+        if self.help.open {
+            self.help.on_key(key);
             return vec![];
         }
         if let Some(input) = &mut self.find_input {

@@ -1,4 +1,5 @@
 //! Pieces both UIs draw: bars, message boxes, the help screen, the too-small notice.
+use crate::keys::Key;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -67,6 +68,34 @@ pub fn too_small(f: &mut Frame, program: &str, need: (u16, u16)) {
 /// The help screen: every key of a table, and what it does; in two columns when the
 /// terminal is wide, scrolled by `scroll` lines when it is short. Returns the largest
 /// useful scroll.
+/// Whether the key table is shown, and how far it is scrolled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HelpScreen {
+    pub open: bool,
+    pub scroll: usize,
+    /// The furthest scroll that still shows rows, learned when it was last drawn.
+    pub max: usize,
+}
+
+impl HelpScreen {
+    /// A key pressed while the help is open: arrows scroll, any other key closes it.
+    pub fn on_key(&mut self, key: Key) {
+        match key {
+            Key::Up => self.scroll = self.scroll.saturating_sub(1),
+            Key::Down => self.scroll = (self.scroll + 1).min(self.max),
+            _ => *self = HelpScreen { max: self.max, ..HelpScreen::default() },
+        }
+    }
+
+    /// Draws the key table over `area` when open; true if it did.
+    pub fn draw(&mut self, f: &mut Frame, area: Rect, title: &str, rows: &[(String, &'static str)]) -> bool {
+        if self.open {
+            self.max = help(f, area, title, rows, self.scroll);
+        }
+        self.open
+    }
+}
+
 pub fn help(f: &mut Frame, area: Rect, title: &str, rows: &[(String, &'static str)], scroll: usize) -> usize {
     f.render_widget(Clear, area);
     let key_width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(4) as u16;

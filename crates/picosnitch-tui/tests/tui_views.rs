@@ -256,7 +256,7 @@ fn live_tab_when_the_daemon_stops_and_when_there_is_none() {
 /// README.md lists the keys of both UIs; it must say what the code does.
 #[test]
 fn the_readme_lists_every_key_of_both_uis() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../../README.md");
     for b in TUI_KEYS {
         let row = format!("| {} | {} |", keys_label(b), b.help);
         assert!(readme.contains(&row), "README.md lacks the tui row `{row}`");

@@ -63,6 +63,20 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Live view of the network, per executable, from the running daemon's feed
+    /// (root or a member of the picosnitch group).
+    Top {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Browse the history in the terminal (the database opened read-only).
+    Tui {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Database to read [default: [database] path from the config]
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+    },
     /// Serve the web UI on 127.0.0.1:5100: the history and the live feed in the browser.
     ///
     /// Runs as the user who starts it (who must be able to read the history: a member of
@@ -122,6 +136,16 @@ pub fn main() -> ExitCode {
                 Ok(())
             })
         }
+        Command::Top { config } => with_config_for_terminal(config.as_deref(), "top", |cfg| {
+            picosnitch_tui::top::run(picosnitch_tui::top::TopOptions::from_config(cfg))
+        }),
+        Command::Tui { config, db } => with_config_for_terminal(config.as_deref(), "tui", |cfg| {
+            let mut options = picosnitch_tui::tui::TuiOptions::from_config(cfg);
+            if let Some(db) = db {
+                options.database = db;
+            }
+            picosnitch_tui::tui::run(options)
+        }),
         Command::Webui { config, address, port, socket, user, db } => {
             // Before anything opens a descriptor that could land on the death note's.
             crate::webui::reserve_death_note_fd();
@@ -194,6 +218,27 @@ fn with_config(
             } else {
                 tracing::error!("{e:#}");
             }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Like [`with_config`] for the terminal UIs: no log lines on the terminal they draw
+/// on; an error is printed once the terminal is restored.
+fn with_config_for_terminal(
+    given: Option<&Path>,
+    what: &str,
+    body: impl FnOnce(&Config) -> Result<(), picosnitch_tui::TuiError>,
+) -> ExitCode {
+    let path = given.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
+    let config = match Config::load_or_default(&path, given.is_some()) {
+        Ok(c) => c,
+        Err(e) => return config_error(&e),
+    };
+    match body(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("picosnitch {what}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -37,6 +37,11 @@ pub const RUNTIME: &[Syscall] = &[
     any(Sysno::rt_sigaction, Family::Signals, "stack overflow detection on new threads"),
     any(Sysno::rt_sigprocmask, Family::Signals, "new threads block signals while starting"),
     any(Sysno::rt_sigreturn, Family::Signals, "returning from a signal handler"),
+    any(
+        Sysno::restart_syscall,
+        Family::Signals,
+        "resuming a sleep interrupted by SIGSTOP/SIGCONT, the cgroup freezer or a debugger (without it a frozen role dies when thawed)"
+    ),
     any(Sysno::clock_gettime, Family::Time, "timestamps (when the vDSO cannot answer)"),
     any(Sysno::clock_nanosleep, Family::Time, "sleeping"),
     any(Sysno::nanosleep, Family::Time, "sleeping"),
@@ -136,4 +141,39 @@ pub fn all_policies() -> Vec<&'static Policy> {
         &crate::writer::policy::POLICY,
         &crate::webui::policy::POLICY,
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_privilege_table_is_what_the_code_enforces() {
+        let readme = include_str!("../../../README.md");
+        let table = picosnitch_sandbox::table::render(&all_policies());
+        let begin = table.lines().next().unwrap_or_default();
+        let end = picosnitch_sandbox::table::END;
+        let found = readme.find(begin).and_then(|b| readme[b..].find(end).map(|e| &readme[b..b + e + end.len()]));
+        let Some(found) = found else { panic!("README.md has no privilege table between {begin:?} and {end:?}") };
+        assert!(
+            table.trim_end() == found,
+            "README.md's privilege table differs from the policies in the code: replace it with the output of `picosnitch privileges`"
+        );
+    }
+
+    #[test]
+    fn every_role_has_a_policy_and_every_policy_a_reason() {
+        let policies = all_policies();
+        for role in picosnitch_ipc::control::Role::ALL {
+            assert!(policies.iter().any(|p| p.role == role.name()), "no policy for the {role} role");
+        }
+        for p in policies {
+            for c in p.all_syscalls() {
+                assert!(!c.why.trim().is_empty(), "{}: {} has no reason", p.role, c.call.name());
+            }
+            for k in p.keeps.iter().chain(p.starts_with) {
+                assert!(!k.why.trim().is_empty(), "{}: {} has no reason", p.role, k.cap);
+            }
+        }
+    }
 }

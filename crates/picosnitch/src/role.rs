@@ -9,6 +9,9 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 /// Where the supervisor puts a role's control link.
 pub const CONTROL_FD: RawFd = 3;
 
+/// Where the supervisor puts the live feed's listening socket, for the primary only.
+pub const FEED_FD: RawFd = 5;
+
 pub type Control = Link<FromRole, ToRole>;
 
 /// Takes the control link the supervisor placed at fd 3.
@@ -21,6 +24,30 @@ pub fn take_control() -> anyhow::Result<SeqPacket> {
     // from here on it is owned by the returned socket and closed exactly once.
     let fd = unsafe { OwnedFd::from_raw_fd(CONTROL_FD) };
     SeqPacket::from_fd(fd).context("fd 3 is not the supervisor's control link: roles are started by `picosnitch daemon`")
+}
+
+/// Takes the live feed's listening socket if the supervisor placed one at fd 5. Anything
+/// else there is logged and closed: the history matters more than the live view.
+pub fn take_feed_listener() -> Option<std::os::unix::net::UnixListener> {
+    // SAFETY: fcntl(F_GETFD) on any integer is safe; it only tells whether it is open.
+    if unsafe { libc::fcntl(FEED_FD, libc::F_GETFD) } < 0 {
+        tracing::warn!("started without the live feed's socket: nothing is published live");
+        return None;
+    }
+    // SAFETY: the fd is open and was placed there by the supervisor for this process;
+    // from here on it is owned once.
+    let fd = unsafe { OwnedFd::from_raw_fd(FEED_FD) };
+    match rustix::net::sockopt::socket_acceptconn(&fd) {
+        Ok(true) => Some(std::os::unix::net::UnixListener::from(fd)),
+        Ok(false) => {
+            tracing::error!("fd {FEED_FD} is a socket but not listening: no live feed");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "fd {FEED_FD} is not the live feed's socket: no live feed");
+            None
+        }
+    }
 }
 
 /// A message from the supervisor, with its link already adopted.

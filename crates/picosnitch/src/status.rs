@@ -108,6 +108,11 @@ impl PipelineStatus {
                 "  executables: replaced {}, unresolved {}; hashes requested {}, cache hits {}, failed {}, pending {}",
                 p.exe_replaced, p.exe_unresolved, p.hash_requests, p.hash_cache_hits, p.hash_failures, p.hashes_pending
             );
+            let _ = writeln!(
+                s,
+                "  live feed: readers {}, updates sent {}, readers dropped for falling behind {}, refused {}",
+                p.feed_subscribers, p.feed_updates_published, p.feed_subscribers_dropped_slow, p.feed_subscribers_refused
+            );
             if p.rows_dropped_queue_full > 0 {
                 losses.push(format!("rows dropped with the writer queue full {}", p.rows_dropped_queue_full));
             }

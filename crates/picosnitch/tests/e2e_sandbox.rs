@@ -136,3 +136,56 @@ fn no_role_can_become_root_again() {
     }
     forbidden_call_stops_every_role("regain-root", None, "setuid");
 }
+
+/// The capabilities the shipped systemd unit leaves the daemon (its
+/// CapabilityBoundingSet lines), as setpriv arguments.
+fn unit_bounding_set() -> String {
+    let unit = include_str!("../dist/picosnitch.service");
+    let caps: Vec<String> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .flat_map(str::split_whitespace)
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect();
+    assert!(caps.len() >= 10, "the unit names its capabilities: {caps:?}");
+    format!("-all,{}", caps.join(","))
+}
+
+#[test]
+fn the_daemon_works_within_the_service_units_capabilities() {
+    if !root_or_skip("the_daemon_works_within_the_service_units_capabilities") {
+        return;
+    }
+    // What systemd would do with the unit's CapabilityBoundingSet and NoNewPrivileges:
+    // a capability a role keeps but the unit lacks stops the daemon at start (CAP_KILL
+    // was missing once).
+    let wrapper = ["setpriv", "--bounding-set", &unit_bounding_set(), "--inh-caps", "-all", "--no-new-privs", "--"].map(String::from);
+    let d = Daemon::start_through(&wrapper);
+    job_still_works(&d, "unit");
+    // Restarting a role that runs as the service user takes CAP_KILL and CAP_SETUID.
+    let pid = d.role_pid("hasher");
+    // SAFETY: a signal to our own daemon's role.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    d.wait_status("the hasher to come back", Duration::from_secs(20), |s| {
+        s["roles"].as_array().is_some_and(|r| r.iter().any(|r| r["role"] == "hasher" && r["restarts"] == 1 && r["ready"] == true))
+    });
+    job_still_works(&d, "unit2");
+}
+
+#[test]
+fn the_history_belongs_to_the_service_user_with_the_configured_mode() {
+    if !root_or_skip("the_history_belongs_to_the_service_user_with_the_configured_mode") {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let d = Daemon::start("data.mode = \"0600\"");
+    job_still_works(&d, "mode");
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", d.db.display()));
+        let md = std::fs::metadata(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert_eq!((md.uid(), md.gid()), (SERVICE_UID, SERVICE_UID), "{} belongs to the service user", file.display());
+        assert_eq!(md.mode() & 0o777, 0o600, "{} has [data] mode", file.display());
+    }
+    let dir = std::fs::metadata(d.db.parent().expect("a directory")).expect("the history's directory");
+    assert_eq!((dir.uid(), dir.mode() & 0o777), (SERVICE_UID, 0o750));
+}

@@ -5,7 +5,7 @@ use super::{windows, Loaded, Panel, QueryState};
 use crate::format::{count, date_time, endpoint, or_none, protocol};
 use crate::keys::keys_label;
 use crate::tui::{TuiApp, MIN_SIZE, TUI_KEYS};
-use crate::widgets::{bar, header_style, help, message_box, num, panel, plural, problem_style, selected_style, too_small};
+use crate::widgets::{bar, header_style, message_box, num, panel, plural, problem_style, selected_style, too_small};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -24,10 +24,8 @@ pub fn render(app: &mut TuiApp, f: &mut Frame) {
     header(app, f, head);
     filter_line(app, f, filters);
     let [side, main] = Layout::horizontal([Constraint::Length(SIDEBAR), Constraint::Fill(1)]).areas(body);
-    if app.help {
-        let rows: Vec<(String, &'static str)> = TUI_KEYS.iter().map(|b| (keys_label(b), b.help)).collect();
-        app.help_max = help(f, body, "picosnitch tui: keys", &rows, app.help_scroll);
-    } else {
+    let rows: Vec<(String, &'static str)> = TUI_KEYS.iter().map(|b| (keys_label(b), b.help)).collect();
+    if !app.help.draw(f, body, "picosnitch tui: keys", &rows) {
         sidebar(app, f, side);
         match app.history.view_def().kind {
             ViewKind::Live => crate::live::render::render(&mut app.live, f, main, app.now, &app.tz),

@@ -30,7 +30,9 @@ pub fn run(control: SeqPacket, config: &picosnitch_config::Config) -> anyhow::Re
         let control: Control = Link::new(control)?;
         let mut primary: Option<PrimaryLink> = None;
         let mut status = HasherStatus::default();
-        let mut next_status = Instant::now();
+        // Reported at once: the supervisor counts the role as up from its first report.
+        control.send(&FromRole::Status(RoleStatus::Hasher(status.clone()))).await.context("reporting status")?;
+        let mut next_status = Instant::now() + STATUS_PERIOD;
         loop {
             let wake = futures_lite::future::or(
                 async { Wake::Command(role::next_command(&control).await) },
@@ -95,10 +97,14 @@ pub fn run(control: SeqPacket, config: &picosnitch_config::Config) -> anyhow::Re
                     tracing::warn!(error = %e, "bad request from the primary; dropping the link");
                     primary = None;
                 }
-                Wake::Tick => {
-                    control.send(&FromRole::Status(RoleStatus::Hasher(status.clone()))).await.context("reporting status")?;
-                    next_status = Instant::now() + STATUS_PERIOD;
-                }
+                Wake::Tick => {}
+            }
+            // Checked after every wake, not only on the timer's: with requests always
+            // waiting the timer never wins the race, and a hasher that never reports is
+            // never counted as up.
+            if Instant::now() >= next_status {
+                control.send(&FromRole::Status(RoleStatus::Hasher(status.clone()))).await.context("reporting status")?;
+                next_status = Instant::now() + STATUS_PERIOD;
             }
         }
     })

@@ -2,6 +2,7 @@
 //! sums them per write period, and hands them to the writer. It never waits on disk
 //! or on another role: hashing and writing are requests it does not block on, and
 //! every link it writes to has a window that fits the link's buffer.
+mod feed;
 mod identity;
 mod outbox;
 mod pack;
@@ -12,6 +13,7 @@ use crate::role::{self, Command, Control};
 use anyhow::Context;
 use async_channel::{Receiver, Sender};
 use async_io::Timer;
+use feed::{Feed, FeedFlow};
 use identity::Identities;
 use outbox::Outbox;
 use periods::{EntryKey, FlowRow, Periods};
@@ -38,6 +40,8 @@ const HASH_WINDOW: usize = 4;
 /// How long a stopping primary waits for hashes, then for the writer's acknowledgements.
 const STOP_HASH_WAIT: Duration = Duration::from_secs(3);
 const STOP_WRITER_WAIT: Duration = Duration::from_secs(15);
+/// How often a stopping primary looks again at its hashes and the writer's answers.
+const STOP_POLL: Duration = Duration::from_millis(50);
 
 type MonitorLink = Link<(), EventBatch>;
 type HasherLink = Link<HashRequest, HashReply>;
@@ -54,7 +58,9 @@ enum Input {
 }
 
 pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
-    // INVARIANT: confined before any thread exists; it needs nothing opened first.
+    let feed_listener = role::take_feed_listener();
+    // INVARIANT: confined before any thread exists; its only descriptors (the control
+    // link and the feed's listening socket) were inherited open.
     crate::confine::confine_role(&policy::POLICY, config)?;
     // The executor lives as long as the process, and the tasks it runs spawn readers
     // on it when links are replaced: leaking it gives it the 'static lifetime they need.
@@ -64,7 +70,20 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
         let (tx, rx) = async_channel::bounded(64);
         let control: Rc<Control> = Rc::new(Link::new(control)?);
         spawn_commands(ex, Rc::clone(&control), tx.clone());
-        let mut p = Primary::new(config, ex, tx);
+        let hub = match feed_listener {
+            Some(listener) => {
+                let (server, hub) = picosnitch_feed::FeedServer::from_listener(listener, picosnitch_feed::FeedLimits::default())?;
+                ex.spawn(async move {
+                    if let Err(e) = server.run().await {
+                        tracing::error!(error = %e, "the live feed stopped; the history is still recorded");
+                    }
+                })
+                .detach();
+                Some(hub)
+            }
+            None => None,
+        };
+        let mut p = Primary::new(config, ex, tx, Feed::new(hub));
         p.serve(&control, rx).await
     }))
 }
@@ -112,7 +131,7 @@ struct Primary<'a> {
     ex: &'a smol::LocalExecutor<'static>,
     tx: Sender<Input>,
     ids: Identities,
-    flows: HashMap<EntryKey, Rc<FlowRow>>,
+    flows: HashMap<EntryKey, LiveFlow>,
     ignored_flows: HashSet<EntryKey>,
     periods: Periods,
     outbox: Outbox,
@@ -123,6 +142,13 @@ struct Primary<'a> {
     writer: Option<(u32, Rc<WriterLink>)>,
     last_hash_progress: Instant,
     next_exec_key: u64,
+    feed: Feed,
+}
+
+/// A flow the kernel reported open and not yet closed.
+struct LiveFlow {
+    row: Rc<FlowRow>,
+    feed: FeedFlow,
 }
 
 fn unix_secs_from_ns(ns: i64) -> i64 {
@@ -130,7 +156,7 @@ fn unix_secs_from_ns(ns: i64) -> i64 {
 }
 
 impl<'a> Primary<'a> {
-    fn new(config: &'a Config, ex: &'a smol::LocalExecutor<'static>, tx: Sender<Input>) -> Self {
+    fn new(config: &'a Config, ex: &'a smol::LocalExecutor<'static>, tx: Sender<Input>, feed: Feed) -> Self {
         let dev_mask = match config.monitoring.st_dev_mask {
             Some(m) => u64::from(m),
             None => {
@@ -156,6 +182,7 @@ impl<'a> Primary<'a> {
             writer: None,
             last_hash_progress: Instant::now(),
             next_exec_key: 0,
+            feed,
         }
     }
 
@@ -170,7 +197,12 @@ impl<'a> Primary<'a> {
         let mut next_status = Instant::now();
         let mut stopping: Option<Instant> = None;
         loop {
-            let deadline = next_flush.min(next_status).min(Instant::now() + Duration::from_millis(500));
+            // While stopping, periods are no longer flushed on time, so next_flush stays
+            // in the past: waiting for it would never wait, and a loop that never waits
+            // starves the link readers on this executor (the writer's acknowledgements
+            // never arrived, and stopping took its whole 18 s allowance).
+            let flush_at = if stopping.is_some() { Instant::now() + STOP_POLL } else { next_flush };
+            let deadline = flush_at.min(next_status).min(Instant::now() + Duration::from_millis(500));
             let input = futures_lite::future::or(async { rx.recv().await.ok() }, async {
                 Timer::at(deadline).await;
                 None
@@ -254,6 +286,11 @@ impl<'a> Primary<'a> {
                 self.status.rows_acknowledged = self.outbox.rows_acknowledged;
                 self.status.flows_active = self.flows.len() as u64;
                 self.status.hashes_pending = self.ids.pending() as u64;
+                let feed = self.feed.stats();
+                self.status.feed_subscribers = feed.subscribers as u64;
+                self.status.feed_updates_published = feed.published;
+                self.status.feed_subscribers_dropped_slow = feed.dropped_slow;
+                self.status.feed_subscribers_refused = feed.refused;
                 control.send(&FromRole::Status(RoleStatus::Primary(self.status.clone()))).await.context("reporting status")?;
                 next_status = now + STATUS_PERIOD;
             }
@@ -320,6 +357,7 @@ impl<'a> Primary<'a> {
                     });
                     // Executions use generation 0, which no monitor link ever has.
                     self.periods.add((0, self.next_exec_key), &row, picosnitch_store::unix_now(), 0, 0, 1);
+                    self.feed.exec(&row, &task);
                 }
             }
             KernelEvent::FlowOpen(open) => {
@@ -332,18 +370,24 @@ impl<'a> Primary<'a> {
                 }
                 let row = self.flow_row(&open);
                 self.periods.add(key, &row, unix_secs_from_ns(open.unix_ns), 0, 0, 1);
-                self.flows.insert(key, row);
+                let feed = self.feed.open(&row, &open.task, open.direction, open.unix_ns);
+                self.flows.insert(key, LiveFlow { row, feed });
             }
             KernelEvent::FlowBytes { flow, send, recv, .. } => {
                 let key = (g, flow);
-                match self.flows.get(&key) {
-                    Some(row) => self.periods.add(key, row, picosnitch_store::unix_now(), send, recv, 0),
+                match self.flows.get_mut(&key) {
+                    Some(live) => {
+                        self.periods.add(key, &live.row, picosnitch_store::unix_now(), send, recv, 0);
+                        self.feed.bytes(&live.row, &mut live.feed, send, recv);
+                    }
                     None if self.ignored_flows.contains(&key) => {}
                     None => self.status.bytes_unattributed += send + recv,
                 }
             }
             KernelEvent::FlowClose { flow } => {
-                self.flows.remove(&(g, flow));
+                if let Some(live) = self.flows.remove(&(g, flow)) {
+                    self.feed.close(&live.row, &live.feed);
+                }
                 self.ignored_flows.remove(&(g, flow));
             }
         }

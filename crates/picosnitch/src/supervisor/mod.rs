@@ -79,6 +79,8 @@ struct Supervisor {
     ready: Cell<bool>,
     stopping: Cell<bool>,
     fatal: async_channel::Sender<String>,
+    /// The live feed's listening socket, handed to every primary started.
+    feed: Option<std::os::unix::net::UnixListener>,
 }
 
 pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
@@ -88,6 +90,8 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
     prepare_runtime_dir(runtime_dir, gid)?;
     prepare_state_dir(&config.database.path, ctx.service_uid, ctx.service_gid)?;
     let _lock = lock_runtime_dir(runtime_dir)?;
+    let feed_path = runtime_dir.join(picosnitch_feed::SOCKET_NAME);
+    let feed = bind_feed(&feed_path, ctx.service_gid);
     // INVARIANT: the directories exist and the lock is held; what remains is starting
     // roles and writing status, so the supervisor confines itself before anything else.
     let report = picosnitch_sandbox::confine(&policy::POLICY, &ctx).context("confining the supervisor")?;
@@ -110,6 +114,7 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
         ready: Cell::new(false),
         stopping: Cell::new(false),
         fatal: fatal_tx,
+        feed,
     });
     let status_path = runtime_dir.join("status.json");
     // Lives as long as the process; restarts spawn tasks on it from other tasks, which
@@ -160,6 +165,9 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
         outcome
     }));
     let _ = std::fs::remove_file(&status_path);
+    if sup.feed.is_some() {
+        let _ = std::fs::remove_file(&feed_path);
+    }
     tracing::info!("stopped");
     result
 }
@@ -198,6 +206,20 @@ fn prepare_runtime_dir(dir: &Path, gid: Option<u32>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The live feed's socket: group members may read it, nobody else. Bound here, once,
+/// so its path stays the same while primaries come and go. Without it the daemon still
+/// records everything; only live readers go without, so it is an error, not a stop.
+fn bind_feed(path: &Path, gid: u32) -> Option<std::os::unix::net::UnixListener> {
+    let access = picosnitch_feed::SocketAccess { mode: 0o660, gid: Some(gid) };
+    match picosnitch_feed::bind_listener(path, access) {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            tracing::error!(error = %e, "no live feed: picosnitch top and the tui's live tab will say the daemon is not running");
+            None
+        }
+    }
+}
+
 /// One daemon per runtime directory: a second one would fight the first over the
 /// kernel hooks and the database.
 fn lock_runtime_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
@@ -222,7 +244,8 @@ impl Supervisor {
     /// Starts `role` and links it to its running peers.
     async fn start(self: &Rc<Self>, ex: &'static smol::LocalExecutor<'static>, role: Role) -> anyhow::Result<()> {
         let (ours, theirs) = SeqPacket::pair()?;
-        let started = spawn::spawn(&self.exe, self.config_path.as_deref(), role, theirs)?;
+        let feed = if role == Role::Primary { self.feed.as_ref().map(AsFd::as_fd) } else { None };
+        let started = spawn::spawn(&self.exe, self.config_path.as_deref(), role, theirs, feed)?;
         let child = started.child;
         let pid = child.id();
         let control = Rc::new(Link::new(ours)?);

@@ -1,9 +1,10 @@
 //! Starting a role process: this binary again, `picosnitch role NAME --config FILE`,
-//! with its control link at fd 3 and nothing else inherited.
+//! with its control link at fd 3, its death-note pipe at fd 4, the live feed's socket
+//! at fd 5 for the primary, and nothing else inherited.
 use anyhow::Context;
 use picosnitch_ipc::control::Role;
 use picosnitch_ipc::SeqPacket;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus};
@@ -15,29 +16,40 @@ pub struct Started {
     pub death_note: std::fs::File,
 }
 
-pub fn spawn(exe: &Path, config_path: Option<&Path>, role: Role, control: SeqPacket) -> anyhow::Result<Started> {
+pub fn spawn(exe: &Path, config_path: Option<&Path>, role: Role, control: SeqPacket, feed: Option<BorrowedFd<'_>>) -> anyhow::Result<Started> {
     let control: OwnedFd = control.into_fd();
     let raw = control.as_raw_fd();
     let (note_read, note_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK)
         .context("creating a death-note pipe")?;
     let note_raw = note_write.as_raw_fd();
+    let feed_raw = feed.map(|f| f.as_raw_fd());
     let mut cmd = Command::new(exe);
     cmd.arg("role").arg(role.name());
     if let Some(p) = config_path {
         cmd.arg("--config").arg(p);
     }
     // SAFETY: between fork and exec only async-signal-safe calls (fcntl, dup2, close,
-    // prctl, setpgid, getppid, kill) are made, on descriptors and ids that exist.
+    // prctl, setpgid, getppid, kill) are made, on descriptors and ids that exist (the
+    // feed socket is borrowed for the duration of this call).
     unsafe {
         cmd.pre_exec(move || {
-            // Move the link above 3 first, so dup2 cannot clobber it if it already is 3.
+            // Move every descriptor above the fixed numbers first, so no dup2 below
+            // can clobber one that already sits at 3, 4 or 5.
             let high = libc::fcntl(raw, libc::F_DUPFD_CLOEXEC, 10);
             let note = libc::fcntl(note_raw, libc::F_DUPFD_CLOEXEC, 10);
-            if high < 0 || note < 0 || libc::dup2(high, crate::role::CONTROL_FD) < 0 {
+            let feed = feed_raw.map(|f| libc::fcntl(f, libc::F_DUPFD_CLOEXEC, 10));
+            if high < 0 || note < 0 || feed.is_some_and(|f| f < 0) {
                 return Err(std::io::Error::last_os_error());
             }
-            if libc::dup2(note, picosnitch_sandbox::DEATH_NOTE_FD) < 0 {
+            // dup2 clears close-on-exec on the copy: these three are what the role inherits.
+            if libc::dup2(high, crate::role::CONTROL_FD) < 0 || libc::dup2(note, picosnitch_sandbox::DEATH_NOTE_FD) < 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            if let Some(feed) = feed {
+                if libc::dup2(feed, crate::role::FEED_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(feed);
             }
             libc::close(high);
             libc::close(note);

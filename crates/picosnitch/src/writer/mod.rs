@@ -43,9 +43,24 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
         );
         status.moved_aside = Some(old.display().to_string());
     }
+    apply_mode(&path, config.data.mode_bits());
     let mut store = store;
     prune(&mut store, config, &mut status);
     smol::block_on(serve(control, config, store, status))
+}
+
+/// Gives the history's files `[data] mode`. SQLite creates its -wal and -shm files with
+/// the database file's mode, so later ones follow; existing ones are set here too.
+fn apply_mode(db: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(file = %file.display(), mode = format_args!("{mode:04o}"), error = %e, "cannot apply [data] mode"),
+        }
+    }
 }
 
 fn prune(s: &mut Store, config: &Config, status: &mut WriterStatus) {

@@ -30,6 +30,9 @@ const OWN: &[Syscall] = &[
     any(Sysno::access, Family::Files, "SQLite checks for its journal files"),
     any(Sysno::faccessat, Family::Files, "SQLite checks for its journal files"),
     any(Sysno::fchmod, Family::Files, "SQLite gives a new journal the database's mode"),
+    #[cfg(target_arch = "x86_64")]
+    any(Sysno::chmod, Family::Files, "giving the history's files [data] mode"),
+    any(Sysno::fchmodat, Family::Files, "giving the history's files [data] mode"),
     any(Sysno::fchown, Family::Files, "SQLite gives a new journal the database's owner (its own)"),
     any(Sysno::geteuid, Family::Identity, "SQLite"),
     any(Sysno::getuid, Family::Identity, "SQLite"),

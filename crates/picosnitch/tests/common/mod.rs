@@ -75,20 +75,40 @@ impl Daemon {
     }
 
     fn start_with(dir: tempfile::TempDir, db: PathBuf, extra: &str, env: &[(&str, &str)]) -> Daemon {
+        Self::start_wrapped(dir, db, extra, env, &[])
+    }
+
+    /// Starts the daemon through `wrapper` (a command that ends by executing its
+    /// arguments, such as setpriv with the service unit's limits).
+    pub fn start_through(wrapper: &[String]) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("db/picosnitch.db");
+        Self::start_wrapped(dir, db, "", &[], wrapper)
+    }
+
+    fn start_wrapped(dir: tempfile::TempDir, db: PathBuf, extra: &str, env: &[(&str, &str)], wrapper: &[String]) -> Daemon {
         // The roles run as SERVICE_UID: it must be able to reach the history's directory.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod tempdir");
         let config = dir.path().join("config.toml");
         let mut text = format!(
-            "[database]\npath = \"{}\"\nwrite_limit_seconds = 1\n{}\n[data]\nruntime_dir = \"{}\"\nowner = \"{SERVICE_UID}\"\ngroup = \"{SERVICE_UID}\"\n",
+            "[database]\npath = \"{}\"\nwrite_limit_seconds = 1\n{}\n[data]\nruntime_dir = \"{}\"\nowner = \"{SERVICE_UID}\"\ngroup = \"{SERVICE_UID}\"\n{}",
             db.display(),
             extra_in_section(extra, "database"),
-            dir.path().join("run").display()
+            dir.path().join("run").display(),
+            extra_in_section(extra, "data"),
         );
-        text.push_str(&strip_section(extra, "database"));
+        text.push_str(&strip_section(&strip_section(extra, "database"), "data"));
         std::fs::write(&config, text).expect("write config");
         let log = std::fs::File::create(dir.path().join("daemon.log")).expect("log file");
-        let mut command = Command::new(DAEMON);
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(DAEMON);
+                c
+            }
+            None => Command::new(DAEMON),
+        };
         // If the test process is killed (a timeout, ^C) its Drop never runs: the daemon
         // must still go, or it keeps BPF programs attached and a state directory busy.
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
