@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod netns;
+pub mod webui;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::os::unix::process::CommandExt;
