@@ -11,7 +11,15 @@ packages=(
     procps                # sysctl for the ping-socket range inside a test namespace
     sqlite3               # the README's example queries
     tmux                  # the TUI tests drive the real binary in a real terminal
+    chromium              # the web UI tests run the page in headless Chromium (/usr/bin/chromium)
+    chromium-driver       # (the issue asks for it with chromium; Playwright talks CDP to the browser itself)
 )
+# The web UI tests drive Chromium with playwright-core from npm (pinned in
+# crates/picosnitch/tests/browser/package-lock.json). A node that already brings its npm
+# (NodeSource's nodejs) is enough; otherwise Debian's nodejs and npm.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

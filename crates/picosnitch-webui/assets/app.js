@@ -579,6 +579,9 @@
     clearTimeout(liveTimer);
     if (state.view !== 'live') return;
     const p = new URLSearchParams({ after: String(liveSeq), limit: '500', top: '200' });
+    // The server picks the busiest executables among those matching the filter.
+    const q = $('live-find').value.trim();
+    if (q) p.set('q', q);
     const r = await api('live', p);
     if (state.view !== 'live') return;
     const status = $('live-status');
@@ -627,7 +630,7 @@
         h('td', { class: 'num', text: fmtBytes(e.recv) }), h('td', { class: 'num', text: fmtBytes(e.send) })));
     }
   }
-  $('live-find').addEventListener('input', renderLive);
+  $('live-find').addEventListener('input', () => { renderLive(); pollLive(); });
   $('live-pause').addEventListener('click', () => {
     livePaused = !livePaused;
     $('live-pause').textContent = livePaused ? 'Resume' : 'Pause';

@@ -241,8 +241,10 @@ impl Live {
         });
     }
 
-    /// Updates after `after` (at most `limit`) and the busiest `top` executables.
-    pub fn snapshot(&self, after: u64, limit: usize, top: usize) -> LiveSnapshot {
+    /// Updates after `after` (at most `limit`) and the busiest `top` executables whose
+    /// name, path or listening port contains `find` (any case): a quiet program the
+    /// user looks for is found even when hundreds of busier ones are running.
+    pub fn snapshot(&self, after: u64, limit: usize, top: usize, find: &str) -> LiveSnapshot {
         let s = self.lock();
         let newest = s.next_seq - 1;
         let skip = s.recent.iter().take_while(|e| e.seq <= after).count();
@@ -252,7 +254,14 @@ impl Live {
         let events: Vec<LiveEvent> = pending[from..].iter().map(|e| (*e).clone()).collect();
         let first = events.first().map_or(newest + 1, |e| e.seq);
         let missed = first.saturating_sub(after.min(newest) + 1);
-        let mut processes: Vec<ProcessSummary> = s.processes.values().cloned().collect();
+        let find = find.to_lowercase();
+        let wanted = |p: &ProcessSummary| {
+            find.is_empty()
+                || p.exe.to_lowercase().contains(&find)
+                || p.name.to_lowercase().contains(&find)
+                || p.ports.iter().any(|port| port.to_string().contains(&find))
+        };
+        let mut processes: Vec<ProcessSummary> = s.processes.values().filter(|p| wanted(p)).cloned().collect();
         processes.sort_by(|a, b| (b.send + b.recv).cmp(&(a.send + a.recv)).then(b.connections.cmp(&a.connections)).then(a.exe.cmp(&b.exe)));
         let process_count = processes.len();
         processes.truncate(top);
@@ -286,15 +295,20 @@ mod tests {
         live.record(&update(UpdateKind::Bytes, 1, "/usr/bin/curl", 5, 700));
         live.record(&FlowUpdate { direction: Some(Direction::In), lport: 22, ..update(UpdateKind::Open, 2, "/usr/sbin/sshd", 0, 3) });
         live.record(&update(UpdateKind::Close, 1, "/usr/bin/curl", 0, 1));
-        let snap = live.snapshot(0, 100, 10);
+        let snap = live.snapshot(0, 100, 10, "");
         assert_eq!((snap.seq, snap.events.len(), snap.missed), (4, 4, 0));
         let curl = &snap.processes[0];
         assert_eq!((curl.name.as_str(), curl.connections, curl.open, curl.send, curl.recv), ("curl", 1, 0, 15, 701));
         let sshd = &snap.processes[1];
         assert_eq!((sshd.open, sshd.ports.iter().copied().collect::<Vec<_>>()), (1, vec![22]));
-        let later = live.snapshot(3, 100, 10);
+        let later = live.snapshot(3, 100, 10, "");
         assert_eq!(later.events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4]);
-        assert!(live.snapshot(4, 100, 10).events.is_empty());
+        assert!(live.snapshot(4, 100, 10, "").events.is_empty());
+        // Found by name or port even when busier ones take the `top` places.
+        assert_eq!(live.snapshot(4, 100, 1, "").processes[0].name, "curl");
+        assert_eq!(live.snapshot(4, 100, 1, "SSH").processes.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), vec!["sshd"]);
+        assert_eq!(live.snapshot(4, 100, 1, "22").processes[0].name, "sshd");
+        assert!(live.snapshot(4, 100, 1, "nothing").processes.is_empty());
     }
 
     #[test]
@@ -303,7 +317,7 @@ mod tests {
         for i in 0..(RECENT as u64 + 500) {
             live.record(&update(UpdateKind::Bytes, i, "/usr/bin/x", 1, 1));
         }
-        let snap = live.snapshot(10, 300, 5);
+        let snap = live.snapshot(10, 300, 5, "");
         assert_eq!(snap.events.len(), 300);
         assert_eq!(snap.events.last().map(|e| e.seq), Some(snap.seq));
         assert_eq!(snap.missed, snap.seq - 300 - 10);

@@ -52,7 +52,7 @@ impl Api {
             Ok(b) => serde_json::json!({ "state": "ok", "message": "", "oldest": b.map(|x| x.0), "newest": b.map(|x| x.1) }),
             Err(p) => serde_json::json!({ "state": p.kind(), "message": p.message(), "oldest": null, "newest": null }),
         };
-        let feed = self.live.snapshot(u64::MAX, 0, 0).status;
+        let feed = self.live.snapshot(u64::MAX, 0, 0, "").status;
         Ok(Response::json(&serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "now": picosnitch_store::unix_now(),
@@ -77,6 +77,10 @@ impl Api {
         };
         let limit = params::count(req, "limit", 300, 0, MAX_LIVE_EVENTS)?;
         let top = params::count(req, "top", 100, 0, MAX_LIVE_PROCESSES)?;
-        Ok(Response::json(&self.live.snapshot(after, limit, top)))
+        let find = req.param("q").unwrap_or_default();
+        if find.len() > 200 {
+            return Err(params::bad("q: longer than 200 characters"));
+        }
+        Ok(Response::json(&self.live.snapshot(after, limit, top, find)))
     }
 }

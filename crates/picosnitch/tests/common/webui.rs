@@ -5,7 +5,7 @@ use super::{Daemon, DAEMON};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,12 @@ impl WebUiProcess {
     }
 
     pub fn start_args(d: &Daemon, args: &[&str], env: &[(&str, &str)]) -> WebUiProcess {
-        let mut w = Self::spawn(d, args, env);
+        Self::start_config(&d.config, d.dir.path(), args, env)
+    }
+
+    /// Starts it on the configuration `config`; its log goes into `dir`.
+    pub fn start_config(config: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> WebUiProcess {
+        let mut w = Self::spawn_config(config, dir, args, env);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let log = w.log();
@@ -46,7 +51,11 @@ impl WebUiProcess {
 
     /// Starts it without waiting (for a process expected to end).
     pub fn spawn(d: &Daemon, args: &[&str], env: &[(&str, &str)]) -> WebUiProcess {
-        let log_path = d.dir.path().join(format!("webui-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.as_nanos()).unwrap_or(0)));
+        Self::spawn_config(&d.config, d.dir.path(), args, env)
+    }
+
+    pub fn spawn_config(config: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> WebUiProcess {
+        let log_path = dir.join(format!("webui-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.as_nanos()).unwrap_or(0)));
         let log = std::fs::File::create(&log_path).expect("webui log file");
         let mut command = Command::new(DAEMON);
         // SAFETY: prctl is async-signal-safe; the web UI goes when the test does.
@@ -61,7 +70,7 @@ impl WebUiProcess {
         let child = command
             .arg("webui")
             .arg("--config")
-            .arg(&d.config)
+            .arg(config)
             .args(["--port", "0", "--user", WEBUI_USER])
             .args(args)
             .env("PICOSNITCH_LOG", "info")
