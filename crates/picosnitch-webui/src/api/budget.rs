@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// Time for the breakdowns or the connections of one drill-down: the two are fetched
 /// at once on two query threads, so the pane fills in well under half a second.
-pub const DRILL_BUDGET: Duration = Duration::from_millis(300);
+pub const DRILL_BUDGET: Duration = Duration::from_millis(200);
 
 /// The first slice: the newest hour (or less, up to an hour boundary).
 const FIRST_SLICE: i64 = 3_600;
@@ -49,7 +49,7 @@ fn slices(start: i64, end: i64, budget: Option<Duration>, mut read: impl FnMut(i
         // an hour so the slices stay few, at most eight times the last one.
         let covered = (end - to) as f64;
         let rate = covered / spent.as_secs_f64().max(1e-4);
-        let next = (rate * (budget - spent).as_secs_f64() * 0.8) as i64;
+        let next = (rate * (budget - spent).as_secs_f64() * 0.6) as i64;
         len = next.clamp(FIRST_SLICE, len.saturating_mul(8));
     }
     Ok(Coverage { from: to.max(start), complete: to <= start })
