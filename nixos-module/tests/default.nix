@@ -90,7 +90,7 @@ let
           remote = {
             host = "db.example.internal";
             tls = "disable";
-            connections_table = "laptop_connections"; # freeform inside the typed table
+            table_prefix = "laptop_"; # freeform inside the typed table
           };
         };
         log = {
@@ -380,7 +380,7 @@ let
           user = "picosnitch";
           database = "picosnitch";
           tls = "disable";
-          connections_table = "laptop_connections";
+          table_prefix = "laptop_";
           password_file = "${credentialsDir}/remote-database-password";
         };
       };

@@ -58,6 +58,12 @@ impl DatabaseConfig {
         }
         if let Some(r) = &self.remote {
             r.check().map_err(|(k, m)| (format!("remote.{k}"), m))?;
+            if !self.enabled {
+                return Err((
+                    "enabled".into(),
+                    "the remote copy is fed by the local history's writer: keep enabled = true with [database.remote] (a small retention_days keeps little locally)".into(),
+                ));
+            }
         }
         Ok(())
     }
@@ -68,6 +74,9 @@ impl DatabaseConfig {
 #[serde(rename_all = "lowercase")]
 pub enum RemoteClient {
     Postgresql,
+    /// Named so that the refusal can say why (see [`RemoteConfig::check`]).
+    Mysql,
+    Mariadb,
 }
 
 /// How the remote connection is protected.
@@ -92,8 +101,9 @@ pub struct RemoteConfig {
     /// the config and the Nix store.
     pub password_file: PathBuf,
     pub database: String,
-    /// Lets several hosts share one server with a table each.
-    pub connections_table: String,
+    /// Put before each table's name (`laptop_` gives `laptop_connections`, ...), so
+    /// several hosts can share one database with tables (and GRANTs) of their own.
+    pub table_prefix: String,
     pub tls: TlsMode,
     /// CA bundle for `tls = "verify-full"`; empty uses the system roots.
     pub ca_file: PathBuf,
@@ -110,7 +120,7 @@ impl Default for RemoteConfig {
             user: "picosnitch".into(),
             password_file: PathBuf::new(),
             database: "picosnitch".into(),
-            connections_table: "connections".into(),
+            table_prefix: String::new(),
             tls: TlsMode::VerifyFull,
             ca_file: PathBuf::new(),
             spool_limit_bytes: 256 << 20,
@@ -128,15 +138,28 @@ impl RemoteConfig {
         }
         absolute_or_empty("password_file", &self.password_file)?;
         absolute_or_empty("ca_file", &self.ca_file)?;
-        let t = &self.connections_table;
-        let valid = !t.is_empty()
-            && t.len() <= 63
+        if let RemoteClient::Mysql | RemoteClient::Mariadb = self.client {
+            return Err((
+                "client".into(),
+                "MySQL and MariaDB are not supported: no well-kept Rust client for them can work over a connection handed to it by the supervisor, which is how the remote role is confined to the configured host; use \"postgresql\"".into(),
+            ));
+        }
+        let t = &self.table_prefix;
+        // The longest table name is the prefix plus "executables" (11), within
+        // PostgreSQL's 63-byte identifiers.
+        let valid = t.len() <= 40
             && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            && !t.as_bytes()[0].is_ascii_digit();
+            && !t.as_bytes().first().is_some_and(u8::is_ascii_digit);
         if !valid {
             return Err((
-                "connections_table".into(),
-                format!("{t:?} must be 1 to 63 characters of a-z, 0-9 and _, not starting with a digit"),
+                "table_prefix".into(),
+                format!("{t:?} must be up to 40 characters of a-z, 0-9 and _, not starting with a digit"),
+            ));
+        }
+        if self.user.is_empty() || self.database.is_empty() {
+            return Err((
+                if self.user.is_empty() { "user" } else { "database" }.into(),
+                "must not be empty".into(),
             ));
         }
         if self.spool_limit_bytes < 1 << 20 {

@@ -11,10 +11,12 @@ pub enum Role {
     Primary,
     Hasher,
     Writer,
+    /// Delivers the spooled rows to the remote database (only when one is configured).
+    Remote,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer];
+    pub const ALL: [Role; 5] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer, Role::Remote];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -22,6 +24,7 @@ impl Role {
             Role::Primary => "primary",
             Role::Hasher => "hasher",
             Role::Writer => "writer",
+            Role::Remote => "remote",
         }
     }
 
@@ -33,6 +36,8 @@ impl Role {
     pub fn peers(self) -> &'static [Role] {
         match self {
             Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer],
+            // It reads the spool the writer fills; no link to anyone but the supervisor.
+            Role::Remote => &[],
             _ => &[Role::Primary],
         }
     }
@@ -55,6 +60,11 @@ pub enum ToRole {
     /// Attempt something the role's confinement must refuse (the sandbox tests), and
     /// report how it was refused; `arg` is its target where it has one.
     Probe { probe: String, arg: Option<String> },
+    /// Answer to [`FromRole::Connect`], with the connected TCP socket attached; `peer`
+    /// is the address it reached.
+    Connected { peer: String },
+    /// Answer to [`FromRole::Connect`]: why no connection could be made.
+    ConnectFailed { error: String },
 }
 
 /// Role -> supervisor.
@@ -67,4 +77,8 @@ pub enum FromRole {
     /// How a probe was refused (one that its seccomp policy forbids never reports: the
     /// role is stopped and the supervisor names the call).
     ProbeResult { probe: String, outcome: String },
+    /// The remote role asks for a TCP connection to the configured database server.
+    /// The supervisor resolves and connects to `[database.remote] host` and `port`,
+    /// nothing else, and hands the socket over: the role itself may not connect at all.
+    Connect,
 }

@@ -10,6 +10,7 @@ pub enum RoleStatus {
     Primary(PrimaryStatus),
     Hasher(HasherStatus),
     Writer(WriterStatus),
+    Remote(RemoteStatus),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,4 +79,48 @@ pub struct WriterStatus {
     pub last_error: Option<String>,
     /// Where a corrupt database was moved before a new one was created.
     pub moved_aside: Option<String>,
+    /// Rows put in the spool for the remote database (`[database.remote]`).
+    pub remote_rows_spooled: u64,
+    /// Rows not spooled, because the spool was full (`spool_limit_bytes`) or could not
+    /// be written: they are in the local history but will never reach the remote one.
+    pub remote_rows_dropped: u64,
+    /// How often the spool became full (each is logged: the event a notification
+    /// would announce).
+    pub remote_spool_full_events: u64,
+    /// Why rows currently cannot be spooled (full, or a write error).
+    pub remote_spool_error: Option<String>,
+}
+
+/// The remote role: delivery of the spool to the remote database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteStatus {
+    /// `postgresql://user@host:port/database`, and the table prefix.
+    pub server: String,
+    /// How the connection is protected ("TLS, certificate checked against ...").
+    pub tls: String,
+    pub connected: bool,
+    /// The address the current connection reached.
+    pub peer: Option<String>,
+    pub connects: u64,
+    pub rows_delivered: u64,
+    pub batches_delivered: u64,
+    /// Batches the server already had (sent again after a restart or a lost commit
+    /// acknowledgement): not inserted twice.
+    pub batches_duplicate: u64,
+    /// Batches the server refused as invalid data, and their rows: lost for the remote.
+    pub batches_rejected: u64,
+    pub rows_rejected: u64,
+    /// Spooled records this version cannot decode: lost for the remote.
+    pub records_undecodable: u64,
+    /// Tails of spool segments torn by a crash (their batches were spooled again).
+    pub torn_tails: u64,
+    /// What waits in the spool.
+    pub spool_bytes: u64,
+    pub spool_segments: u64,
+    /// Unix time of the last delivery (0: none yet).
+    pub last_delivery_unix: i64,
+    /// Why nothing is delivered now (unreachable, refused login, TLS, schema).
+    pub last_error: Option<String>,
+    /// Things that work but should be fixed (the login may do more than INSERT).
+    pub warnings: Vec<String>,
 }

@@ -19,6 +19,7 @@ fn resolve(place: Place, ctx: &Context) -> Vec<PathBuf> {
     let p = match place {
         Place::Path(p) => PathBuf::from(p),
         Place::StateDir => ctx.state_dir.clone(),
+        Place::Spool => ctx.spool_dir.clone(),
         Place::RuntimeDir => ctx.runtime_dir.clone(),
         Place::OwnExecutable => ctx.own_exe.clone(),
         Place::OwnInterpreter => match interpreter() {
@@ -83,13 +84,11 @@ pub(crate) fn restrict(policy: &Policy, ctx: &Context) -> Result<String, Sandbox
             created = created.add_rule(PathBeneath::new(fd, rights(rule.access, abi, is_dir))).map_err(ll)?;
         }
     }
-    if net_rules {
-        if let (Network::ConnectConfigured { .. }, Some(port)) = (policy.network, ctx.remote_port) {
-            created = created.add_rule(NetPort::new(port, AccessNet::ConnectTcp)).map_err(ll)?;
-        }
-        if let (Network::BindConfigured { .. }, Some(port)) = (policy.network, ctx.bind_port) {
-            created = created.add_rule(NetPort::new(port, AccessNet::BindTcp)).map_err(ll)?;
-        }
+    // Only the web UI gets a TCP rule: bind on its own port. With the network access
+    // handled and no other rule, every other TCP bind and connect is refused (the
+    // remote role only uses the socket it is given).
+    if let (true, Network::BindConfigured { .. }, Some(port)) = (net_rules, policy.network, ctx.bind_port) {
+        created = created.add_rule(NetPort::new(port, AccessNet::BindTcp)).map_err(ll)?;
     }
     let status = created.restrict_self().map_err(ll)?;
     let phrase = match status.ruleset {

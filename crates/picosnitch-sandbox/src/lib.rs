@@ -42,8 +42,8 @@ pub struct Context {
     pub runtime_dir: PathBuf,
     /// This binary, which the supervisor executes to start roles.
     pub own_exe: PathBuf,
-    /// The remote database's port, for `Network::ConnectConfigured`.
-    pub remote_port: Option<u16>,
+    /// The remote database's spool directory.
+    pub spool_dir: PathBuf,
     /// The port a `Network::BindConfigured` program serves on.
     pub bind_port: Option<u16>,
     /// Who a `User::Invoker` program started by root becomes: (uid, gid), with that

@@ -29,6 +29,8 @@ pub enum Place {
     Path(&'static str),
     /// The history's directory (`[database] path`'s parent).
     StateDir,
+    /// The remote database's spool (`remote-spool` in the history's directory).
+    Spool,
     /// `[data] runtime_dir`.
     RuntimeDir,
     /// This binary itself.
@@ -61,9 +63,10 @@ pub struct FileRule {
 pub enum Network {
     /// No TCP bind or connect (Landlock), no inet sockets at all (seccomp).
     None,
-    /// TCP connect to the configured remote database's port only; nothing when none is
-    /// configured.
-    ConnectConfigured { why: &'static str },
+    /// Only a socket the supervisor connected to the configured host and port and
+    /// handed over; the role itself may not create, bind or connect any (seccomp: no
+    /// socket(); Landlock: no TCP connect or bind).
+    HandedOver { why: &'static str },
     /// Not restricted by the role itself (it has no Landlock), and why that is safe.
     NotRestricted { why: &'static str },
     /// TCP bind on [`crate::Context::bind_port`] only, and no TCP connect (Landlock).

@@ -5,7 +5,7 @@
 use std::ffi::CString;
 
 /// The probes, by name.
-pub const PROBES: &[&str] = &["read-shadow", "write-outside", "connect", "execve", "ptrace", "bpf-load", "regain-root"];
+pub const PROBES: &[&str] = &["read-shadow", "read-file", "write-outside", "connect", "execve", "ptrace", "bpf-load", "regain-root"];
 
 fn errno() -> String {
     std::io::Error::last_os_error().to_string()
@@ -19,11 +19,13 @@ fn refused(rc: i64) -> String {
     }
 }
 
-/// Runs one probe; `arg` is its target where it has one (a TCP port for `connect`).
+/// Runs one probe; `arg` is its target where it has one (a TCP port for `connect`, a
+/// path for `read-file`).
 pub fn attempt(name: &str, arg: Option<&str>) -> String {
     match name {
-        "read-shadow" => {
-            let path = CString::new("/etc/shadow").unwrap_or_default();
+        "read-shadow" | "read-file" => {
+            let target = if name == "read-file" { arg.unwrap_or("/etc/shadow") } else { "/etc/shadow" };
+            let path = CString::new(target).unwrap_or_default();
             // SAFETY: open(2) with a valid NUL-terminated path.
             let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
             let r = refused(i64::from(fd));

@@ -12,6 +12,7 @@ fn place(p: Place) -> String {
     match p {
         Place::Path(p) => format!("`{p}`"),
         Place::StateDir => "the history's directory".into(),
+        Place::Spool => "the remote spool (`remote-spool` in the history's directory)".into(),
         Place::RuntimeDir => "the runtime directory".into(),
         Place::OwnExecutable => "its own executable".into(),
         Place::OwnInterpreter => "its dynamic loader".into(),
@@ -84,7 +85,7 @@ pub fn render(policies: &[&Policy]) -> String {
         }
         let net = match p.network {
             Network::None => "none".to_string(),
-            Network::ConnectConfigured { why } => format!("TCP connect to the configured port only: {why}"),
+            Network::HandedOver { why } => format!("only the socket the supervisor connects to the configured host and port: {why}"),
             Network::NotRestricted { why } => format!("not restricted: {why}"),
             Network::BindConfigured { why } => format!("TCP bind on the configured port only, no TCP connect: {why}"),
         };

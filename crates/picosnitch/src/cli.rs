@@ -110,6 +110,12 @@ enum Command {
     },
     /// Print what each role may do: user, capabilities, files, network, system calls.
     Privileges,
+    /// Print the SQL that prepares the remote database ([database.remote]): the tables,
+    /// and GRANTs that let the daemon's login do nothing but INSERT (and SELECT ids).
+    RemoteSchema {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Print the version.
     Version,
     /// Run one role of the pipeline: started by `picosnitch daemon`, not by hand.
@@ -171,6 +177,15 @@ pub fn main() -> ExitCode {
                 Err(e) => config_error(&e),
             }
         }
+        Command::RemoteSchema { config } => with_config(config.as_deref(), "remote-schema", |_, cfg| {
+            let defaults = picosnitch_config::RemoteConfig::default();
+            let r = cfg.database.remote.as_ref().unwrap_or(&defaults);
+            if cfg.database.remote.is_none() {
+                println!("-- no [database.remote] in the configuration: the defaults are shown");
+            }
+            print!("{}", picosnitch_remote::schema::setup_sql(&picosnitch_remote::schema::Tables::new(&r.table_prefix), &r.user, &r.database));
+            Ok(())
+        }),
         Command::Privileges => {
             print!("{}", picosnitch_sandbox::table::render(&crate::confine::all_policies()));
             ExitCode::SUCCESS
@@ -213,7 +228,7 @@ fn with_config(
     match body(config_path, &config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if role == "status" || role == "query" || role == "webui" {
+            if role == "status" || role == "query" || role == "remote-schema" || role == "webui" {
                 eprintln!("picosnitch {role}: {e:#}");
             } else {
                 tracing::error!("{e:#}");
@@ -257,6 +272,7 @@ fn run_role(role: Role, config: &Config) -> anyhow::Result<()> {
         Role::Primary => crate::primary::run(control, config),
         Role::Hasher => crate::hasher::run(control, config),
         Role::Writer => crate::writer::run(control, config),
+        Role::Remote => crate::remote::run(control, config),
     }
 }
 

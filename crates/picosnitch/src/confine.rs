@@ -101,7 +101,7 @@ pub fn context(config: &Config) -> anyhow::Result<picosnitch_sandbox::Context> {
         state_dir,
         runtime_dir: config.data.runtime_dir.clone(),
         own_exe: std::env::current_exe().context("finding this executable")?,
-        remote_port: config.database.remote.as_ref().map(|r| r.port),
+        spool_dir: crate::remote::spool_dir(config),
         bind_port: None,
         run_as: None,
     })
@@ -139,6 +139,7 @@ pub fn all_policies() -> Vec<&'static Policy> {
         &crate::primary::policy::POLICY,
         &crate::hasher::policy::POLICY,
         &crate::writer::policy::POLICY,
+        &crate::remote::policy::POLICY,
         &crate::webui::policy::POLICY,
     ]
 }

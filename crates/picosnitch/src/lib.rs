@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! kernel ──ring buffer──▶ monitor ──▶ primary ──▶ writer ──▶ SQLite
-//!                                       │
+//!                                       │           └──▶ spool ──▶ remote ──▶ PostgreSQL
 //!                                       └──▶ hasher (executables as descriptors)
 //! ```
 pub mod accounts;
@@ -17,6 +17,7 @@ pub mod logging;
 pub mod monitor;
 pub mod primary;
 pub mod query;
+pub mod remote;
 pub mod role;
 pub mod sd_notify;
 pub mod status;

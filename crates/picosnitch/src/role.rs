@@ -65,6 +65,10 @@ pub async fn next_command(control: &Control) -> anyhow::Result<Command> {
         None => Ok(Command::Closed),
         Some((ToRole::Stop, _)) => Ok(Command::Stop),
         Some((ToRole::Probe { probe, arg }, _)) => Ok(Command::Probe(probe, arg)),
+        // Only the remote role asks for connections, and it reads its control link itself.
+        Some((ToRole::Connected { .. } | ToRole::ConnectFailed { .. }, _)) => {
+            anyhow::bail!("an answer to a connection request this role never made")
+        }
         Some((ToRole::Link { peer }, mut fds)) => {
             let fd = fds.pop().with_context(|| format!("the link to {peer} arrived without its descriptor"))?;
             Ok(Command::Link(peer, SeqPacket::from_fd(fd)?))

@@ -1,6 +1,6 @@
 //! The daemon's status, written by the supervisor to `<runtime_dir>/status.json` every
 //! second and read by `picosnitch status`. Every loss counter of every role is in it.
-use picosnitch_ipc::status::{HasherStatus, MonitorStatus, PrimaryStatus, WriterStatus};
+use picosnitch_ipc::status::{HasherStatus, MonitorStatus, PrimaryStatus, RemoteStatus, WriterStatus};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -37,6 +37,9 @@ pub struct PipelineStatus {
     pub primary: Option<PrimaryStatus>,
     pub hasher: Option<HasherStatus>,
     pub writer: Option<WriterStatus>,
+    /// Only with `[database.remote]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteStatus>,
 }
 
 impl PipelineStatus {
@@ -136,6 +139,22 @@ impl PipelineStatus {
             if let Some(m) = &w.moved_aside {
                 let _ = writeln!(s, "  a corrupt database was moved aside to {m}");
             }
+            if w.remote_rows_spooled + w.remote_rows_dropped > 0 || w.remote_spool_error.is_some() {
+                let _ = writeln!(
+                    s,
+                    "  rows spooled for the remote database {}, dropped {} (spool full {} times)",
+                    w.remote_rows_spooled, w.remote_rows_dropped, w.remote_spool_full_events
+                );
+            }
+            if let Some(e) = &w.remote_spool_error {
+                let _ = writeln!(s, "  NOT SPOOLING: {e}");
+            }
+            if w.remote_rows_dropped > 0 {
+                losses.push(format!("rows not spooled for the remote database {}", w.remote_rows_dropped));
+            }
+        }
+        if let Some(r) = &self.remote {
+            render_remote(&mut s, r, &mut losses);
         }
         let _ = writeln!(s);
         if losses.is_empty() {
@@ -144,5 +163,29 @@ impl PipelineStatus {
             let _ = writeln!(s, "LOSSES: {}", losses.join("; "));
         }
         s
+    }
+}
+
+fn render_remote(s: &mut String, r: &RemoteStatus, losses: &mut Vec<String>) {
+    let state = if r.connected { format!("connected to {}", r.peer.as_deref().unwrap_or("?")) } else { "not connected".into() };
+    let _ = writeln!(s, "\nremote: {} ({state})", r.server);
+    let _ = writeln!(s, "  {}", r.tls);
+    let _ = writeln!(
+        s,
+        "  rows delivered {}, batches {}, duplicate batches skipped {}, connections {}",
+        r.rows_delivered, r.batches_delivered, r.batches_duplicate, r.connects
+    );
+    let _ = writeln!(s, "  spool {} bytes in {} segments, torn tails skipped {}", r.spool_bytes, r.spool_segments, r.torn_tails);
+    if let Some(e) = &r.last_error {
+        let _ = writeln!(s, "  NOT DELIVERING: {e}");
+    }
+    for w in &r.warnings {
+        let _ = writeln!(s, "  warning: {w}");
+    }
+    if r.rows_rejected > 0 {
+        losses.push(format!("rows the remote database refused {}", r.rows_rejected));
+    }
+    if r.records_undecodable > 0 {
+        losses.push(format!("undecodable spool records {}", r.records_undecodable));
     }
 }

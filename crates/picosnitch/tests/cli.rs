@@ -73,7 +73,7 @@ fn status_and_query_say_what_to_do_when_nothing_is_there() {
 
 #[test]
 fn every_subcommand_has_help_and_the_version_prints() {
-    for sub in ["daemon", "status", "query", "check-config", "privileges", "version"] {
+    for sub in ["daemon", "status", "query", "check-config", "privileges", "remote-schema", "version"] {
         let (code, out, err) = run(&[sub, "--help"]);
         assert_eq!(code, 0, "{sub} --help: {err}");
         assert!(out.contains("Usage:"), "{sub}: {out}");
@@ -93,4 +93,33 @@ fn a_role_started_by_hand_explains_itself() {
     let (code, _, err) = run(&["role", "writer"]);
     assert_eq!(code, 1);
     assert!(err.contains("started by `picosnitch daemon`"), "{err}");
+}
+
+/// The SQL the README tells the database owner to run is printed for the
+/// configuration's login, database and table prefix; MySQL is refused with the reason.
+#[test]
+fn remote_schema_prints_the_tables_and_grants_of_the_configuration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[database.remote]\nhost = \"db.example.org\"\nuser = \"laptop\"\ndatabase = \"history\"\ntable_prefix = \"laptop_\"\n",
+    )
+    .expect("write");
+    let (code, out, err) = run(&["remote-schema", "--config", cfg.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "CREATE TABLE IF NOT EXISTS laptop_connections (",
+        "GRANT CONNECT ON DATABASE \"history\" TO \"laptop\";",
+        "GRANT SELECT, INSERT ON laptop_executables, laptop_domains, laptop_addresses, laptop_delivery TO \"laptop\";",
+        "GRANT INSERT ON laptop_connections TO \"laptop\";",
+    ] {
+        assert!(out.contains(line), "lacks {line:?}:\n{out}");
+    }
+    assert!(!out.lines().any(|l| l.starts_with("GRANT") && (l.contains("UPDATE") || l.contains("DELETE"))), "{out}");
+
+    std::fs::write(&cfg, "[database.remote]\nclient = \"mysql\"\nhost = \"db\"\n").expect("write");
+    let (code, _, err) = run(&["check-config", cfg.to_str().expect("utf8")]);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("MySQL and MariaDB are not supported") && err.contains("use \"postgresql\""), "{err}");
 }

@@ -8,7 +8,24 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-const ROLES: [&str; 4] = ["monitor", "primary", "hasher", "writer"];
+const ROLES: [&str; 5] = ["monitor", "primary", "hasher", "writer", "remote"];
+
+/// A remote database nothing answers for (the discard port), so that the remote role
+/// runs too: it keeps trying, confined like the others.
+fn with_remote(dir: &std::path::Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let pw = dir.join("remote-password");
+    std::fs::write(&pw, "secret\n").expect("password file");
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o400)).expect("chmod");
+    format!("[database.remote]\nhost = \"127.0.0.1\"\nport = 9\ntls = \"disable\"\npassword_file = \"{}\"\n", pw.display())
+}
+
+fn start(env: &[(&str, &str)]) -> Daemon {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let extra = with_remote(dir.path());
+    let db = dir.path().join("db/picosnitch.db");
+    Daemon::start_in_env(dir, db, &extra, env)
+}
 
 /// The job works: a new executable's connection is recorded with its sha256, which
 /// takes every role (monitor sees it, primary resolves it, hasher hashes it, writer
@@ -29,8 +46,8 @@ fn roles_run_as_the_service_user_with_only_their_capabilities() {
     if !root_or_skip("roles_run_as_the_service_user_with_only_their_capabilities") {
         return;
     }
-    let d = Daemon::start("");
-    for (role, caps) in [("monitor", "0000000000000000"), ("primary", "0000000000000004"), ("hasher", "0000000000000000"), ("writer", "0000000000000000")] {
+    let d = start(&[]);
+    for (role, caps) in [("monitor", "0000000000000000"), ("primary", "0000000000000004"), ("hasher", "0000000000000000"), ("writer", "0000000000000000"), ("remote", "0000000000000000")] {
         let pid = d.role_pid(role);
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("role status");
         let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or_default().to_string();
@@ -54,15 +71,23 @@ fn no_role_can_read_secrets_or_write_outside_its_directory() {
     if !root_or_skip("no_role_can_read_secrets_or_write_outside_its_directory") {
         return;
     }
-    let spec: Vec<String> =
+    let mut spec: Vec<String> =
         ROLES.iter().flat_map(|r| [format!("{r}:read-shadow"), format!("{r}:write-outside")]).collect();
-    let d = Daemon::start_env("", &[("PICOSNITCH_SANDBOX_PROBE", &spec.join(","))]);
+    // The remote role read its password file before confining itself; now it cannot.
+    spec.push("remote:read-file=PASSWORD".into());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let extra = with_remote(dir.path());
+    let spec = spec.join(",").replace("PASSWORD", &dir.path().join("remote-password").display().to_string());
+    let db = dir.path().join("db/picosnitch.db");
+    let d = Daemon::start_in_env(dir, db, &extra, &[("PICOSNITCH_SANDBOX_PROBE", &spec)]);
     for role in ROLES {
         for probe in ["read-shadow", "write-outside"] {
             let line = d.wait_log(&["sandbox probe result", &format!("role={role}"), &format!("probe={probe}")], Duration::from_secs(30));
             assert!(line.contains("refused: Permission denied"), "{role} {probe}: {line}");
         }
     }
+    let line = d.wait_log(&["sandbox probe result", "role=remote", "probe=read-file"], Duration::from_secs(30));
+    assert!(line.contains("refused: Permission denied"), "remote read-file: {line}");
     job_still_works(&d, "afterfs");
 }
 
@@ -75,7 +100,7 @@ fn forbidden_call_stops_every_role(probe: &str, arg: Option<&str>, syscall: &str
             None => format!("{r}:{probe}"),
         })
         .collect();
-    let d = Daemon::start_env("", &[("PICOSNITCH_SANDBOX_PROBE", &spec.join(","))]);
+    let d = start(&[("PICOSNITCH_SANDBOX_PROBE", &spec.join(","))]);
     for role in ROLES {
         let line = d.wait_log(&["forbids", &format!("role={role}"), &format!("syscall={syscall}")], Duration::from_secs(30));
         assert!(line.contains("stopped before the call ran"), "{line}");

@@ -323,6 +323,7 @@ impl<'a> Primary<'a> {
                 self.outbox.rewind();
             }
             Role::Primary => tracing::warn!("ignoring a link to itself"),
+            Role::Remote => tracing::warn!("ignoring a link to the remote role, which the primary does not use"),
         }
         Ok(())
     }

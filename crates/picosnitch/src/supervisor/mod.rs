@@ -44,16 +44,21 @@ fn probes_for(role: Role) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-/// The order roles start in: each finds the peers it needs already running.
-const START_ORDER: [Role; 4] = [Role::Writer, Role::Hasher, Role::Primary, Role::Monitor];
+/// The order roles start in: each finds the peers it needs already running. The
+/// remote role (only with `[database.remote]`) needs no peer: it reads the spool.
+const START_ORDER: [Role; 5] = [Role::Writer, Role::Hasher, Role::Primary, Role::Monitor, Role::Remote];
 /// The order they stop in: the monitor hands its last counts to the primary, the
-/// primary its last rows to the writer.
-const STOP_ORDER: [(Role, Duration); 4] = [
+/// primary its last rows to the writer, which spools them for the remote role.
+const STOP_ORDER: [(Role, Duration); 5] = [
     (Role::Monitor, Duration::from_secs(5)),
     (Role::Primary, Duration::from_secs(25)),
     (Role::Writer, Duration::from_secs(10)),
     (Role::Hasher, Duration::from_secs(3)),
+    (Role::Remote, Duration::from_secs(5)),
 ];
+
+/// Connections the supervisor makes for the remote role: this long per address.
+const REMOTE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 type SupervisorLink = Link<ToRole, picosnitch_ipc::control::FromRole>;
 
@@ -79,6 +84,10 @@ struct Supervisor {
     ready: Cell<bool>,
     stopping: Cell<bool>,
     fatal: async_channel::Sender<String>,
+    /// `[database.remote]` host and port: the only place it connects the remote role to.
+    remote: Option<(String, u16)>,
+    /// A connection for the remote role is being made (one at a time).
+    connecting: Cell<bool>,
     /// The live feed's listening socket, handed to every primary started.
     feed: Option<std::os::unix::net::UnixListener>,
 }
@@ -89,6 +98,11 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
     let gid = Some(ctx.service_gid);
     prepare_runtime_dir(runtime_dir, gid)?;
     prepare_state_dir(&config.database.path, ctx.service_uid, ctx.service_gid)?;
+    if config.database.remote.is_some() {
+        prepare_spool_dir(&ctx.spool_dir, ctx.service_uid, ctx.service_gid)?;
+    }
+    let roles: Vec<Role> =
+        START_ORDER.into_iter().filter(|r| *r != Role::Remote || config.database.remote.is_some()).collect();
     let _lock = lock_runtime_dir(runtime_dir)?;
     let feed_path = runtime_dir.join(picosnitch_feed::SOCKET_NAME);
     let feed = bind_feed(&feed_path, ctx.service_gid);
@@ -114,6 +128,8 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
         ready: Cell::new(false),
         stopping: Cell::new(false),
         fatal: fatal_tx,
+        remote: config.database.remote.as_ref().map(|r| (r.host.clone(), r.port)),
+        connecting: Cell::new(false),
         feed,
     });
     let status_path = runtime_dir.join("status.json");
@@ -123,10 +139,10 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
     let result = smol::block_on(ex.run(async {
         let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
             .context("installing SIGTERM/SIGINT handlers")?;
-        for role in START_ORDER {
+        for &role in &roles {
             sup.start(ex, role).await?;
         }
-        for role in START_ORDER {
+        for &role in &roles {
             let sup = Rc::clone(&sup);
             ex.spawn(async move { sup.watch(ex, role).await }).detach();
         }
@@ -192,6 +208,19 @@ fn prepare_state_dir(db: &Path, uid: u32, gid: u32) -> anyhow::Result<()> {
             std::os::unix::fs::lchown(&f, Some(uid), Some(gid)).with_context(|| format!("giving {} to the service user", f.display()))?;
         }
     }
+    Ok(())
+}
+
+/// The remote spool belongs to the service user too: the writer fills it and the
+/// remote role empties it. Never through a link.
+fn prepare_spool_dir(dir: &Path, uid: u32, gid: u32) -> anyhow::Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(md) if md.is_dir() => {}
+        Ok(_) => anyhow::bail!("{} is not a directory (a link?): refusing to use it for the remote spool", dir.display()),
+        Err(_) => std::fs::create_dir(dir).with_context(|| format!("creating the remote spool {}", dir.display()))?,
+    }
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid)).with_context(|| format!("giving {} to the service user", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750)).with_context(|| format!("setting the mode of {}", dir.display()))?;
     Ok(())
 }
 
@@ -309,7 +338,9 @@ impl Supervisor {
                 slot.control = None;
                 (lived, slot.backoff.after_death(lived))
             };
-            if !self.ready.get() {
+            // The remote role may fail at start (an unreadable password file); the
+            // local history must not wait for it, so it is restarted like later deaths.
+            if !self.ready.get() && role != Role::Remote {
                 let _ = self.fatal.try_send(format!(
                     "the {role} role {exit} while the daemon was starting; see its error above"
                 ));
@@ -382,6 +413,7 @@ impl Supervisor {
                 Ok(Some(FromRole::ProbeResult { probe, outcome })) => {
                     tracing::warn!(%role, probe = %probe, outcome = %outcome, "sandbox probe result");
                 }
+                Ok(Some(FromRole::Connect)) => self.connect_for(ex, role, &control),
                 Ok(Some(FromRole::Status(s))) => {
                     if role != Role::Monitor {
                         self.mark_reported(role);
@@ -391,6 +423,7 @@ impl Supervisor {
                         RoleStatus::Monitor(m) => st.monitor = Some(m),
                         RoleStatus::Primary(p) => st.primary = Some(p),
                         RoleStatus::Hasher(h) => st.hasher = Some(h),
+                        RoleStatus::Remote(r) => st.remote = Some(r),
                         RoleStatus::Writer(w) => {
                             st.writer = Some(w);
                             drop(st);
@@ -406,6 +439,36 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// Connects to the configured remote database for the remote role and hands it the
+    /// socket. Only for that role, only to that host and port: the role itself may not
+    /// connect anywhere. Name resolution happens here, with the system's resolver.
+    fn connect_for(self: &Rc<Self>, ex: &'static smol::LocalExecutor<'static>, role: Role, control: &Rc<SupervisorLink>) {
+        let Some((host, port)) = self.remote.clone().filter(|_| role == Role::Remote) else {
+            tracing::warn!(%role, "a role other than the remote one asked for a network connection; refused");
+            return;
+        };
+        if self.connecting.replace(true) {
+            return;
+        }
+        let sup = Rc::clone(self);
+        let control = Rc::clone(control);
+        ex.spawn(async move {
+            let answer = picosnitch_remote::drain::connect_tcp(&host, port, REMOTE_CONNECT_TIMEOUT).await;
+            let sent = match answer {
+                Ok((stream, peer)) => {
+                    tracing::debug!(%host, port, %peer, "connected for the remote role");
+                    control.send_with_fds(&ToRole::Connected { peer }, &[stream.as_fd()]).await
+                }
+                Err(error) => control.send(&ToRole::ConnectFailed { error }).await,
+            };
+            if let Err(e) = sent {
+                tracing::debug!(error = %e, "the remote role went away before its connection arrived");
+            }
+            sup.connecting.set(false);
+        })
+        .detach();
     }
 
     fn check_ready(self: &Rc<Self>, ex: &'static smol::LocalExecutor<'static>) {

@@ -14,6 +14,9 @@ use picosnitch_store::{Delivery, Store, StoreError};
 use std::time::{Duration, Instant};
 
 pub mod policy;
+mod spool;
+
+use spool::RemoteSpool;
 
 const STATUS_PERIOD: Duration = Duration::from_secs(2);
 const PRUNE_PERIOD: Duration = Duration::from_secs(3600);
@@ -46,7 +49,8 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
     apply_mode(&path, config.data.mode_bits());
     let mut store = store;
     prune(&mut store, config, &mut status);
-    smol::block_on(serve(control, config, store, status))
+    let spool = RemoteSpool::new(config);
+    smol::block_on(serve(control, config, store, spool, status))
 }
 
 /// Gives the history's files `[data] mode`. SQLite creates its -wal and -shm files with
@@ -79,9 +83,10 @@ fn prune(s: &mut Store, config: &Config, status: &mut WriterStatus) {
     }
 }
 
-async fn serve(control: SeqPacket, config: &Config, store: Store, mut status: WriterStatus) -> anyhow::Result<()> {
+async fn serve(control: SeqPacket, config: &Config, store: Store, spool: Option<RemoteSpool>, mut status: WriterStatus) -> anyhow::Result<()> {
     let control: Control = Link::new(control)?;
     let mut store = store;
+    let mut spool = spool;
     let mut primary: Option<PrimaryLink> = None;
     let mut next_status = Instant::now();
     let mut next_prune = Instant::now() + PRUNE_PERIOD;
@@ -135,8 +140,10 @@ async fn serve(control: SeqPacket, config: &Config, store: Store, mut status: Wr
         }
         if let Some(batch) = held.take() {
             if Instant::now() >= retry_at {
-                let (s, result) = commit(store, batch.clone()).await;
+                let (s, sp, result, st) = commit(store, spool, batch.clone(), status).await;
                 store = s;
+                spool = sp;
+                status = st;
                 match result {
                     Ok(delivery) => {
                         match delivery {
@@ -199,14 +206,24 @@ async fn serve(control: SeqPacket, config: &Config, store: Store, mut status: Wr
     }
 }
 
-/// Commits one batch off the event loop; the store travels to the blocking thread and back.
-async fn commit(mut store: Store, batch: RowBatch) -> (Store, Result<Delivery, CommitError>) {
+/// Commits one batch off the event loop, then spools it for the remote database (also
+/// when the store already had it: the earlier writer may have died before spooling).
+/// The store, spool and status travel to the blocking thread and back.
+async fn commit(
+    mut store: Store,
+    mut spool: Option<RemoteSpool>,
+    batch: RowBatch,
+    mut status: WriterStatus,
+) -> (Store, Option<RemoteSpool>, Result<Delivery, CommitError>, WriterStatus) {
     blocking::unblock(move || {
         let r = match batch.unpack() {
             Ok(rows) => store.insert_batch_once(&batch.source, batch.seq, &rows).map_err(CommitError::Store),
             Err(e) => Err(CommitError::Batch(e)),
         };
-        (store, r)
+        if let (Ok(_), Some(sp)) = (&r, spool.as_mut()) {
+            sp.put(&batch, &mut status);
+        }
+        (store, spool, r, status)
     })
     .await
 }

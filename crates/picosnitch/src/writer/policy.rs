@@ -1,4 +1,4 @@
-//! The writer's privileges: its history's directory, and later the remote database.
+//! The writer's privileges: its history's directory (with the remote spool in it); no network.
 use crate::confine::RUNTIME;
 use picosnitch_sandbox::{any, Family, FileAccess, FileRule, Network, Place, Policy, Syscall, User};
 use syscalls::Sysno;
@@ -23,6 +23,7 @@ const OWN: &[Syscall] = &[
     #[cfg(target_arch = "x86_64")]
     any(Sysno::mkdir, Family::Files, "the history's directory, if it vanished"),
     any(Sysno::getcwd, Family::Files, "SQLite resolves relative names"),
+    any(Sysno::getdents64, Family::Files, "listing the remote spool's segments (to keep it within its limit)"),
     #[cfg(target_arch = "x86_64")]
     any(Sysno::readlink, Family::Files, "SQLite resolves links in the database path"),
     any(Sysno::readlinkat, Family::Files, "SQLite resolves links in the database path"),
@@ -45,7 +46,7 @@ pub static POLICY: Policy = Policy {
     starts_with: &[],
     keeps: &[],
     files: &[
-        FileRule { place: Place::StateDir, access: FileAccess::ReadWrite, why: "the SQLite history and its journals" },
+        FileRule { place: Place::StateDir, access: FileAccess::ReadWrite, why: "the SQLite history and its journals, and the remote spool it fills" },
         FileRule { place: Place::Path("/dev/urandom"), access: FileAccess::Read, why: "SQLite's randomness" },
     ],
     network: Network::None,

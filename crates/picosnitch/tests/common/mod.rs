@@ -52,6 +52,9 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub db: PathBuf,
+    env: Vec<(String, String)>,
+    /// A command the daemon is started through (empty: none).
+    wrapper: Vec<String>,
     child: Option<Child>,
 }
 
@@ -66,6 +69,10 @@ impl Daemon {
 
     pub fn start_in(dir: tempfile::TempDir, db: PathBuf, extra: &str) -> Daemon {
         Self::start_with(dir, db, extra, &[])
+    }
+
+    pub fn start_in_env(dir: tempfile::TempDir, db: PathBuf, extra: &str, env: &[(&str, &str)]) -> Daemon {
+        Self::start_with(dir, db, extra, env)
     }
 
     /// Starts with extra environment variables for the daemon.
@@ -101,8 +108,23 @@ impl Daemon {
         );
         text.push_str(&strip_section(&strip_section(extra, "database"), "data"));
         std::fs::write(&config, text).expect("write config");
-        let log = std::fs::File::create(dir.path().join("daemon.log")).expect("log file");
-        let mut command = match wrapper.split_first() {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let wrapper = wrapper.to_vec();
+        let mut d = Daemon { dir, config, db, env, wrapper, child: None };
+        d.spawn();
+        d.wait_ready();
+        d
+    }
+
+    /// Starts the daemon process on this configuration; its log is appended to
+    /// `daemon.log`.
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .expect("log file");
+        let mut command = match self.wrapper.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
                 c.args(args).arg(DAEMON);
@@ -124,16 +146,24 @@ impl Daemon {
         let child = command
             .arg("daemon")
             .arg("--config")
-            .arg(&config)
+            .arg(&self.config)
             .env("PICOSNITCH_LOG", "info")
-            .envs(env.iter().copied())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("starting picosnitch daemon");
-        let d = Daemon { dir, config, db, child: Some(child) };
-        d.wait_ready();
-        d
+        self.child = Some(child);
+    }
+
+    /// Stops the daemon (SIGTERM, asserting a clean exit) and starts it again on the
+    /// same configuration, database and state; waits until it is ready.
+    pub fn restart(&mut self) {
+        assert_eq!(self.stop(), Some(0), "the daemon stops cleanly before its restart; log:\n{}", self.log());
+        // The status file of the stopped daemon must not count as the new one's.
+        let _ = std::fs::remove_file(self.dir.path().join("run/status.json"));
+        self.spawn();
+        self.wait_ready();
     }
 
     /// Waits until the daemon's log has a line containing every one of `parts`.
