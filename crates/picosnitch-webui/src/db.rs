@@ -180,7 +180,12 @@ impl Database {
             let mut reader = Reader::new(path.clone());
             let spawned = std::thread::Builder::new().name(format!("webui-db-{i}")).spawn(move || {
                 while let Ok(job) = rx.recv_blocking() {
-                    job(&mut reader);
+                    // A bug in one query must not take the thread (and every later
+                    // request) with it: the request is told, the thread goes on.
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut reader)));
+                    if ran.is_err() {
+                        tracing::error!("a query panicked; its request was answered with an error");
+                    }
                 }
             });
             if let Err(e) = spawned {
@@ -234,7 +239,7 @@ impl Database {
         .await;
         match waited {
             Some(Ok(r)) => r,
-            Some(Err(_)) => Err(Problem::Failed("the query thread stopped".into())),
+            Some(Err(_)) => Err(Problem::Failed("the query failed inside the web UI (a bug: its log says more)".into())),
             None => {
                 if let Ok(s) = handle.lock() {
                     if let Some(i) = s.as_ref() {

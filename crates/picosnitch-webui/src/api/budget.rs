@@ -50,7 +50,9 @@ fn slices(start: i64, end: i64, budget: Option<Duration>, mut read: impl FnMut(i
         let covered = (end - to) as f64;
         let rate = covered / spent.as_secs_f64().max(1e-4);
         let next = (rate * (budget - spent).as_secs_f64() * 0.6) as i64;
-        len = next.clamp(FIRST_SLICE, len.saturating_mul(8));
+        // (The first slice may be a few seconds past an hour boundary: the upper bound
+        // is never below an hour.)
+        len = next.clamp(FIRST_SLICE, len.saturating_mul(8).max(FIRST_SLICE));
     }
     Ok(Coverage { from: to.max(start), complete: to <= start })
 }
@@ -105,5 +107,9 @@ mod tests {
         // No time left: the part read is said.
         let c = slices(0, 1_000_000, Some(Duration::ZERO), |_, _| Ok(false)).expect("slices");
         assert_eq!(c, Coverage { from: 997_200, complete: false });
+        // A first slice of seconds (the range ends just past an hour) with time left: the
+        // next one is still sized (this panicked in clamp once).
+        let c = slices(0, 3_600 * 100 + 5, Some(Duration::from_secs(5)), |_, _| Ok(false)).expect("slices");
+        assert_eq!(c, Coverage { from: 0, complete: true });
     }
 }

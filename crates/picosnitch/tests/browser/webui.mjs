@@ -123,25 +123,31 @@ async function views() {
   await page.waitForSelector(`[data-testid="ex-row"][data-key="${target}"]`);
   await page.click(`[data-testid="ex-row"][data-key="${target}"] td.value`);
   // Read in one go once the pane is complete (it is redrawn when the table reloads).
-  const drill = await page.waitForFunction(() => {
-    const q = (sel) => document.querySelector(sel);
-    const all = (sel, f) => [...document.querySelectorAll(sel)].map(f);
-    if (!q('[data-testid="drill-totals"]') || !q('[data-testid="drill-connections"]')) return null;
-    const num = (sel) => Number(q(sel).dataset.value);
-    const row = (x) => ({ key: x.dataset.key, recv: Number(x.dataset.recv), send: Number(x.dataset.send) });
-    return {
-      title: q('[data-testid="drill-title"]').textContent,
-      recv: num('[data-testid="drill-recv"]'),
-      send: num('[data-testid="drill-send"]'),
-      events: num('[data-testid="drill-events"]'),
-      sparkline: all('[data-testid="drill-spark"] path', () => 1).length,
-      users: all('[data-testid="drill-user-row"]', row),
-      addresses: all('[data-testid="drill-raddr-row"]', row),
-      domains: all('[data-testid="drill-domain-row"]', () => 1).length,
-      connections: all('[data-testid="drill-conn"]', (x) => x.dataset.exe),
-      partial: q('[data-testid="drill-partial"]') !== null,
-    };
-  });
+  let drill;
+  try {
+    drill = await page.waitForFunction(() => {
+      const q = (sel) => document.querySelector(sel);
+      const all = (sel, f) => [...document.querySelectorAll(sel)].map(f);
+      if (!q('[data-testid="drill-totals"]') || !q('[data-testid="drill-connections"]')) return null;
+      const num = (sel) => Number(q(sel).dataset.value);
+      const row = (x) => ({ key: x.dataset.key, recv: Number(x.dataset.recv), send: Number(x.dataset.send) });
+      return {
+        title: q('[data-testid="drill-title"]').textContent,
+        recv: num('[data-testid="drill-recv"]'),
+        send: num('[data-testid="drill-send"]'),
+        events: num('[data-testid="drill-events"]'),
+        sparkline: all('[data-testid="drill-spark"] path', () => 1).length,
+        users: all('[data-testid="drill-user-row"]', row),
+        addresses: all('[data-testid="drill-raddr-row"]', row),
+        domains: all('[data-testid="drill-domain-row"]', () => 1).length,
+        connections: all('[data-testid="drill-conn"]', (x) => x.dataset.exe),
+        partial: q('[data-testid="drill-partial"]') !== null,
+      };
+    });
+  } catch (e) {
+    const pane = await page.$eval('[data-testid="drill"]', (el) => `hidden=${el.hidden} text=${el.textContent}`);
+    throw new Error(`${e.message}\ndrill pane: ${pane}\naddress: ${page.url()}`);
+  }
   say('drilldown', await drill.jsonValue());
   await shot(page, 'explore-drilldown');
 
