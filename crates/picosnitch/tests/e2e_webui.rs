@@ -43,6 +43,11 @@ fn browser_or_skip(test: &str) -> bool {
         eprintln!("SKIPPED {why}");
         return false;
     }
+    // Both tests of this file may start at once (nextest runs each in its own process):
+    // one installs while the other waits on the lock.
+    let lock = std::fs::File::create(Path::new(env!("CARGO_TARGET_TMPDIR")).join("webui-npm.lock")).expect("npm lock file");
+    // SAFETY: flock on a descriptor this function owns; released when `lock` is dropped.
+    assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) }, 0, "locking for npm ci");
     if !Path::new(BROWSER_DIR).join("node_modules/playwright-core/package.json").exists() {
         // playwright-core never downloads a browser; it drives /usr/bin/chromium.
         let mut npm = Command::new("npm")
@@ -65,6 +70,7 @@ fn browser_or_skip(test: &str) -> bool {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+    drop(lock);
     true
 }
 
