@@ -1,4 +1,5 @@
-//! Compiles the C BPF programs in `bpf/` into one CO-RE object embedded in the crate.
+//! Compiles the C BPF programs in `bpf/` into the CO-RE objects embedded in the crate:
+//! the capture (`picosnitch.bpf.c`) and the name capture (`names.bpf.c`).
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,8 +10,8 @@ const INSTALL_HINT: &str =
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let bpf_dir = manifest.join("../../bpf");
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("picosnitch.bpf.o");
-    for f in ["picosnitch.bpf.c", "picosnitch.h", "kernel_types.h"] {
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    for f in ["picosnitch.bpf.c", "picosnitch.h", "kernel_types.h", "names.bpf.c", "names.h"] {
         println!("cargo:rerun-if-changed={}", bpf_dir.join(f).display());
     }
     println!("cargo:rerun-if-env-changed=CLANG");
@@ -28,11 +29,25 @@ fn main() {
     if libbpf_header_dirs.is_empty() {
         fail(&format!("the libbpf headers (bpf/bpf_helpers.h) were not found; {INSTALL_HINT}"));
     }
-    let mut cmd = Command::new(&clang);
+    for (source, object) in [("picosnitch.bpf.c", "picosnitch.bpf.o"), ("names.bpf.c", "names.bpf.o")] {
+        compile(&clang, target_arch, multiarch, &bpf_dir, &libbpf_header_dirs, source, &out_dir.join(object));
+    }
+}
+
+fn compile(
+    clang: &str,
+    target_arch: &str,
+    multiarch: &str,
+    bpf_dir: &Path,
+    libbpf_header_dirs: &[PathBuf],
+    source: &str,
+    out: &Path,
+) {
+    let mut cmd = Command::new(clang);
     cmd.args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
         .arg(format!("-D__TARGET_ARCH_{target_arch}"))
         .arg("-I")
-        .arg(&bpf_dir);
+        .arg(bpf_dir);
     for dir in libbpf_header_dirs {
         cmd.arg("-idirafter").arg(dir);
     }
@@ -44,10 +59,10 @@ fn main() {
     if let Ok(extra) = env::var("BPF_EXTRA_CFLAGS") {
         cmd.args(extra.split_whitespace());
     }
-    cmd.arg("-c").arg(bpf_dir.join("picosnitch.bpf.c")).arg("-o").arg(&out);
+    cmd.arg("-c").arg(bpf_dir.join(source)).arg("-o").arg(out);
     match cmd.status() {
         Ok(s) if s.success() => {}
-        Ok(s) => fail(&format!("{clang} failed to compile bpf/picosnitch.bpf.c ({s})")),
+        Ok(s) => fail(&format!("{clang} failed to compile bpf/{source} ({s})")),
         Err(e) => fail(&format!("cannot run `{clang}` to compile the BPF programs ({e}); {INSTALL_HINT}")),
     }
 }

@@ -5,9 +5,11 @@ pub mod cgroup;
 pub mod events;
 pub mod hooks;
 pub mod loader;
+pub mod names;
 
 pub use hooks::{HookSet, Requested};
 pub use loader::{CaptureOptions, HookChoice, KernelCapture, LoadError};
+pub use names::{NameCapture, NameRecord, NameSource};
 
 /// The compiled object (`bpf/picosnitch.bpf.c`), aligned for the ELF parser.
 pub static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/picosnitch.bpf.o"));

@@ -12,9 +12,13 @@ struct Layout {
 }
 
 fn btf_layouts() -> HashMap<String, Layout> {
+    btf_layouts_of(picosnitch_bpf::BPF_OBJECT)
+}
+
+fn btf_layouts_of(object: &[u8]) -> HashMap<String, Layout> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let obj = dir.path().join("picosnitch.bpf.o");
-    std::fs::write(&obj, picosnitch_bpf::BPF_OBJECT).expect("writing the object");
+    let obj = dir.path().join("object.bpf.o");
+    std::fs::write(&obj, object).expect("writing the object");
     let out = Command::new("bpftool")
         .args(["btf", "dump", "file"])
         .arg(&obj)
@@ -110,4 +114,14 @@ fn rust_records_match_the_object_btf() {
     }
     assert_eq!(exec.size, size_of::<ExecHeader>() + PATH_LEN + ARGS_LEN, "size of ps_exec_event");
     assert_eq!(exec.members.len(), 7, "ps_exec_event has fields the Rust mirror lacks");
+}
+
+#[test]
+fn name_record_matches_the_names_object_btf() {
+    use picosnitch_bpf::names::NameEvent;
+    if Command::new("bpftool").arg("version").output().is_err() {
+        panic!("bpftool is not installed: run scripts/install-deps.sh");
+    }
+    let l = btf_layouts_of(picosnitch_bpf::names::NAMES_OBJECT);
+    check!(l, "ps_name_event", NameEvent, [kind, netns, cookie, len, wire_len, data]);
 }

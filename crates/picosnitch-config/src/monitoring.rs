@@ -38,6 +38,9 @@ pub struct MonitoringConfig {
     pub flow_map_entries: u32,
     /// Which kernel hooks to use.
     pub hook_set: HookSetChoice,
+    /// Addresses whose DNS name is remembered at once, over all network namespaces
+    /// (each for its TTL, at least a minute); the least recently used go first.
+    pub domain_cache_entries: u32,
 }
 
 impl Default for MonitoringConfig {
@@ -50,6 +53,7 @@ impl Default for MonitoringConfig {
             st_dev_mask: None,
             flow_map_entries: 65536,
             hook_set: HookSetChoice::Auto,
+            domain_cache_entries: 16384,
         }
     }
 }
@@ -72,6 +76,12 @@ impl MonitoringConfig {
             return Err((
                 "flow_map_entries".into(),
                 format!("{} is out of range; allowed 1024..=4194304", self.flow_map_entries),
+            ));
+        }
+        if !(256..=1 << 20).contains(&self.domain_cache_entries) {
+            return Err((
+                "domain_cache_entries".into(),
+                format!("{} is out of range; allowed 256..=1048576", self.domain_cache_entries),
             ));
         }
         if let Some(n) = self.rlimit_nofile {

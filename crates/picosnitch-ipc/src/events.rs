@@ -71,6 +71,32 @@ pub struct FlowOpen {
     pub raddr: Option<IpAddr>,
     pub rport: u16,
     pub direction: Direction,
+    /// The kernel's socket cookie: joins the flow to the TLS server name its socket sent.
+    pub cookie: u64,
+}
+
+/// What a captured packet was, for the primary's parsers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NamePacketKind {
+    /// One DNS message in a UDP datagram from port 53.
+    DnsUdp,
+    /// A TCP segment from port 53 (length-prefixed DNS messages).
+    DnsTcp,
+    /// The first payload a TCP socket sent: a TLS ClientHello.
+    TlsHello,
+}
+
+/// Bytes of a packet from which a domain may be learnt, copied by the kernel side and
+/// not parsed before they reach the primary (which parses them inside its sandbox).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamePacket {
+    pub kind: NamePacketKind,
+    /// Network namespace inode of the socket; 0 when unknown.
+    pub netns: u32,
+    pub cookie: u64,
+    /// Payload length on the wire; more than `data.len()` when the copy was cut.
+    pub wire_len: u32,
+    pub data: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +107,9 @@ pub enum KernelEvent {
     FlowBytes { flow: u64, send: u64, recv: u64, send_packets: u64, recv_packets: u64 },
     /// The socket is gone; no more bytes will come for this flow.
     FlowClose { flow: u64 },
+    /// A DNS answer or a TLS ClientHello, in the order the kernel saw it relative to
+    /// the flows announced after it.
+    NamePacket(Box<NamePacket>),
 }
 
 /// One message on the monitor -> primary link.

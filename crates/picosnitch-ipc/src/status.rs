@@ -29,6 +29,10 @@ pub struct MonitorStatus {
     pub flows_reaped: u64,
     /// Counter reads of the kernel's flow map that failed (entry vanished early).
     pub counter_read_failures: u64,
+    /// Records of the name capture (DNS answers, TLS ClientHellos) read, and those that
+    /// could not be decoded (dropped).
+    pub name_records_read: u64,
+    pub name_records_undecodable: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +63,26 @@ pub struct PrimaryStatus {
     pub feed_subscribers_dropped_slow: u64,
     /// Readers refused because the most allowed were connected.
     pub feed_subscribers_refused: u64,
+    /// DNS answers parsed, and addresses learnt from them.
+    pub dns_answers: u64,
+    pub dns_addresses: u64,
+    /// DNS packets from port 53 that could not be parsed (dropped): malformed, or a
+    /// TCP segment continuing a message.
+    pub dns_malformed: u64,
+    /// TCP segments from port 53 that continue a message begun in an earlier one
+    /// (skipped: only a message's first segment is parsed).
+    pub dns_tcp_continued: u64,
+    /// TLS ClientHellos parsed, those naming a server, and those that could not be
+    /// parsed (dropped; cut short by the 2 KiB copy, or malformed).
+    pub tls_hellos: u64,
+    pub tls_server_names: u64,
+    pub tls_malformed: u64,
+    /// Flows given a domain from a DNS answer, and from a TLS server name.
+    pub domains_from_dns: u64,
+    pub domains_from_tls: u64,
+    /// Names in the cache now, and names pushed out before their TTL by its bounds.
+    pub domain_cache_entries: u64,
+    pub domain_cache_evicted_early: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

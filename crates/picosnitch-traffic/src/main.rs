@@ -3,6 +3,7 @@
 //! and benchmarks run a copy of it under a name unique to the trial and compare what
 //! picosnitch recorded for that executable with this ground truth.
 mod ip_raw;
+mod names;
 mod packet;
 mod report;
 mod tcp;
@@ -105,6 +106,68 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         size: usize,
     },
+    /// A DNS server answering --count queries for any name with the --cname chain,
+    /// then --a or --aaaa. Prints the port first.
+    DnsServer {
+        #[arg(long, default_value = "127.0.0.53:53")]
+        bind: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// Over TCP (length-prefixed) instead of UDP.
+        #[arg(long)]
+        tcp: bool,
+        /// CNAMEs, in order from the question's name.
+        #[arg(long)]
+        cname: Vec<String>,
+        #[arg(long, default_value = "127.0.0.1")]
+        a: IpAddr,
+        #[arg(long, default_value = "::1")]
+        aaaa: IpAddr,
+        #[arg(long, default_value_t = 300)]
+        ttl: u32,
+    },
+    /// Resolve --name at --dns, then connect to the answer's address at --port, send
+    /// --send bytes and read the answer to EOF.
+    ResolveConnect {
+        #[arg(long, default_value = "127.0.0.53:53")]
+        dns: SocketAddr,
+        #[arg(long)]
+        name: String,
+        /// Ask for AAAA instead of A.
+        #[arg(long)]
+        v6: bool,
+        /// Ask over TCP.
+        #[arg(long)]
+        tcp_dns: bool,
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 0)]
+        send: usize,
+    },
+    /// Connect and send a TLS ClientHello naming --sni, then --send bytes; read to EOF.
+    TlsHello {
+        #[arg(long)]
+        to: SocketAddr,
+        #[arg(long)]
+        sni: String,
+        #[arg(long, default_value_t = 0)]
+        send: usize,
+        /// Read this many bytes the server sends first, then pause --pause-ms.
+        #[arg(long, default_value_t = 0)]
+        greeting: usize,
+        #[arg(long, default_value_t = 0)]
+        pause_ms: u64,
+    },
+    /// Accept --accepts connections; greet each with --greet bytes, read it to EOF.
+    /// Prints the port first.
+    GreetingServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        accepts: usize,
+        #[arg(long, default_value_t = 10)]
+        greet: usize,
+    },
     /// Ethernet frames through an AF_PACKET socket.
     Packet {
         #[arg(long, default_value = "lo")]
@@ -137,6 +200,12 @@ fn main() -> std::process::ExitCode {
         Command::RawPing { to, count, size } => ip_raw::ping(to, count, size, true),
         Command::RawIp { to, proto, count, size } => ip_raw::raw_ip(to, proto, count, size),
         Command::Packet { ifname, count, size } => packet::send(&ifname, count, size),
+        Command::DnsServer { bind, count, tcp, cname, a, aaaa, ttl } => names::dns_server(bind, count, tcp, &cname, a, aaaa, ttl),
+        Command::ResolveConnect { dns, name, v6, tcp_dns, port, send } => {
+            names::resolve_connect(dns, &name, v6, tcp_dns, port, send)
+        }
+        Command::TlsHello { to, sni, send, greeting, pause_ms } => names::tls_hello(to, &sni, send, greeting, pause_ms),
+        Command::GreetingServer { bind, accepts, greet } => names::greeting_server(bind, accepts, greet),
     };
     match result {
         Ok(r) => {

@@ -90,12 +90,17 @@ impl PipelineStatus {
             );
             for (name, v) in &m.kernel {
                 let _ = writeln!(s, "  {name:<24} {v}");
-                if *v > 0 && name != "path_truncated" {
+                // Not losses: a cut path or DNS copy, an answer whose namespace is unknown.
+                let degraded = matches!(name.as_str(), "path_truncated" | "names_truncated" | "names_netns_unknown");
+                if *v > 0 && !degraded {
                     losses.push(format!("kernel {name} {v}"));
                 }
             }
             if m.records_undecodable > 0 {
                 losses.push(format!("undecodable kernel records {}", m.records_undecodable));
+            }
+            if m.name_records_undecodable > 0 {
+                losses.push(format!("undecodable name capture records {}", m.name_records_undecodable));
             }
         }
         if let Some(p) = &self.primary {
@@ -116,6 +121,27 @@ impl PipelineStatus {
                 "  live feed: readers {}, updates sent {}, readers dropped for falling behind {}, refused {}",
                 p.feed_subscribers, p.feed_updates_published, p.feed_subscribers_dropped_slow, p.feed_subscribers_refused
             );
+            let _ = writeln!(
+                s,
+                "  domains: DNS answers {} ({} addresses, {} malformed, {} TCP continuations skipped), TLS hellos {} ({} names, {} unparsed); flows named by DNS {}, by TLS {}; cache {} names, {} pushed out early",
+                p.dns_answers,
+                p.dns_addresses,
+                p.dns_malformed,
+                p.dns_tcp_continued,
+                p.tls_hellos,
+                p.tls_server_names,
+                p.tls_malformed,
+                p.domains_from_dns,
+                p.domains_from_tls,
+                p.domain_cache_entries,
+                p.domain_cache_evicted_early
+            );
+            if p.dns_malformed > 0 {
+                losses.push(format!("malformed DNS answers dropped {}", p.dns_malformed));
+            }
+            if p.tls_malformed > 0 {
+                losses.push(format!("unparsed TLS ClientHellos dropped {}", p.tls_malformed));
+            }
             if p.rows_dropped_queue_full > 0 {
                 losses.push(format!("rows dropped with the writer queue full {}", p.rows_dropped_queue_full));
             }

@@ -73,6 +73,7 @@ pub fn flow_open(ev: &FlowEvent, clock: &Clock) -> FlowOpen {
         raddr: addr(ev.key.family, &ev.key.raddr),
         rport: ev.key.rport,
         direction: if ev.direction == events::DIR_IN { Direction::In } else { Direction::Out },
+        cookie: ev.key.cookie,
     }
 }
 

@@ -268,6 +268,7 @@ mod tests {
             raddr: None,
             rport: 443,
             direction: Direction::Out,
+            cookie: 0,
         }
     }
 

@@ -6,6 +6,7 @@
 //! up to date by announcing the live flows again, with nothing replayed twice.
 mod convert;
 mod flows;
+mod names;
 pub mod policy;
 mod snapshot;
 
@@ -66,6 +67,7 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
     // to the system instead of keeping it in the heap for the life of the process.
     // SAFETY: malloc_trim only releases free heap memory.
     unsafe { libc::malloc_trim(0) };
+    let names = names::Names::load(&cap.cgroup);
     // After attaching, so a process started meanwhile is in the snapshot or in an exec
     // event, or both.
     let running = snapshot::take();
@@ -80,11 +82,13 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
         cgroup = %cap.cgroup.display(),
         "kernel hooks attached"
     );
-    smol::block_on(Monitor::new(cap, running).run(control))
+    smol::block_on(Monitor::new(cap, names, running).run(control))
 }
 
 struct Monitor {
     cap: KernelCapture,
+    /// DNS answers and TLS ClientHellos; None when it could not be attached.
+    names: Option<names::Names>,
     table: FlowTable,
     recent_execs: LruCache<u32, ExecInfo>,
     pending: Vec<KernelEvent>,
@@ -102,7 +106,7 @@ enum Wake {
 }
 
 impl Monitor {
-    fn new(cap: KernelCapture, running: Vec<ExecInfo>) -> Self {
+    fn new(cap: KernelCapture, names: Option<names::Names>, running: Vec<ExecInfo>) -> Self {
         let status = MonitorStatus {
             hook_set: cap.choice.hook_set.to_string(),
             hook_reason: cap.choice.reason.clone(),
@@ -111,6 +115,7 @@ impl Monitor {
         };
         Monitor {
             cap,
+            names,
             table: FlowTable::default(),
             recent_execs: LruCache::new(NonZeroUsize::new(RECENT_EXECS).unwrap_or(NonZeroUsize::MIN)),
             pending: Vec::new(),
@@ -189,6 +194,15 @@ impl Monitor {
     }
 
     fn drain_ring(&mut self) {
+        // Names first: an answer the kernel saw before a connection then reaches the
+        // primary before that connection's flow (announced from the other ring).
+        if let Some(names) = &mut self.names {
+            if self.primary.is_some() {
+                names.drain(&mut self.pending);
+            } else {
+                names.drain(&mut Vec::new());
+            }
+        }
         let clock = convert::Clock::now();
         let now = Instant::now();
         loop {
@@ -293,12 +307,17 @@ impl Monitor {
     }
 
     async fn report(&mut self, control: &Control) -> anyhow::Result<()> {
-        let kernel: BTreeMap<String, u64> =
+        let mut kernel: BTreeMap<String, u64> =
             self.cap.loss_counters().into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+        if let Some(names) = &self.names {
+            names.counters(&mut kernel);
+            self.status.name_records_read = names.records_read;
+            self.status.name_records_undecodable = names.records_undecodable;
+        }
         for (name, value) in &kernel {
             let before = self.status.kernel.get(name).copied().unwrap_or(0);
             if *value > before {
-                if name == "path_truncated" {
+                if matches!(name.as_str(), "path_truncated" | "names_truncated" | "names_netns_unknown") {
                     tracing::info!(counter = %name, total = value, new = value - before, "exec paths cut short");
                 } else {
                     tracing::warn!(counter = %name, total = value, new = value - before, "kernel events lost");

@@ -2,6 +2,7 @@
 //! sums them per write period, and hands them to the writer. It never waits on disk
 //! or on another role: hashing and writing are requests it does not block on, and
 //! every link it writes to has a window that fits the link's buffer.
+mod domains;
 mod feed;
 mod identity;
 mod outbox;
@@ -13,6 +14,7 @@ use crate::role::{self, Command, Control};
 use anyhow::Context;
 use async_channel::{Receiver, Sender};
 use async_io::Timer;
+use domains::Domains;
 use feed::{Feed, FeedFlow};
 use identity::Identities;
 use outbox::Outbox;
@@ -25,11 +27,19 @@ use picosnitch_ipc::rows::{RowAck, RowBatch};
 use picosnitch_ipc::status::{PrimaryStatus, RoleStatus};
 use picosnitch_ipc::{IpcError, Link, SeqPacket};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+/// How long, and how many, flows opened without a domain wait for an answer that the
+/// kernel saw before them but the monitor drained after them (two rings, one drain
+/// after the other).
+const RECENT_UNNAMED_AGE: Duration = Duration::from_secs(2);
+const RECENT_UNNAMED_MAX: usize = 4096;
+/// SOCK_STREAM: the sockets whose ClientHello may name their flows.
+const SOCK_STREAM: u16 = 1;
 const STATUS_PERIOD: Duration = Duration::from_secs(2);
 /// Rows wait this long for their executables' hashes before being written without.
 const HASH_WAIT: Duration = Duration::from_secs(30);
@@ -131,7 +141,14 @@ struct Primary<'a> {
     ex: &'a smol::LocalExecutor<'static>,
     tx: Sender<Input>,
     ids: Identities,
+    domains: Domains,
     flows: HashMap<EntryKey, LiveFlow>,
+    /// TCP flows without a domain yet, by socket cookie: named when their socket's
+    /// ClientHello is parsed after they were announced.
+    unnamed_by_cookie: HashMap<u64, Vec<EntryKey>>,
+    /// Flows opened in the last moments without a domain: a DNS answer drained from the
+    /// name ring just after them (the kernel saw it first) still names them.
+    recent_unnamed: VecDeque<(Instant, u32, IpAddr, EntryKey)>,
     ignored_flows: HashSet<EntryKey>,
     periods: Periods,
     outbox: Outbox,
@@ -149,6 +166,7 @@ struct Primary<'a> {
 struct LiveFlow {
     row: Rc<FlowRow>,
     feed: FeedFlow,
+    cookie: u64,
 }
 
 fn unix_secs_from_ns(ns: i64) -> i64 {
@@ -171,7 +189,10 @@ impl<'a> Primary<'a> {
             ex,
             tx,
             ids: Identities::new(dev_mask, config.log.commands),
+            domains: Domains::new(config.monitoring.domain_cache_entries),
             flows: HashMap::default(),
+            unnamed_by_cookie: HashMap::default(),
+            recent_unnamed: VecDeque::new(),
             ignored_flows: HashSet::default(),
             periods: Periods::default(),
             outbox: Outbox::new(source, u64::from(config.database.queue_limit)),
@@ -286,6 +307,7 @@ impl<'a> Primary<'a> {
                 self.status.rows_acknowledged = self.outbox.rows_acknowledged;
                 self.status.flows_active = self.flows.len() as u64;
                 self.status.hashes_pending = self.ids.pending() as u64;
+                self.domains.report(&mut self.status);
                 let feed = self.feed.stats();
                 self.status.feed_subscribers = feed.subscribers as u64;
                 self.status.feed_updates_published = feed.published;
@@ -304,6 +326,8 @@ impl<'a> Primary<'a> {
                 // A new monitor numbers its flows afresh and announces the live ones
                 // again; the old generation's flows will never close otherwise.
                 self.flows.clear();
+                self.unnamed_by_cookie.clear();
+                self.recent_unnamed.clear();
                 self.ignored_flows.clear();
                 self.monitor_gen = g;
                 let link: Rc<MonitorLink> = Rc::new(Link::new(sock)?);
@@ -370,9 +394,20 @@ impl<'a> Primary<'a> {
                     return;
                 }
                 let row = self.flow_row(&open);
+                if self.config.log.ignores_domain(&row.domain) {
+                    self.status.rows_ignored += 1;
+                    self.ignored_flows.insert(key);
+                    return;
+                }
+                if row.domain.is_empty() && open.sock_type == SOCK_STREAM {
+                    self.unnamed_by_cookie.entry(open.cookie).or_default().push(key);
+                }
+                if let (true, Some(raddr)) = (row.domain.is_empty(), open.raddr) {
+                    self.remember_unnamed(open.task.netns, raddr, key);
+                }
                 self.periods.add(key, &row, unix_secs_from_ns(open.unix_ns), 0, 0, 1);
                 let feed = self.feed.open(&row, &open.task, open.direction, open.unix_ns);
-                self.flows.insert(key, LiveFlow { row, feed });
+                self.flows.insert(key, LiveFlow { row, feed, cookie: open.cookie });
             }
             KernelEvent::FlowBytes { flow, send, recv, .. } => {
                 let key = (g, flow);
@@ -388,10 +423,78 @@ impl<'a> Primary<'a> {
             KernelEvent::FlowClose { flow } => {
                 if let Some(live) = self.flows.remove(&(g, flow)) {
                     self.feed.close(&live.row, &live.feed);
+                    if let Some(keys) = self.unnamed_by_cookie.get_mut(&live.cookie) {
+                        keys.retain(|k| *k != (g, flow));
+                        if keys.is_empty() {
+                            self.unnamed_by_cookie.remove(&live.cookie);
+                        }
+                    }
                 }
                 self.ignored_flows.remove(&(g, flow));
             }
+            KernelEvent::NamePacket(p) => {
+                if let Some((cookie, name)) = self.domains.learn(&p, &mut self.ids, &mut self.status) {
+                    self.name_flows_of_socket(cookie, &name);
+                }
+                for (netns, addr, name) in self.domains.take_learnt() {
+                    self.name_recent_flows(netns, addr, &name);
+                }
+            }
         }
+    }
+
+    /// A ClientHello named the server after the socket's flows were announced: their
+    /// rows of this period (and the live feed from now on) carry the name.
+    fn name_flows_of_socket(&mut self, cookie: u64, name: &Rc<str>) {
+        let Some(keys) = self.unnamed_by_cookie.remove(&cookie) else { return };
+        for key in keys {
+            if self.name_flow(key, name) {
+                self.status.domains_from_tls += 1;
+            }
+        }
+    }
+
+    fn remember_unnamed(&mut self, netns: u32, raddr: IpAddr, key: EntryKey) {
+        let now = Instant::now();
+        while self.recent_unnamed.front().is_some_and(|(t, ..)| now.duration_since(*t) > RECENT_UNNAMED_AGE)
+            || self.recent_unnamed.len() >= RECENT_UNNAMED_MAX
+        {
+            self.recent_unnamed.pop_front();
+        }
+        self.recent_unnamed.push_back((now, netns, raddr, key));
+    }
+
+    /// A DNS answer reached the primary just after flows toward its address opened.
+    fn name_recent_flows(&mut self, netns: u32, addr: IpAddr, name: &Rc<str>) {
+        let now = Instant::now();
+        let keys: Vec<EntryKey> = self
+            .recent_unnamed
+            .iter()
+            .filter(|(t, n, a, _)| {
+                *a == addr && (*n == netns || netns == picosnitch_domains::cache::NETNS_UNKNOWN)
+                    && now.duration_since(*t) <= RECENT_UNNAMED_AGE
+            })
+            .map(|(.., k)| *k)
+            .collect();
+        for key in keys {
+            if self.name_flow(key, name) {
+                self.status.domains_from_dns += 1;
+            }
+        }
+    }
+
+    /// Gives a live flow without a domain the name `name`; false if it had one already.
+    fn name_flow(&mut self, key: EntryKey, name: &Rc<str>) -> bool {
+        let Some(live) = self.flows.get_mut(&key) else { return false };
+        if !live.row.domain.is_empty() {
+            return false;
+        }
+        let mut row = (*live.row).clone();
+        row.domain = Rc::clone(name);
+        let row = Rc::new(row);
+        self.periods.set_row(key, &row);
+        live.row = row;
+        true
     }
 
     /// `[log]` ignore rules that can be decided when the flow opens.
@@ -404,7 +507,16 @@ impl<'a> Primary<'a> {
         let t = &open.task;
         let exes = self.ids.resolve_task(t, &mut self.status);
         let names = [self.ids.intern(&t.comm), self.ids.name_of(t.ppid, t.pexe), self.ids.name_of(t.gppid, t.gpexe)];
-        let domain = self.ids.intern("");
+        let domain = match self.domains.of_flow(t.netns, open.raddr, open.cookie) {
+            Some((name, source)) => {
+                match source {
+                    domains::Source::Dns => self.status.domains_from_dns += 1,
+                    domains::Source::Tls => self.status.domains_from_tls += 1,
+                }
+                name
+            }
+            None => self.ids.intern(""),
+        };
         let log = &self.config.log;
         let addr = |a: Option<IpAddr>| if log.addresses { a } else { None };
         Rc::new(FlowRow {

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// The fixed part of a flow's rows.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FlowRow {
     /// The process, its parent, its grandparent.
     pub exes: [Exe; 3],
@@ -111,6 +111,14 @@ impl Periods {
         s.events = s.events.saturating_add(events);
     }
 
+    /// The flow's row changed (its domain became known): this period's traffic of the
+    /// flow goes to the new row. Earlier periods' rows stay as they were.
+    pub fn set_row(&mut self, key: EntryKey, row: &Rc<FlowRow>) {
+        if let Some(e) = self.current.get_mut(&key) {
+            e.sum.row = Rc::clone(row);
+        }
+    }
+
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.current.is_empty() && self.carried.is_empty()
@@ -133,7 +141,10 @@ impl Periods {
             if pending {
                 hash_timeouts += 1;
             }
-            if matches!(&e.sum.row.exes[0].borrow().sha256, Sha::Known(s) if log.ignores_sha256(s)) {
+            // A domain learnt after the flow opened (a TLS server name) may be ignored.
+            if matches!(&e.sum.row.exes[0].borrow().sha256, Sha::Known(s) if log.ignores_sha256(s))
+                || log.ignores_domain(&e.sum.row.domain)
+            {
                 ignored += 1;
                 continue;
             }

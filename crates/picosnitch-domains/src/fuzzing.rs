@@ -1,0 +1,44 @@
+//! Properties every parse must keep, whatever the input: shared by the cargo-fuzz
+//! targets (`fuzz/`) and the bounded mutation run in `tests/fuzz_bounded.rs` that CI
+//! runs on stable Rust. They panic when a property breaks: that is the finding.
+use crate::dns::{DnsAnswer, MAX_ADDRESSES};
+use crate::name::MAX_NAME_TEXT;
+use crate::NameCache;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// A name is short, and printable ASCII without spaces (so no terminal escapes).
+pub fn check_name(name: &str) {
+    assert!(name.len() <= MAX_NAME_TEXT, "name of {} bytes", name.len());
+    assert!(name.bytes().all(|b| b.is_ascii_graphic()), "unprintable name {name:?}");
+    assert!(!name.bytes().any(|b| b.is_ascii_uppercase()), "name not lowercased {name:?}");
+}
+
+pub fn check_answer(a: &DnsAnswer) {
+    check_name(&a.question);
+    assert!(a.resolved.len() <= MAX_ADDRESSES, "{} addresses", a.resolved.len());
+    for r in &a.resolved {
+        check_name(&r.name);
+    }
+}
+
+/// Feeds the answers in `data` (as a TCP stream of DNS messages, and as one message)
+/// into a cache of 16 entries and 256 bytes, with time moving by the input's bytes.
+pub fn cache_stays_bounded(data: &[u8]) {
+    let mut cache = NameCache::new(16, 256);
+    let t0 = Instant::now();
+    let mut answers = crate::parse_tcp_segment(data).map(|s| s.answers).unwrap_or_default();
+    answers.extend(crate::parse_answer(data).ok());
+    for (i, a) in answers.iter().enumerate() {
+        let now = t0 + Duration::from_secs(u64::from(data.get(i).copied().unwrap_or(0)) * 10);
+        for r in &a.resolved {
+            let netns = u32::from(data.first().copied().unwrap_or(0) & 3);
+            cache.insert(netns, r.addr, r.name.as_str().into(), r.ttl, now);
+            assert!(cache.len() <= 16 && cache.bytes() <= 256, "cache grew to {} entries, {} bytes", cache.len(), cache.bytes());
+            if let Some(n) = cache.lookup(netns, r.addr, now) {
+                check_name(&n);
+            }
+        }
+    }
+    let _ = cache.lookup(0, IpAddr::from([0, 0, 0, 0]), t0);
+}
