@@ -43,22 +43,78 @@ pub struct VirusTotalConfig {
     pub file_upload: bool,
     /// Seconds between requests (the public API allows 4 per minute).
     pub request_limit_seconds: u32,
+    /// The API's base URL (tests point it at a local server). Always https.
+    pub api_url: String,
+    /// PEM file of the one CA to trust for `api_url` instead of the built-in Mozilla
+    /// roots (a TLS-inspecting proxy's CA, or a test CA). Empty: the built-in roots.
+    pub ca_file: PathBuf,
+    /// Files larger than this many MiB are not uploaded (1..=32, VirusTotal's limit
+    /// for a simple upload).
+    pub upload_max_mib: u32,
 }
 
 impl Default for VirusTotalConfig {
     fn default() -> Self {
-        Self { api_key: String::new(), api_key_file: PathBuf::new(), file_upload: false, request_limit_seconds: 15 }
+        Self {
+            api_key: String::new(),
+            api_key_file: PathBuf::new(),
+            file_upload: false,
+            request_limit_seconds: 15,
+            api_url: "https://www.virustotal.com".into(),
+            ca_file: PathBuf::new(),
+            upload_max_mib: 32,
+        }
     }
 }
 
 impl VirusTotalConfig {
+    /// Lookups happen only with a key, inline or in a file.
+    pub fn enabled(&self) -> bool {
+        !self.api_key.is_empty() || !self.api_key_file.as_os_str().is_empty()
+    }
+
+    /// The TCP port of `api_url` (what the role may connect to); `check` guarantees it parses.
+    pub fn api_port(&self) -> u16 {
+        api_url_port(&self.api_url).unwrap_or(443)
+    }
+
     pub(crate) fn check(&self) -> Result<(), KeyError> {
         absolute_or_empty("api_key_file", &self.api_key_file)?;
+        absolute_or_empty("ca_file", &self.ca_file)?;
         if self.request_limit_seconds == 0 {
             return Err(("request_limit_seconds".into(), "must be at least 1".into()));
         }
+        if !(1..=32).contains(&self.upload_max_mib) {
+            return Err(("upload_max_mib".into(), format!("{} must be between 1 and 32 (VirusTotal's limit for an upload)", self.upload_max_mib)));
+        }
+        if api_url_port(&self.api_url).is_none() {
+            return Err((
+                "api_url".into(),
+                format!("{:?} must be an https URL such as \"https://www.virustotal.com\" (host and optional port, no path)", self.api_url),
+            ));
+        }
+        if !self.api_key.is_empty() && !self.api_key_file.as_os_str().is_empty() {
+            return Err(("api_key".into(), "set api_key or api_key_file, not both".into()));
+        }
         Ok(())
     }
+}
+
+/// The port of `https://host[:port][/]`; `None` for anything else.
+fn api_url_port(url: &str) -> Option<u16> {
+    let rest = url.strip_prefix("https://")?.trim_end_matches('/');
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        return None;
+    }
+    // [v6]:port, host:port, or host.
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && (!h.contains(':') || h.ends_with(']')) => (h, p.parse().ok()?),
+        _ => (rest, 443),
+    };
+    if host.is_empty() || port == 0 {
+        return None;
+    }
+    Some(port)
 }
 
 /// `[data]`: where runtime files live and who may read the history.

@@ -151,3 +151,18 @@ fn missing_files() {
     assert!(err.to_string().contains("nope.toml"), "{err}");
     assert_eq!(Config::load_or_default(&missing, false).expect("defaults"), Config::default());
 }
+
+#[test]
+fn virustotal_urls_and_limits_are_checked() {
+    let c = parse("[virustotal]\napi_key_file = \"/k\"\napi_url = \"https://127.0.0.1:8443/\"\n").expect("vt");
+    assert!(c.virustotal.enabled());
+    assert_eq!(c.virustotal.api_port(), 8443);
+    assert_eq!(Config::default().virustotal.api_port(), 443);
+    assert!(!Config::default().virustotal.enabled());
+    for bad in ["http://www.virustotal.com", "https://", "https://h/path", "https://h:0", "https://h:x"] {
+        let err = parse(&format!("[virustotal]\napi_url = {bad:?}\n")).expect_err(bad);
+        assert!(err.to_string().contains("api_url"), "{err}");
+    }
+    assert!(parse("[virustotal]\nupload_max_mib = 33\n").is_err());
+    assert!(parse("[virustotal]\napi_key = \"k\"\napi_key_file = \"/k\"\n").is_err());
+}

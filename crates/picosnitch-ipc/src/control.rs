@@ -13,10 +13,12 @@ pub enum Role {
     Writer,
     /// Delivers the spooled rows to the remote database (only when one is configured).
     Remote,
+    /// Optional: started only with a `[virustotal]` API key.
+    VirusTotal,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer, Role::Remote];
+    pub const ALL: [Role; 6] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer, Role::Remote, Role::VirusTotal];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -25,6 +27,7 @@ impl Role {
             Role::Hasher => "hasher",
             Role::Writer => "writer",
             Role::Remote => "remote",
+            Role::VirusTotal => "virustotal",
         }
     }
 
@@ -35,7 +38,7 @@ impl Role {
     /// The roles this one talks to directly. The primary is the hub.
     pub fn peers(self) -> &'static [Role] {
         match self {
-            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer],
+            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer, Role::VirusTotal],
             // It reads the spool the writer fills; no link to anyone but the supervisor.
             Role::Remote => &[],
             _ => &[Role::Primary],

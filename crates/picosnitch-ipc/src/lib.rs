@@ -7,7 +7,7 @@
 //!
 //! - [`seqpacket`]: the socket, blocking and async.
 //! - [`link`]: typed send/receive over it.
-//! - [`control`], [`events`], [`hashing`], [`rows`]: what each link carries.
+//! - [`control`], [`events`], [`hashing`], [`rows`], [`virustotal`]: what each link carries.
 mod error;
 pub mod control;
 pub mod events;
@@ -16,6 +16,7 @@ pub mod link;
 pub mod rows;
 pub mod seqpacket;
 pub mod status;
+pub mod virustotal;
 
 pub use error::IpcError;
 pub use link::Link;

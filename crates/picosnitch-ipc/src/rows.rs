@@ -7,7 +7,7 @@
 //! A batch carries each executable and address once, in its own tables, and rows refer
 //! to them by index: most rows of a period share their executables, and spelling them
 //! out per row made the rows most of the pipeline's memory and CPU.
-use picosnitch_store::{ConnectionRecord, ExeRecord};
+use picosnitch_store::{ConnectionRecord, ExeRecord, Verdict};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +19,8 @@ pub struct RowBatch {
     /// Addresses and domains.
     pub texts: Vec<String>,
     pub rows: Vec<PackedRow>,
+    /// VirusTotal verdicts that arrived since the last batch, committed with it.
+    pub verdicts: Vec<Verdict>,
 }
 
 /// A `connections` row whose executables, addresses and domain are indexes into its
@@ -61,7 +63,7 @@ fn clamp(v: u64) -> i64 {
 
 impl RowBatch {
     pub fn new(source: String, seq: u64) -> Self {
-        RowBatch { source, seq, exes: Vec::new(), texts: Vec::new(), rows: Vec::new() }
+        RowBatch { source, seq, exes: Vec::new(), texts: Vec::new(), rows: Vec::new(), verdicts: Vec::new() }
     }
 
     /// The rows spelled out, as the store takes them. A bad index (a bug, or a
@@ -99,11 +101,18 @@ impl RowBatch {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowAck {
-    /// Every batch up to and including this one is committed.
+    /// Every batch up to and including this one is committed (0: none, batches start at 1).
     pub seq: u64,
+    /// sha256s the history already has a VirusTotal verdict for: sent (in pieces of
+    /// [`VERDICTS_PER_ACK`], with `seq` 0) when a primary links, so a restarted daemon
+    /// does not spend the API quota asking again.
+    pub have_verdicts: Vec<String>,
 }
+
+/// sha256s per acknowledgement: 500 of 65 bytes fit well within a message.
+pub const VERDICTS_PER_ACK: usize = 500;
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@ pub enum RoleStatus {
     Hasher(HasherStatus),
     Writer(WriterStatus),
     Remote(RemoteStatus),
+    VirusTotal(VirusTotalStatus),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +56,8 @@ pub struct PrimaryStatus {
     pub hash_cache_hits: u64,
     pub hash_failures: u64,
     pub hashes_pending: u64,
+    /// Executables not checked on VirusTotal because too many were waiting.
+    pub virustotal_not_checked: u64,
     /// Live feed readers connected now.
     pub feed_subscribers: u64,
     /// Updates sent to at least one reader.
@@ -147,4 +150,22 @@ pub struct RemoteStatus {
     pub last_error: Option<String>,
     /// Things that work but should be fixed (the login may do more than INSERT).
     pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirusTotalStatus {
+    /// Hash lookups answered (found, not found or not analysed yet).
+    pub lookups: u64,
+    pub files_uploaded: u64,
+    /// Verdicts with at least one engine saying malicious or suspicious.
+    pub flagged: u64,
+    /// Requests waiting for their turn (one per `request_limit_seconds`).
+    pub queued: u64,
+    /// Requests refused because the queue was full (the hash is not checked).
+    pub dropped_queue_full: u64,
+    /// 429 QuotaExceededError answers (each followed by a longer wait).
+    pub quota_errors: u64,
+    /// Other failures (network, TLS, refused key, malformed answers).
+    pub errors: u64,
+    pub last_error: Option<String>,
 }

@@ -84,11 +84,17 @@ pub(crate) fn restrict(policy: &Policy, ctx: &Context) -> Result<String, Sandbox
             created = created.add_rule(PathBeneath::new(fd, rights(rule.access, abi, is_dir))).map_err(ll)?;
         }
     }
-    // Only the web UI gets a TCP rule: bind on its own port. With the network access
-    // handled and no other rule, every other TCP bind and connect is refused (the
-    // remote role only uses the socket it is given).
-    if let (true, Network::BindConfigured { .. }, Some(port)) = (net_rules, policy.network, ctx.bind_port) {
-        created = created.add_rule(NetPort::new(port, AccessNet::BindTcp)).map_err(ll)?;
+    // With the network access handled and no rule, every TCP bind and connect is
+    // refused (the remote role only uses the socket it is given); a ConnectPort role
+    // (virustotal) may connect to its one port, a BindConfigured one (the web UI) bind
+    // its own.
+    if net_rules {
+        if let (Network::ConnectPort { .. }, Some(port)) = (policy.network, ctx.connect_port) {
+            created = created.add_rule(NetPort::new(port, AccessNet::ConnectTcp)).map_err(ll)?;
+        }
+        if let (Network::BindConfigured { .. }, Some(port)) = (policy.network, ctx.bind_port) {
+            created = created.add_rule(NetPort::new(port, AccessNet::BindTcp)).map_err(ll)?;
+        }
     }
     let status = created.restrict_self().map_err(ll)?;
     let phrase = match status.ruleset {

@@ -44,6 +44,8 @@ pub struct Context {
     pub own_exe: PathBuf,
     /// The remote database's spool directory.
     pub spool_dir: PathBuf,
+    /// The one TCP port a `Network::ConnectPort` role may connect to.
+    pub connect_port: Option<u16>,
     /// The port a `Network::BindConfigured` program serves on.
     pub bind_port: Option<u16>,
     /// Who a `User::Invoker` program started by root becomes: (uid, gid), with that

@@ -67,6 +67,9 @@ pub enum Network {
     /// handed over; the role itself may not create, bind or connect any (seccomp: no
     /// socket(); Landlock: no TCP connect or bind).
     HandedOver { why: &'static str },
+    /// TCP connect to one configured port only (Landlock, where the kernel has TCP
+    /// rules: ABI 4); the role resolves names and connects itself.
+    ConnectPort { why: &'static str },
     /// Not restricted by the role itself (it has no Landlock), and why that is safe.
     NotRestricted { why: &'static str },
     /// TCP bind on [`crate::Context::bind_port`] only, and no TCP connect (Landlock).

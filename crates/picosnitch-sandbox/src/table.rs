@@ -86,6 +86,7 @@ pub fn render(policies: &[&Policy]) -> String {
         let net = match p.network {
             Network::None => "none".to_string(),
             Network::HandedOver { why } => format!("only the socket the supervisor connects to the configured host and port: {why}"),
+            Network::ConnectPort { why } => format!("TCP connect to one port only: {why}"),
             Network::NotRestricted { why } => format!("not restricted: {why}"),
             Network::BindConfigured { why } => format!("TCP bind on the configured port only, no TCP connect: {why}"),
         };

@@ -11,6 +11,7 @@ mod schema;
 mod store;
 mod summary;
 mod time;
+mod verdict;
 
 pub use aggregate::Aggregator;
 pub use error::StoreError;
@@ -23,4 +24,5 @@ pub use record::{ConnectionRecord, ExeRecord};
 pub use render::{human_bytes, render_csv, render_json, render_table};
 pub use schema::SCHEMA_VERSION;
 pub use store::{Delivery, OpenReport, PruneReport, Store, SummaryCheck};
+pub use verdict::{Verdict, VerdictResult};
 pub use time::{unix_days_ago, unix_minutes_ago, unix_now};

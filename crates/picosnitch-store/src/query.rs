@@ -29,6 +29,9 @@ pub struct TopRow {
     pub connections: i64,
     pub send: i64,
     pub recv: i64,
+    /// VirusTotal's verdict on the sha256 ("3/70 malicious", "clean (0/70)"); empty
+    /// when there is none.
+    pub virustotal: String,
 }
 
 impl Store {
@@ -70,9 +73,24 @@ impl Store {
         let mut stmt = self.conn().prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                Ok(TopRow { exe: r.get(0)?, name: r.get(1)?, sha256: r.get(2)?, connections: r.get(3)?, send: r.get(4)?, recv: r.get(5)? })
+                Ok(TopRow {
+                    exe: r.get(0)?,
+                    name: r.get(1)?,
+                    sha256: r.get(2)?,
+                    connections: r.get(3)?,
+                    send: r.get(4)?,
+                    recv: r.get(5)?,
+                    virustotal: String::new(),
+                })
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+        let mut rows = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))?;
+        // A few dozen rows: one indexed lookup each (a v2 history has no verdicts).
+        for row in &mut rows {
+            if let Some(v) = self.verdict(&row.sha256)? {
+                row.virustotal = v.summary();
+            }
+        }
+        Ok(rows)
     }
 }

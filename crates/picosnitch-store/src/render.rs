@@ -18,8 +18,8 @@ pub fn human_bytes(n: i64) -> String {
 }
 
 pub fn render_table(rows: &[TopRow]) -> String {
-    let header = ["SENT", "RECEIVED", "CONNS", "NAME", "EXECUTABLE", "SHA256"];
-    let cells: Vec<[String; 6]> = rows
+    let header = ["SENT", "RECEIVED", "CONNS", "NAME", "EXECUTABLE", "SHA256", "VIRUSTOTAL"];
+    let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
             [
@@ -29,6 +29,7 @@ pub fn render_table(rows: &[TopRow]) -> String {
                 r.name.clone(),
                 r.exe.clone(),
                 r.sha256.chars().take(12).collect(),
+                r.virustotal.clone(),
             ]
         })
         .collect();
@@ -68,16 +69,17 @@ fn csv_field(s: &str) -> String {
 }
 
 pub fn render_csv(rows: &[TopRow]) -> String {
-    let mut out = String::from("exe,name,sha256,connections,send,recv\n");
+    let mut out = String::from("exe,name,sha256,connections,send,recv,virustotal\n");
     for r in rows {
         out.push_str(&format!(
-            "{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{}\n",
             csv_field(&r.exe),
             csv_field(&r.name),
             csv_field(&r.sha256),
             r.connections,
             r.send,
-            r.recv
+            r.recv,
+            csv_field(&r.virustotal)
         ));
     }
     out

@@ -1,6 +1,6 @@
 //! The schema, as a list of migrations indexed by `PRAGMA user_version`.
 
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// MIGRATIONS[i] takes a database from version i to i + 1.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -84,8 +84,20 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         events INTEGER NOT NULL,
         PRIMARY KEY (dim, bucket, value)
     ) STRICT, WITHOUT ROWID;",
-    // 3: network namespaces in the summaries (dim 10), so the web UI counts them per
+    // 3: VirusTotal's latest verdict per sha256 (not part of picosnitch 2.x, whose
+    // queries never read it). Only a new table: an older history gains it empty, and
+    // an older binary's queries are unaffected.
+    "CREATE TABLE virustotal (
+        sha256 TEXT PRIMARY KEY,
+        checked INTEGER NOT NULL,
+        result TEXT NOT NULL,
+        malicious INTEGER NOT NULL,
+        suspicious INTEGER NOT NULL,
+        undetected INTEGER NOT NULL,
+        harmless INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;",
+    // 4: network namespaces in the summaries (dim 10), so the web UI counts them per
     // period without reading every row. No new table: Store::migrate backfills the
-    // dimension of an existing version 2 history in one pass.
+    // dimension of an existing version 2 or 3 history in one pass.
     "SELECT 1;",
 ];

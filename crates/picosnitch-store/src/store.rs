@@ -2,6 +2,7 @@ use crate::error::StoreError;
 use crate::record::{ConnectionRecord, ExeRecord};
 use crate::schema::{MIGRATIONS, SCHEMA_VERSION};
 use crate::summary::{self, RowIds, SummaryDelta, ROW_IDS_COLUMNS};
+use crate::verdict::Verdict;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -196,14 +197,24 @@ impl Store {
         &self.conn
     }
 
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// The schema version: [`SCHEMA_VERSION`] for a store opened for writing, the
+    /// file's own for a read-only one.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
     /// Whether the summary tables exist (schema version 2 or later).
     pub(crate) fn has_summaries(&self) -> bool {
         self.version >= 2
     }
 
-    /// Whether the summaries hold network namespaces (schema version 3 or later).
+    /// Whether the summaries hold network namespaces (schema version 4 or later).
     pub(crate) fn has_netns_summaries(&self) -> bool {
-        self.version >= 3
+        self.version >= 4
     }
 
     pub(crate) fn err(&self, e: rusqlite::Error) -> StoreError {
@@ -220,11 +231,11 @@ impl Store {
             tx.execute_batch(sql).map_err(|e| StoreError::from_sqlite(&self.path, e))?;
             if i + 1 == 2 {
                 // The summaries of an existing history, counted once (every dimension
-                // this version knows, so version 3's backfill has nothing left to do).
+                // this version knows, so version 4's backfill has nothing left to do).
                 summary::rebuild(&tx).map_err(|e| StoreError::from_sqlite(&self.path, e))?;
             }
-            if i + 1 == 3 && version >= 2 {
-                // Network namespaces, added to the summaries of a version 2 history.
+            if i + 1 == 4 && version >= 2 {
+                // Network namespaces, added to the summaries of a version 2 or 3 history.
                 summary::rebuild_dims(&tx, &[summary::SummaryDim::Netns]).map_err(|e| StoreError::from_sqlite(&self.path, e))?;
             }
             tx.pragma_update(None, "user_version", i as i64 + 1).map_err(|e| StoreError::from_sqlite(&self.path, e))?;
@@ -237,14 +248,20 @@ impl Store {
     /// Inserts rows in one transaction, interning the side tables. On any error the
     /// transaction rolls back and the caller still holds every row.
     pub fn insert_batch(&mut self, rows: &[ConnectionRecord]) -> Result<usize, StoreError> {
-        self.insert_rows(rows, None).map(|_| rows.len())
+        self.insert_rows(rows, &[], None).map(|_| rows.len())
     }
 
     /// Inserts batch number `seq` from `source` exactly once: the batch and the fact
     /// that it arrived commit together, so a batch sent again (after a writer restart
     /// lost the acknowledgement) is recognised. Sequence numbers of one source rise.
     pub fn insert_batch_once(&mut self, source: &str, seq: u64, rows: &[ConnectionRecord]) -> Result<Delivery, StoreError> {
-        self.insert_rows(rows, Some((source, seq)))
+        self.insert_rows(rows, &[], Some((source, seq)))
+    }
+
+    /// [`Store::insert_batch_once`] with VirusTotal verdicts committed in the same
+    /// transaction as the rows.
+    pub fn insert_delivery(&mut self, source: &str, seq: u64, rows: &[ConnectionRecord], verdicts: &[Verdict]) -> Result<Delivery, StoreError> {
+        self.insert_rows(rows, verdicts, Some((source, seq)))
     }
 
     /// The highest batch number committed for `source`, if any.
@@ -256,7 +273,7 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    fn insert_rows(&mut self, rows: &[ConnectionRecord], once: Option<(&str, u64)>) -> Result<Delivery, StoreError> {
+    fn insert_rows(&mut self, rows: &[ConnectionRecord], verdicts: &[Verdict], once: Option<(&str, u64)>) -> Result<Delivery, StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::from_sqlite(&path, e);
         let tx = self.conn.transaction().map_err(err)?;
@@ -332,6 +349,7 @@ impl Store {
         }
         // Same transaction as the rows: a reader never sees one without the other.
         delta.apply(&tx).map_err(err)?;
+        crate::verdict::upsert(&tx, verdicts).map_err(err)?;
         tx.commit().map_err(err)?;
         if self.exe_ids.len() > 100_000 {
             self.exe_ids.clear();
@@ -399,6 +417,10 @@ impl Store {
                     [],
                 )
                 .map_err(|e| self.err(e))? as u64;
+            // Verdicts on hashes no executable has any more.
+            self.conn
+                .execute("DELETE FROM virustotal WHERE sha256 NOT IN (SELECT sha256 FROM executables)", [])
+                .map_err(|e| self.err(e))?;
             self.exe_ids.clear();
             self.text_ids.clear();
         }

@@ -22,7 +22,7 @@ pub(crate) enum SummaryDim {
     RemoteAddress = 7,
     Domain = 8,
     Total = 9,
-    /// Network namespaces (schema version 3): the web UI counts them per period.
+    /// Network namespaces (schema version 4): the web UI counts them per period.
     Netns = 10,
 }
 

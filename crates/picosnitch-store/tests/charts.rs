@@ -164,10 +164,10 @@ fn a_version_2_history_gets_its_namespaces_counted_on_open() {
         store.insert_batch(&all).expect("insert");
     }
     let c = Connection::open(&path).expect("o");
-    c.execute_batch("DELETE FROM summary_hour WHERE dim = 10; DELETE FROM summary_day WHERE dim = 10; DELETE FROM summary_week WHERE dim = 10; PRAGMA user_version = 2;")
+    c.execute_batch("DELETE FROM summary_hour WHERE dim = 10; DELETE FROM summary_day WHERE dim = 10; DELETE FROM summary_week WHERE dim = 10; PRAGMA user_version = 3;")
         .expect("downgrade");
     drop(c);
-    // A reader of the version 2 file counts namespaces from the rows.
+    // A reader of the version 3 file counts namespaces from the rows.
     let ro = Store::open_read_only(&path).expect("ro");
     let q = HistoryQuery { range: TimeRange::default(), group: Dimension::Netns, filters: vec![] };
     let old = ro.history(&q).expect("v2");

@@ -71,7 +71,8 @@ fn version_1_history_is_backfilled_on_open() {
     }
     // Make it look like a version 1 database: no summaries.
     let c = Connection::open(&path).expect("o");
-    c.execute_batch("DROP TABLE summary_hour; DROP TABLE summary_day; DROP TABLE summary_week; PRAGMA user_version = 1;").expect("downgrade");
+    c.execute_batch("DROP TABLE summary_hour; DROP TABLE summary_day; DROP TABLE summary_week; DROP TABLE virustotal; PRAGMA user_version = 1;")
+        .expect("downgrade");
     drop(c);
     // Read-only UIs on an old database read connections directly.
     let ro = Store::open_read_only(&path).expect("ro");
@@ -80,7 +81,7 @@ fn version_1_history_is_backfilled_on_open() {
     assert!(!old.used_summaries);
     drop(ro);
     let (store, _) = Store::open(&path).expect("migrate");
-    assert_eq!(count(&path, "PRAGMA user_version"), SCHEMA_VERSION);
+    assert_eq!(count(&path, "PRAGMA user_version"), picosnitch_store::SCHEMA_VERSION);
     consistent(&store);
     let new = store.history(&q).expect("history on v2");
     assert!(new.used_summaries);

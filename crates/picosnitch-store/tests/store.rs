@@ -194,7 +194,7 @@ fn read_only_cannot_write_and_queries_top() {
     assert_eq!(q(TopQuery { since: Some(T0 + 86_400), ..Default::default() }), 0);
     let table = render_table(&top);
     assert!(table.contains("1.0 KiB") || table.contains("2000 B") || table.contains("2.0 KiB"), "{table}");
-    assert!(render_csv(&top).starts_with("exe,name,sha256,connections,send,recv\n/usr/bin/curl,curl,"));
+    assert!(render_csv(&top).starts_with("exe,name,sha256,connections,send,recv,virustotal\n/usr/bin/curl,curl,"));
     let json: serde_json::Value = serde_json::from_str(&render_json(&top)).expect("json");
     assert_eq!(json[0]["recv"], 2000);
 }
@@ -240,4 +240,46 @@ fn picosnitch_documented_queries_work() {
         )
         .expect("week");
     assert_eq!(week, 2);
+}
+
+#[test]
+fn verdicts_commit_with_their_batch_and_show_in_top() {
+    let (_d, path, mut store) = fresh();
+    let sha = "ab".repeat(32);
+    let flagged = Verdict { sha256: sha.clone(), checked: T0, result: VerdictResult::Analysed, malicious: 3, undetected: 60, ..Default::default() };
+    let rows = [row(T0, "/usr/bin/curl", 1, 2)];
+    assert_eq!(store.insert_delivery("p", 1, &rows, std::slice::from_ref(&flagged)).expect("batch"), Delivery::Inserted(1));
+    // A resent batch changes nothing, verdicts included.
+    let later = Verdict { checked: T0 + 1, malicious: 0, ..flagged.clone() };
+    assert_eq!(store.insert_delivery("p", 1, &[], std::slice::from_ref(&later)).expect("again"), Delivery::AlreadyDelivered);
+    assert_eq!(store.verdict(&sha).expect("verdict"), Some(flagged.clone()));
+    let ro = Store::open_read_only(&path).expect("ro");
+    let top = ro.top_executables(&TopQuery { limit: 10, ..Default::default() }).expect("top");
+    assert_eq!(top[0].virustotal, "3/63 malicious");
+    assert!(render_table(&top).lines().nth(1).is_some_and(|l| l.ends_with("3/63 malicious")), "{}", render_table(&top));
+    assert!(render_csv(&top).lines().nth(1).is_some_and(|l| l.ends_with(",3/63 malicious")));
+    // A newer answer replaces the old one.
+    store.record_verdicts(&[Verdict { checked: T0 + 5, result: VerdictResult::NotFound, malicious: 0, undetected: 0, ..flagged }]).expect("replace");
+    assert_eq!(ro.top_executables(&TopQuery { limit: 10, ..Default::default() }).expect("top")[0].virustotal, "not on VirusTotal");
+    // Verdicts go with the last executable that had the hash.
+    store.prune(T0 + 1).expect("prune");
+    let n: i64 = Connection::open(&path).expect("o").query_row("SELECT count(*) FROM virustotal", [], |r| r.get(0)).expect("n");
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn a_version_2_history_gains_the_verdict_table_and_reads_without_it() {
+    let (_d, path, mut store) = fresh();
+    store.insert_batch(&[row(T0, "/usr/bin/curl", 1, 2)]).expect("insert");
+    drop(store);
+    Connection::open(&path).expect("o").execute_batch("DROP TABLE virustotal; PRAGMA user_version = 2;").expect("downgrade");
+    let ro = Store::open_read_only(&path).expect("ro on v2");
+    assert!(!ro.has_verdicts());
+    let top = ro.top_executables(&TopQuery { limit: 10, ..Default::default() }).expect("top on v2");
+    assert_eq!((top.len(), top[0].virustotal.as_str()), (1, ""));
+    drop(ro);
+    let (store, _) = Store::open(&path).expect("migrate");
+    assert!(store.has_verdicts());
+    assert_eq!(store.top_executables(&TopQuery { limit: 10, ..Default::default() }).expect("top").len(), 1, "rows kept");
+    assert_eq!(store.verdict(&"ab".repeat(32)).expect("verdict"), None);
 }

@@ -266,3 +266,19 @@ fn the_readme_lists_every_key_of_both_uis() {
         assert!(readme.contains(&row), "README.md lacks the top row `{row}`");
     }
 }
+
+#[test]
+fn the_drill_down_shows_virustotals_verdict() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = history_db(dir.path());
+    let curl = "9f2c3a0e5b1d7c4f8e6a2b0d3c5e7f9a1b3d5f7e9c1a3e5b7d9f1c3e5a7b9d1f";
+    let (mut store, _) = picosnitch_store::Store::open(&db).expect("open");
+    let verdict = picosnitch_store::Verdict { sha256: curl.into(), checked: 1, malicious: 3, undetected: 60, ..Default::default() };
+    store.record_verdicts(&[verdict]).expect("verdict");
+    drop(store);
+    let mut d = Driver::new(&db);
+    d.keys(&[Key::Char('d')]);
+    let s = d.screen(200, 20);
+    assert!(s.contains(&format!("process: /usr/bin/curl (curl) sha256 {curl}, VirusTotal: 3/63 malicious")), "{s}");
+    assert!(s.contains("parent: /usr/bin/bash (bash) sha256 5f3c0b1e9a7d2c4e6f8a0b2d4c6e8f0a1b3d5f7e9c1a3e5b7d9f1c3e5a7b9d1f "), "no verdict, nothing added: {s}");
+}

@@ -102,6 +102,7 @@ pub fn context(config: &Config) -> anyhow::Result<picosnitch_sandbox::Context> {
         runtime_dir: config.data.runtime_dir.clone(),
         own_exe: std::env::current_exe().context("finding this executable")?,
         spool_dir: crate::remote::spool_dir(config),
+        connect_port: None,
         bind_port: None,
         run_as: None,
     })
@@ -112,6 +113,17 @@ pub fn context(config: &Config) -> anyhow::Result<picosnitch_sandbox::Context> {
 /// the log warns about.
 pub fn confine_role(policy: &Policy, config: &Config) -> anyhow::Result<()> {
     let ctx = context(config)?;
+    confine_with(policy, ctx)
+}
+
+/// [`confine_role`] for a `Network::ConnectPort` role (virustotal: its API's port).
+pub fn confine_role_connecting(policy: &Policy, config: &Config, port: Option<u16>) -> anyhow::Result<()> {
+    let mut ctx = context(config)?;
+    ctx.connect_port = port;
+    confine_with(policy, ctx)
+}
+
+fn confine_with(policy: &Policy, ctx: picosnitch_sandbox::Context) -> anyhow::Result<()> {
     if policy.user == picosnitch_sandbox::User::Service && ctx.service_uid == 0 {
         tracing::warn!(role = policy.role, "[data] owner is root: the role keeps uid 0 (its capabilities, Landlock and seccomp still apply)");
     }
@@ -140,6 +152,7 @@ pub fn all_policies() -> Vec<&'static Policy> {
         &crate::hasher::policy::POLICY,
         &crate::writer::policy::POLICY,
         &crate::remote::policy::POLICY,
+        &crate::virustotal::policy::POLICY,
         &crate::webui::policy::POLICY,
     ]
 }

@@ -22,5 +22,6 @@ pub mod role;
 pub mod sd_notify;
 pub mod status;
 pub mod supervisor;
+pub mod virustotal;
 pub mod webui;
 pub mod writer;

@@ -1,6 +1,6 @@
 //! The daemon's status, written by the supervisor to `<runtime_dir>/status.json` every
 //! second and read by `picosnitch status`. Every loss counter of every role is in it.
-use picosnitch_ipc::status::{HasherStatus, MonitorStatus, PrimaryStatus, RemoteStatus, WriterStatus};
+use picosnitch_ipc::status::{HasherStatus, MonitorStatus, PrimaryStatus, RemoteStatus, VirusTotalStatus, WriterStatus};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -40,6 +40,9 @@ pub struct PipelineStatus {
     /// Only with `[database.remote]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<RemoteStatus>,
+    /// Absent unless `[virustotal]` has an API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virustotal: Option<VirusTotalStatus>,
 }
 
 impl PipelineStatus {
@@ -145,6 +148,9 @@ impl PipelineStatus {
             if p.rows_dropped_queue_full > 0 {
                 losses.push(format!("rows dropped with the writer queue full {}", p.rows_dropped_queue_full));
             }
+            if p.virustotal_not_checked > 0 {
+                losses.push(format!("executables not checked on VirusTotal (too many waiting) {}", p.virustotal_not_checked));
+            }
             if p.bytes_unattributed > 0 {
                 losses.push(format!("bytes of unknown flows {}", p.bytes_unattributed));
             }
@@ -181,6 +187,19 @@ impl PipelineStatus {
         }
         if let Some(r) = &self.remote {
             render_remote(&mut s, r, &mut losses);
+        }
+        if let Some(v) = &self.virustotal {
+            let _ = writeln!(
+                s,
+                "\nvirustotal: {} lookups, {} uploads, {} flagged; {} waiting; quota errors {}, other errors {}",
+                v.lookups, v.files_uploaded, v.flagged, v.queued, v.quota_errors, v.errors
+            );
+            if let Some(e) = &v.last_error {
+                let _ = writeln!(s, "  last error: {e}");
+            }
+            if v.dropped_queue_full > 0 {
+                losses.push(format!("executables not checked on VirusTotal (queue full) {}", v.dropped_queue_full));
+            }
         }
         let _ = writeln!(s);
         if losses.is_empty() {

@@ -68,7 +68,7 @@ fn time(source: &mut StoreSource, view: usize, window: usize, filters: &[Filter]
         t.push(ms(start));
         n = match answer.data {
             HistoryData::Rows(r) => r.len(),
-            HistoryData::Connections(c) => c.len(),
+            HistoryData::Connections(c, _) => c.len(),
         };
     }
     t.sort_by(f64::total_cmp);
@@ -154,7 +154,7 @@ fn main() {
                 r.sort_by_key(|x| std::cmp::Reverse(x.events));
                 r.first().map(|x| x.key.clone()).expect("an executable")
             }
-            HistoryData::Connections(_) => unreachable!("a grouped view"),
+            HistoryData::Connections(..) => unreachable!("a grouped view"),
         }
     };
     let exe = Filter { dim: Dimension::Exe(Role::Process, ExeField::Executable), key: busiest.clone(), exclude: false };

@@ -130,6 +130,8 @@ pub struct HistoryState {
     pub bounds: Option<(i64, i64)>,
     /// When the last problem was reported, to retry a few seconds later.
     pub problem_at: f64,
+    /// VirusTotal's verdicts on the loaded connections' executables, by sha256.
+    pub verdicts: std::collections::HashMap<String, String>,
 }
 
 impl Default for HistoryState {
@@ -150,6 +152,7 @@ impl Default for HistoryState {
             asked_at: 0,
             bounds: None,
             problem_at: 0.0,
+            verdicts: std::collections::HashMap::new(),
         }
     }
 }
@@ -203,8 +206,9 @@ impl HistoryState {
                 self.loaded = Loaded::Rows(rows);
                 self.state = QueryState::Ready(elapsed);
             }
-            Ok(HistoryData::Connections(c)) => {
+            Ok(HistoryData::Connections(c, verdicts)) => {
                 self.loaded = Loaded::Connections(c);
+                self.verdicts = verdicts;
                 self.state = QueryState::Ready(elapsed);
             }
             Err(p) => {

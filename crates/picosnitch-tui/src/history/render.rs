@@ -199,7 +199,10 @@ fn connections(app: &mut TuiApp, f: &mut Frame, area: Rect) {
     app.page = table_area.height.saturating_sub(3) as usize;
     f.render_stateful_widget(table, table_area, &mut app.history.table);
     if let Some(c) = selected {
-        let exe = |label: &str, e: &picosnitch_store::ExeRecord| format!("{label}{} ({}) sha256 {}", or_none(&e.exe), or_none(&e.name), or_none(&e.sha256));
+        let exe = |label: &str, e: &picosnitch_store::ExeRecord| {
+            let vt = app.history.verdicts.get(&e.sha256).map(|v| format!(", VirusTotal: {v}")).unwrap_or_default();
+            format!("{label}{} ({}) sha256 {}{vt}", or_none(&e.exe), or_none(&e.name), or_none(&e.sha256))
+        };
         let text = vec![
             Line::from(exe("process: ", &c.exe)),
             Line::from(format!("command: {}", or_none(&c.exe.cmdline))),

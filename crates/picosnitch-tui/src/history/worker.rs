@@ -23,7 +23,8 @@ pub enum HistoryRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum HistoryData {
     Rows(Vec<HistoryRow>),
-    Connections(Vec<ConnectionRecord>),
+    /// With VirusTotal's verdict on each sha256 that has one.
+    Connections(Vec<ConnectionRecord>, std::collections::HashMap<String, String>),
 }
 
 /// Why there is no history to show, worded for the screen.
@@ -149,7 +150,10 @@ impl StoreSource {
                 HistoryData::Rows(if *local_days { by_local_day(rows, &tz) } else { rows })
             }
             HistoryRequest::Connections { range, filters, limit } => {
-                HistoryData::Connections(store.history_connections(*range, filters, *limit).map_err(fail)?)
+                let rows = store.history_connections(*range, filters, *limit).map_err(fail)?;
+                let shas = rows.iter().flat_map(|r| [r.exe.sha256.as_str(), r.pexe.sha256.as_str(), r.gpexe.sha256.as_str()]);
+                let verdicts = store.verdict_summaries(shas).map_err(fail)?;
+                HistoryData::Connections(rows, verdicts)
             }
         };
         Ok(Answer { data, bounds })

@@ -48,6 +48,13 @@ pub struct ExeInfo {
 
 pub type Exe = Rc<RefCell<ExeInfo>>;
 
+/// An executable hashed for the first time (since the hash cache last forgot it).
+pub struct NewlyHashed {
+    pub sha256: String,
+    pub exe: String,
+    pub fd: Option<OwnedFd>,
+}
+
 /// A hash request ready to go to the hasher.
 pub struct HashJob {
     pub id: u64,
@@ -282,26 +289,31 @@ impl Identities {
         }
     }
 
-    /// The hasher's answer to request `id`.
-    pub fn hash_done(&mut self, id: u64, result: Result<String, String>, status: &mut PrimaryStatus) {
-        let Some(f) = self.inflight.remove(&id) else { return };
+    /// The hasher's answer to request `id`. A file hashed for the first time comes
+    /// back with its path and still-open descriptor (for VirusTotal).
+    pub fn hash_done(&mut self, id: u64, result: Result<String, String>, status: &mut PrimaryStatus) -> Option<NewlyHashed> {
+        let f = self.inflight.remove(&id)?;
         self.by_key.remove(&f.key);
-        let sha = match result {
+        let (sha, ok) = match result {
             Ok(h) => {
                 self.hashes.insert(f.key, h.clone());
-                h
+                (h, true)
             }
             Err(e) => {
                 status.hash_failures += 1;
                 tracing::warn!(error = %e, "the hasher could not hash an executable");
-                SHA_UNREADABLE.to_string()
+                (SHA_UNREADABLE.to_string(), false)
             }
         };
+        let mut path = None;
         for w in f.waiting {
             if let Some(exe) = w.upgrade() {
-                exe.borrow_mut().sha256 = Sha::Known(sha.clone());
+                let mut e = exe.borrow_mut();
+                e.sha256 = Sha::Known(sha.clone());
+                path.get_or_insert_with(|| e.exe.clone());
             }
         }
+        ok.then(|| NewlyHashed { sha256: sha, exe: path.unwrap_or_default(), fd: f.fd })
     }
 
     /// Gives up on every request: used when the hasher does not answer in time.

@@ -9,6 +9,7 @@ mod outbox;
 mod pack;
 mod periods;
 pub mod policy;
+mod virustotal;
 
 use crate::role::{self, Command, Control};
 use anyhow::Context;
@@ -65,6 +66,7 @@ enum Input {
     Events(u32, Received<EventBatch>),
     Hash(u32, Received<HashReply>),
     Ack(u32, Received<RowAck>),
+    Verdict(u32, Received<picosnitch_ipc::virustotal::VtReply>),
 }
 
 pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
@@ -160,6 +162,7 @@ struct Primary<'a> {
     last_hash_progress: Instant,
     next_exec_key: u64,
     feed: Feed,
+    virustotal: virustotal::VirusTotalQueue,
 }
 
 /// A flow the kernel reported open and not yet closed.
@@ -204,6 +207,7 @@ impl<'a> Primary<'a> {
             last_hash_progress: Instant::now(),
             next_exec_key: 0,
             feed,
+            virustotal: virustotal::VirusTotalQueue::new(&config.virustotal),
         }
     }
 
@@ -253,7 +257,9 @@ impl<'a> Primary<'a> {
                     Input::Hash(g, msg) if self.hasher.as_ref().is_some_and(|(hg, _)| *hg == g) => match msg {
                         Ok(Some((reply, _))) => {
                             self.last_hash_progress = Instant::now();
-                            self.ids.hash_done(reply.id, reply.result, &mut self.status);
+                            if let Some(new) = self.ids.hash_done(reply.id, reply.result, &mut self.status) {
+                                self.virustotal.hashed(new);
+                            }
                         }
                         Ok(None) | Err(_) => {
                             tracing::warn!("hasher link closed; requests will be repeated to its replacement");
@@ -261,16 +267,37 @@ impl<'a> Primary<'a> {
                         }
                     },
                     Input::Ack(g, msg) if self.writer.as_ref().is_some_and(|(wg, _)| *wg == g) => match msg {
-                        Ok(Some((ack, _))) => self.outbox.ack(ack.seq),
+                        Ok(Some((ack, _))) => {
+                            self.virustotal.already_checked(ack.have_verdicts);
+                            self.outbox.ack(ack.seq);
+                        }
                         Ok(None) | Err(_) => {
                             tracing::warn!(queued = self.outbox.rows_queued(), "writer link closed; rows wait for its restart");
                             self.writer = None;
                         }
                     },
-                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) => {} // from a replaced link
+                    Input::Verdict(g, msg) if self.virustotal.link.as_ref().is_some_and(|(vg, _)| *vg == g) => match msg {
+                        Ok(Some((reply, _))) => {
+                            if let Some(flagged) = self.virustotal.answered(reply) {
+                                virustotal::on_flagged(&flagged);
+                            }
+                        }
+                        Ok(None) | Err(_) => {
+                            tracing::warn!("virustotal link closed; its requests are repeated to its replacement");
+                            self.virustotal.link = None;
+                            self.virustotal.relinked();
+                        }
+                    },
+                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) | Input::Verdict(..) => {} // from a replaced link
                 }
             }
             self.send_hash_jobs().await;
+            self.virustotal.send().await;
+            if self.config.database.enabled {
+                self.outbox.push_verdicts(std::mem::take(&mut self.virustotal.verdicts));
+            } else {
+                self.virustotal.verdicts.clear();
+            }
             if self.ids.outstanding() > 0 && self.last_hash_progress.elapsed() > HASHER_TIMEOUT {
                 tracing::error!(pending = self.ids.pending(), "the hasher has not answered for a minute; recording those executables unhashed");
                 self.ids.fail_all(&mut self.status);
@@ -307,6 +334,7 @@ impl<'a> Primary<'a> {
                 self.status.rows_acknowledged = self.outbox.rows_acknowledged;
                 self.status.flows_active = self.flows.len() as u64;
                 self.status.hashes_pending = self.ids.pending() as u64;
+                self.status.virustotal_not_checked = self.virustotal.not_checked;
                 self.domains.report(&mut self.status);
                 let feed = self.feed.stats();
                 self.status.feed_subscribers = feed.subscribers as u64;
@@ -345,6 +373,12 @@ impl<'a> Primary<'a> {
                 spawn_reader(self.ex, Rc::clone(&link), g, self.tx.clone(), Input::Ack);
                 self.writer = Some((g, link));
                 self.outbox.rewind();
+            }
+            Role::VirusTotal => {
+                let link: Rc<virustotal::VtLink> = Rc::new(Link::new(sock)?);
+                spawn_reader(self.ex, Rc::clone(&link), g, self.tx.clone(), Input::Verdict);
+                self.virustotal.link = Some((g, link));
+                self.virustotal.relinked();
             }
             Role::Primary => tracing::warn!("ignoring a link to itself"),
             Role::Remote => tracing::warn!("ignoring a link to the remote role, which the primary does not use"),

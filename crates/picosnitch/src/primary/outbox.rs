@@ -66,6 +66,18 @@ impl Outbox {
         dropped
     }
 
+    /// Queues VirusTotal verdicts as a batch of their own: they are committed and
+    /// acknowledged like rows, so a writer restart loses none.
+    pub fn push_verdicts(&mut self, verdicts: Vec<picosnitch_store::Verdict>) {
+        if verdicts.is_empty() {
+            return;
+        }
+        let mut batch = RowBatch::new(self.source.clone(), self.next_seq);
+        batch.verdicts = verdicts;
+        self.next_seq += 1;
+        self.queue.push_back(batch);
+    }
+
     /// The next batch to send, if the window has room.
     pub fn next_to_send(&self) -> Option<&RowBatch> {
         if self.in_flight >= WINDOW {

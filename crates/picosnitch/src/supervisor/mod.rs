@@ -45,16 +45,18 @@ fn probes_for(role: Role) -> Vec<(String, Option<String>)> {
 }
 
 /// The order roles start in: each finds the peers it needs already running. The
-/// remote role (only with `[database.remote]`) needs no peer: it reads the spool.
-const START_ORDER: [Role; 5] = [Role::Writer, Role::Hasher, Role::Primary, Role::Monitor, Role::Remote];
+/// remote role (only with `[database.remote]`) needs no peer: it reads the spool; the
+/// virustotal role (only with a `[virustotal]` API key) must be up before the primary.
+const START_ORDER: [Role; 6] = [Role::Writer, Role::Hasher, Role::VirusTotal, Role::Primary, Role::Monitor, Role::Remote];
 /// The order they stop in: the monitor hands its last counts to the primary, the
 /// primary its last rows to the writer, which spools them for the remote role.
-const STOP_ORDER: [(Role, Duration); 5] = [
+const STOP_ORDER: [(Role, Duration); 6] = [
     (Role::Monitor, Duration::from_secs(5)),
     (Role::Primary, Duration::from_secs(25)),
     (Role::Writer, Duration::from_secs(10)),
     (Role::Hasher, Duration::from_secs(3)),
     (Role::Remote, Duration::from_secs(5)),
+    (Role::VirusTotal, Duration::from_secs(3)),
 ];
 
 /// Connections the supervisor makes for the remote role: this long per address.
@@ -90,6 +92,8 @@ struct Supervisor {
     connecting: Cell<bool>,
     /// The live feed's listening socket, handed to every primary started.
     feed: Option<std::os::unix::net::UnixListener>,
+    /// Where the virustotal role's API key comes from (read again at each start).
+    virustotal: picosnitch_config::VirusTotalConfig,
 }
 
 pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
@@ -102,7 +106,11 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
         prepare_spool_dir(&ctx.spool_dir, ctx.service_uid, ctx.service_gid)?;
     }
     let roles: Vec<Role> =
-        START_ORDER.into_iter().filter(|r| *r != Role::Remote || config.database.remote.is_some()).collect();
+        START_ORDER
+            .into_iter()
+            .filter(|r| *r != Role::Remote || config.database.remote.is_some())
+            .filter(|r| *r != Role::VirusTotal || config.virustotal.enabled())
+            .collect();
     let _lock = lock_runtime_dir(runtime_dir)?;
     let feed_path = runtime_dir.join(picosnitch_feed::SOCKET_NAME);
     let feed = bind_feed(&feed_path, ctx.service_gid);
@@ -131,6 +139,7 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
         remote: config.database.remote.as_ref().map(|r| (r.host.clone(), r.port)),
         connecting: Cell::new(false),
         feed,
+        virustotal: config.virustotal.clone(),
     });
     let status_path = runtime_dir.join("status.json");
     // Lives as long as the process; restarts spawn tasks on it from other tasks, which
@@ -139,10 +148,18 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
     let result = smol::block_on(ex.run(async {
         let mut signals = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
             .context("installing SIGTERM/SIGINT handlers")?;
+        let mut started = Vec::new();
         for &role in &roles {
-            sup.start(ex, role).await?;
+            match sup.start(ex, role).await {
+                Ok(()) => started.push(role),
+                // Optional: without it the history is recorded all the same.
+                Err(e) if role == Role::VirusTotal => {
+                    tracing::error!(error = %format!("{e:#}"), "VirusTotal lookups are off: the virustotal role cannot start");
+                }
+                Err(e) => return Err(e),
+            }
         }
-        for &role in &roles {
+        for role in started {
             let sup = Rc::clone(&sup);
             ex.spawn(async move { sup.watch(ex, role).await }).detach();
         }
@@ -273,8 +290,18 @@ impl Supervisor {
     /// Starts `role` and links it to its running peers.
     async fn start(self: &Rc<Self>, ex: &'static smol::LocalExecutor<'static>, role: Role) -> anyhow::Result<()> {
         let (ours, theirs) = SeqPacket::pair()?;
-        let feed = if role == Role::Primary { self.feed.as_ref().map(AsFd::as_fd) } else { None };
-        let started = spawn::spawn(&self.exe, self.config_path.as_deref(), role, theirs, feed)?;
+        // fd 5: the live feed's socket for the primary, the API key's pipe for virustotal.
+        let secrets = match role {
+            Role::VirusTotal => Some(crate::virustotal::secrets::pipe_for_role(&self.virustotal)?),
+            _ => None,
+        };
+        let extra = match role {
+            Role::Primary => self.feed.as_ref().map(AsFd::as_fd),
+            Role::VirusTotal => secrets.as_ref().map(AsFd::as_fd),
+            _ => None,
+        };
+        let started = spawn::spawn(&self.exe, self.config_path.as_deref(), role, theirs, extra)?;
+        drop(secrets);
         let child = started.child;
         let pid = child.id();
         let control = Rc::new(Link::new(ours)?);
@@ -299,15 +326,19 @@ impl Supervisor {
         tracing::debug!(%role, pid, "role started");
         let sup = Rc::clone(self);
         ex.spawn(async move { sup.read_reports(ex, role, control).await }).detach();
+        // A failed link is not an error of this start: the process at the other end died
+        // (several roles can die at once), and its own restart links the two again.
         for &peer in role.peers() {
             let peer_control = self.slots.borrow().get(&peer).and_then(|s| s.control.clone());
             let (Some(peer_control), Some(own)) = (peer_control, self.control_of(role)) else { continue };
             let (a, b) = SeqPacket::pair()?;
-            own.send_with_fds(&ToRole::Link { peer }, &[a.as_fd()]).await.with_context(|| format!("linking {role} to {peer}"))?;
-            peer_control
-                .send_with_fds(&ToRole::Link { peer: role }, &[b.as_fd()])
-                .await
-                .with_context(|| format!("linking {peer} to {role}"))?;
+            if let Err(e) = own.send_with_fds(&ToRole::Link { peer }, &[a.as_fd()]).await {
+                tracing::warn!(%role, error = %e, "the new role is gone before it could be linked; its restart will link it");
+                break;
+            }
+            if let Err(e) = peer_control.send_with_fds(&ToRole::Link { peer: role }, &[b.as_fd()]).await {
+                tracing::warn!(%role, %peer, error = %e, "not linked: the peer is gone; its restart will link it");
+            }
         }
         Ok(())
     }
@@ -352,6 +383,10 @@ impl Supervisor {
                 return;
             }
             if let Err(e) = self.start(ex, role).await {
+                if role == Role::VirusTotal {
+                    tracing::error!(error = %format!("{e:#}"), "VirusTotal lookups are off: the virustotal role cannot be restarted");
+                    return;
+                }
                 let _ = self.fatal.try_send(format!("restarting the {role} role: {e:#}"));
                 return;
             }
@@ -424,6 +459,7 @@ impl Supervisor {
                         RoleStatus::Primary(p) => st.primary = Some(p),
                         RoleStatus::Hasher(h) => st.hasher = Some(h),
                         RoleStatus::Remote(r) => st.remote = Some(r),
+                        RoleStatus::VirusTotal(v) => st.virustotal = Some(v),
                         RoleStatus::Writer(w) => {
                             st.writer = Some(w);
                             drop(st);

@@ -114,9 +114,13 @@ async fn serve(control: SeqPacket, config: &Config, store: Store, spool: Option<
         match wake {
             Wake::Command(cmd) => match cmd? {
                 Command::Link(Role::Primary, sock) => {
-                    primary = Some(Link::new(sock)?);
+                    let link = Link::new(sock)?;
                     // The primary resends what it has not seen acknowledged.
                     held = None;
+                    if config.virustotal.enabled() {
+                        tell_verdicts(&store, &link).await;
+                    }
+                    primary = Some(link);
                 }
                 Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the writer does not use"),
                 Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
@@ -154,7 +158,7 @@ async fn serve(control: SeqPacket, config: &Config, store: Store, spool: Option<
                             tracing::info!(was = %e, "the database is writable again");
                         }
                         if let Some(p) = &primary {
-                            if let Err(e) = p.send(&RowAck { seq: batch.seq }).await {
+                            if let Err(e) = p.send(&RowAck { seq: batch.seq, have_verdicts: Vec::new() }).await {
                                 tracing::warn!(error = %e, "primary link lost before the acknowledgement");
                                 primary = None;
                             }
@@ -163,7 +167,7 @@ async fn serve(control: SeqPacket, config: &Config, store: Store, spool: Option<
                     Err(CommitError::Batch(e)) => {
                         tracing::error!(error = %e, "dropping a malformed batch; this is a bug, please report it");
                         if let Some(p) = &primary {
-                            let _ = p.send(&RowAck { seq: batch.seq }).await;
+                            let _ = p.send(&RowAck { seq: batch.seq, have_verdicts: Vec::new() }).await;
                         }
                     }
                     Err(CommitError::Store(e)) => {
@@ -206,6 +210,24 @@ async fn serve(control: SeqPacket, config: &Config, store: Store, spool: Option<
     }
 }
 
+/// Tells a new primary which executables already have a VirusTotal verdict. A primary
+/// that misses this (a failed read) only asks VirusTotal again.
+async fn tell_verdicts(store: &Store, link: &PrimaryLink) {
+    let hashes = match store.verdict_hashes() {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the stored VirusTotal verdicts; executables will be looked up again");
+            return;
+        }
+    };
+    for chunk in hashes.chunks(picosnitch_ipc::rows::VERDICTS_PER_ACK) {
+        if let Err(e) = link.send(&RowAck { seq: 0, have_verdicts: chunk.to_vec() }).await {
+            tracing::warn!(error = %e, "primary link lost while listing stored verdicts");
+            return;
+        }
+    }
+}
+
 /// Commits one batch off the event loop, then spools it for the remote database (also
 /// when the store already had it: the earlier writer may have died before spooling).
 /// The store, spool and status travel to the blocking thread and back.
@@ -217,7 +239,7 @@ async fn commit(
 ) -> (Store, Option<RemoteSpool>, Result<Delivery, CommitError>, WriterStatus) {
     blocking::unblock(move || {
         let r = match batch.unpack() {
-            Ok(rows) => store.insert_batch_once(&batch.source, batch.seq, &rows).map_err(CommitError::Store),
+            Ok(rows) => store.insert_delivery(&batch.source, batch.seq, &rows, &batch.verdicts).map_err(CommitError::Store),
             Err(e) => Err(CommitError::Batch(e)),
         };
         if let (Ok(_), Some(sp)) = (&r, spool.as_mut()) {

@@ -466,3 +466,26 @@ pub fn own_lineage() -> (PathBuf, PathBuf) {
     let parent = std::fs::read_link(format!("/proc/{ppid}/exe")).expect("parent exe");
     (me, parent)
 }
+
+/// The API key the tests' local VirusTotal accepts.
+pub const VT_KEY: &str = "e2e-test-key";
+
+/// Writes the API key and the test CA where only root may read them, as systemd
+/// credentials would be, and returns the `[virustotal]` section for `fake`.
+pub fn virustotal_section(fake: &picosnitch_virustotal::fake::FakeVirusTotal, dir: &Path, upload: bool) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.join("vt-key");
+    let ca = dir.join("vt-ca.pem");
+    std::fs::write(&key, format!("{VT_KEY}\n")).expect("key file");
+    std::fs::write(&ca, fake.ca_pem()).expect("ca file");
+    for f in [&key, &ca] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o400)).expect("chmod");
+    }
+    // "localhost": the confined role resolves the name itself (/etc/hosts).
+    format!(
+        "[virustotal]\napi_key_file = \"{}\"\nca_file = \"{}\"\napi_url = \"https://localhost:{}\"\nrequest_limit_seconds = 1\nfile_upload = {upload}\n",
+        key.display(),
+        ca.display(),
+        fake.port()
+    )
+}
