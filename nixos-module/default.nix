@@ -237,7 +237,27 @@ in
             notifications = mkOption {
               type = types.bool;
               default = true;
-              description = "Send desktop notifications when a new or changed executable uses the network.";
+              description = "Send desktop notifications when a new or changed executable uses the network, events are lost or a role fails.";
+            };
+            notification_burst = mkOption {
+              type = types.ints.between 1 1000;
+              default = 5;
+              description = "Notifications of one kind shown at once before the rate limit holds the rest back.";
+            };
+            notification_interval_seconds = mkOption {
+              type = types.ints.between 1 86400;
+              default = 10;
+              description = "After a burst, one more notification of that kind every this many seconds; those held back are summed up in the next.";
+            };
+            notification_dedup_seconds = mkOption {
+              type = types.ints.unsigned;
+              default = 3600;
+              description = "The same notification again within this many seconds is dropped.";
+            };
+            hash_timeout_seconds = mkOption {
+              type = types.ints.between 1 3600;
+              default = 10;
+              description = "Seconds the desktop user's hasher may take for one file (FUSE mounts, AppImages) before it is recorded unhashed.";
             };
           };
 

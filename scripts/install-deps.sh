@@ -11,6 +11,8 @@ packages=(
     procps                # sysctl for the ping-socket range inside a test namespace
     sqlite3               # the README's example queries
     tmux                  # the TUI tests drive the real binary in a real terminal
+    dbus-daemon           # the notification tests run a real session bus for the desktop user
+    passwd                # useradd: dbus-daemon needs an account for the desktop user it runs as
     postgresql            # the remote-history tests start a throwaway PostgreSQL cluster (initdb, postgres, psql) on loopback
     chromium              # the web UI tests run the page in headless Chromium (/usr/bin/chromium)
     chromium-driver       # (the issue asks for it with chromium; Playwright talks CDP to the browser itself)

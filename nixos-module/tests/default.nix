@@ -159,6 +159,10 @@ let
       desktop = {
         user = "";
         notifications = true;
+        notification_burst = 5;
+        notification_interval_seconds = 10;
+        notification_dedup_seconds = 3600;
+        hash_timeout_seconds = 10;
       };
       log = {
         ignore_domains = [ ];
@@ -176,13 +180,13 @@ let
         {
           inherit (s.database) path retention_days write_limit_seconds;
           inherit (s.log) ignore_ports ignore_domains ignore_ips ignore_sha256;
-          inherit (s.desktop) user notifications;
+          inherit (s.desktop) user notifications notification_burst notification_interval_seconds notification_dedup_seconds hash_timeout_seconds;
         }
       )
       {
         inherit (exampleSchema.database) path retention_days write_limit_seconds;
         inherit (exampleSchema.log) ignore_ports ignore_domains ignore_ips ignore_sha256;
-        inherit (exampleSchema.desktop) user notifications;
+        inherit (exampleSchema.desktop) user notifications notification_burst notification_interval_seconds notification_dedup_seconds hash_timeout_seconds;
       }
     )
     (test "defaults: the validated file is what /etc/picosnitch/config.toml and ExecStart use"
@@ -387,6 +391,10 @@ let
       desktop = {
         user = "alice";
         notifications = false;
+        notification_burst = 5;
+        notification_interval_seconds = 10;
+        notification_dedup_seconds = 3600;
+        hash_timeout_seconds = 10;
       };
       log = {
         ignore_ports = [ 53 123 ];

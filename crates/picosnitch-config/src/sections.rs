@@ -10,12 +10,30 @@ pub struct DesktopConfig {
     /// The desktop user (name or uid) whose session receives notifications; empty
     /// means none. Never root.
     pub user: String,
+    /// picosnitch 2.x's "Desktop notifications".
     pub notifications: bool,
+    /// Notifications of one kind shown at once before the rate limit holds the rest.
+    pub notification_burst: u32,
+    /// After a burst, one more notification of that kind every this many seconds; the
+    /// ones held back are summed up ("and 12 more") when the next one goes out.
+    pub notification_interval_seconds: u32,
+    /// The same notification again within this many seconds is dropped.
+    pub notification_dedup_seconds: u32,
+    /// Seconds the desktop user's hasher may take for one file before it is recorded
+    /// unhashed (`!hash-timeout`).
+    pub hash_timeout_seconds: u32,
 }
 
 impl Default for DesktopConfig {
     fn default() -> Self {
-        Self { user: String::new(), notifications: true }
+        Self {
+            user: String::new(),
+            notifications: true,
+            notification_burst: 5,
+            notification_interval_seconds: 10,
+            notification_dedup_seconds: 3600,
+            hash_timeout_seconds: 10,
+        }
     }
 }
 
@@ -26,6 +44,15 @@ impl DesktopConfig {
                 "user".into(),
                 "notifications are never sent as root; name the desktop user who should see them".into(),
             ));
+        }
+        if self.notification_burst == 0 {
+            return Err(("notification_burst".into(), "must be at least 1".into()));
+        }
+        if !(1..=86_400).contains(&self.notification_interval_seconds) {
+            return Err(("notification_interval_seconds".into(), "must be from 1 to 86400".into()));
+        }
+        if !(1..=3600).contains(&self.hash_timeout_seconds) {
+            return Err(("hash_timeout_seconds".into(), "must be from 1 to 3600".into()));
         }
         Ok(())
     }

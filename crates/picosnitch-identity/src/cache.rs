@@ -108,6 +108,14 @@ impl HashCache {
         self.map.clear();
     }
 
+    /// Forgets every hash of the file (dev, ino), whatever its size and mtime were:
+    /// it was written to, so the next use hashes it again.
+    pub fn invalidate_file(&mut self, dev: u64, ino: u64) -> usize {
+        let before = self.map.len();
+        self.map.retain(|k, _| !(k.dev == dev && k.ino == ino));
+        before - self.map.len()
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }

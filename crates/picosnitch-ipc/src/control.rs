@@ -15,10 +15,12 @@ pub enum Role {
     Remote,
     /// Optional: started only with a `[virustotal]` API key.
     VirusTotal,
+    /// Desktop notifications, as the desktop user (only with `[desktop] user` set).
+    Notify,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer, Role::Remote, Role::VirusTotal];
+    pub const ALL: [Role; 7] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer, Role::Remote, Role::VirusTotal, Role::Notify];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -28,6 +30,7 @@ impl Role {
             Role::Writer => "writer",
             Role::Remote => "remote",
             Role::VirusTotal => "virustotal",
+            Role::Notify => "notify",
         }
     }
 
@@ -38,7 +41,7 @@ impl Role {
     /// The roles this one talks to directly. The primary is the hub.
     pub fn peers(self) -> &'static [Role] {
         match self {
-            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer, Role::VirusTotal],
+            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer, Role::VirusTotal, Role::Notify],
             // It reads the spool the writer fills; no link to anyone but the supervisor.
             Role::Remote => &[],
             _ => &[Role::Primary],
@@ -68,9 +71,14 @@ pub enum ToRole {
     Connected { peer: String },
     /// Answer to [`FromRole::Connect`]: why no connection could be made.
     ConnectFailed { error: String },
+    /// For the notify role: something the supervisor saw (a role died, events lost).
+    Notice(crate::notices::Notice),
 }
 
 /// Role -> supervisor.
+// Status is the large variant and the common one (every role, every 2 s): boxing it
+// would allocate for each report to save a few hundred bytes on the rare others.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FromRole {
     /// The monitor has its kernel hooks attached: the daemon is ready.

@@ -107,6 +107,10 @@ pub enum KernelEvent {
     FlowBytes { flow: u64, send: u64, recv: u64, send_packets: u64, recv_packets: u64 },
     /// The socket is gone; no more bytes will come for this flow.
     FlowClose { flow: u64 },
+    /// One descriptor attached: a fanotify group (notification class) the monitor
+    /// created while it could, for the primary to mark the executables it hashes and
+    /// learn when one is written to. Sent first on every new link.
+    ExeWatch,
     /// A DNS answer or a TLS ClientHello, in the order the kernel saw it relative to
     /// the flows announced after it.
     NamePacket(Box<NamePacket>),

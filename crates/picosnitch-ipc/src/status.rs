@@ -12,6 +12,23 @@ pub enum RoleStatus {
     Writer(WriterStatus),
     Remote(RemoteStatus),
     VirusTotal(VirusTotalStatus),
+    Notify(NotifyStatus),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyStatus {
+    /// The session bus it sends to (`unix:path=/run/user/UID/bus`).
+    pub bus: String,
+    pub sent: u64,
+    /// Notifications the bus refused or that timed out (no session, no notification
+    /// server): a loss, shown in `picosnitch status`.
+    pub failed: u64,
+    /// Dropped as a repeat of one shown within the deduplication window (not a loss).
+    pub duplicates: u64,
+    /// Held back by the rate limit and summed up in a later "N more" notification.
+    pub rate_limited: u64,
+    /// Why the last notification failed, if one did.
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +83,17 @@ pub struct PrimaryStatus {
     pub feed_subscribers_dropped_slow: u64,
     /// Readers refused because the most allowed were connected.
     pub feed_subscribers_refused: u64,
+    /// Writes to hashed executables reported by fanotify (their cached hash is dropped).
+    pub executables_rewritten: u64,
+    /// fanotify queue overflows (every cached hash dropped).
+    pub exe_watch_overflows: u64,
+    /// Hashed executables fanotify could not watch (a rewrite of those goes unseen
+    /// until their size or mtime changes).
+    pub exe_watch_failures: u64,
+    /// Desktop notifications raised (new executables and names, changed sha256).
+    pub notices_raised: u64,
+    /// Notices dropped because the notify role was not there or fell behind.
+    pub notices_dropped: u64,
     /// DNS answers parsed, and addresses learnt from them.
     pub dns_answers: u64,
     pub dns_addresses: u64,

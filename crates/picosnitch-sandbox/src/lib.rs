@@ -42,6 +42,8 @@ pub struct Context {
     pub runtime_dir: PathBuf,
     /// This binary, which the supervisor executes to start roles.
     pub own_exe: PathBuf,
+    /// The desktop user's uid and gid (`[desktop] user`), for `User::Desktop`.
+    pub desktop: Option<(u32, u32)>,
     /// The remote database's spool directory.
     pub spool_dir: PathBuf,
     /// The one TCP port a `Network::ConnectPort` role may connect to.
@@ -83,6 +85,10 @@ pub fn confine(policy: &Policy, ctx: &Context) -> Result<Report, SandboxError> {
             Some(target) => target,
             None if own_uid == 0 => return Err(SandboxError::RootInvoker { role: policy.role }),
             None => (own_uid, own_gid),
+        },
+        User::Desktop => match ctx.desktop {
+            Some((uid, gid)) if uid != 0 => (uid, gid),
+            _ => return Err(SandboxError::NoDesktopUser { role: policy.role }),
         },
     };
     // Only a privileged process may cut its bounding set; an unprivileged one has no

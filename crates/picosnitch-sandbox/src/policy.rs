@@ -13,6 +13,8 @@ pub enum User {
     /// named in [`crate::Context::run_as`], and without one it refuses to run. For
     /// programs people start themselves (the web UI), not daemon roles.
     Invoker,
+    /// The desktop user (`[desktop] user`), never root.
+    Desktop,
 }
 
 /// A capability kept, and why.
@@ -63,6 +65,9 @@ pub struct FileRule {
 pub enum Network {
     /// No TCP bind or connect (Landlock), no inet sockets at all (seccomp).
     None,
+    /// No TCP (Landlock) and no inet sockets (seccomp); Unix stream sockets only, to
+    /// reach the desktop user's session bus.
+    UnixOnly { why: &'static str },
     /// Only a socket the supervisor connected to the configured host and port and
     /// handed over; the role itself may not create, bind or connect any (seccomp: no
     /// socket(); Landlock: no TCP connect or bind).

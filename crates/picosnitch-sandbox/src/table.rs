@@ -62,6 +62,7 @@ pub fn render(policies: &[&Policy]) -> String {
             User::Root => "root".to_string(),
             User::Service => "service user".to_string(),
             User::Invoker => "whoever starts it; root must name an unprivileged user to become".to_string(),
+            User::Desktop => "desktop user".to_string(),
         };
         let mut caps: Vec<String> = Vec::new();
         for k in p.starts_with {
@@ -85,6 +86,7 @@ pub fn render(policies: &[&Policy]) -> String {
         }
         let net = match p.network {
             Network::None => "none".to_string(),
+            Network::UnixOnly { why } => format!("Unix sockets only: {why}"),
             Network::HandedOver { why } => format!("only the socket the supervisor connects to the configured host and port: {why}"),
             Network::ConnectPort { why } => format!("TCP connect to one port only: {why}"),
             Network::NotRestricted { why } => format!("not restricted: {why}"),

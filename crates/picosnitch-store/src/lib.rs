@@ -4,6 +4,7 @@
 mod aggregate;
 mod error;
 mod history;
+mod known;
 mod query;
 mod record;
 mod render;
@@ -15,6 +16,7 @@ mod verdict;
 
 pub use aggregate::Aggregator;
 pub use error::StoreError;
+pub use known::KnownExe;
 pub use history::{
     Dimension, ExeField, Filter, GroupKey, HistoryAnswer, HistoryQuery, HistoryRow, QueryInterrupt, Role, SeriesAnswer, SeriesLine, SeriesQuery, TimeRange,
     Totals,

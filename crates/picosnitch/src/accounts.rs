@@ -32,6 +32,17 @@ pub fn gid_of(name: &str) -> Option<u32> {
     (rc == 0 && !result.is_null()).then_some(gr.gr_gid)
 }
 
+/// The primary group of a uid's account, if it has one.
+pub fn primary_gid_of(uid: u32) -> Option<u32> {
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: passwd is plain data for getpwuid_r to fill.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: valid pointers for the call; only pw_gid (an integer) is read.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
+    (rc == 0 && !result.is_null()).then_some(pw.pw_gid)
+}
+
 /// The name of a uid, for messages.
 pub fn user_name(uid: u32) -> Option<String> {
     let mut buf = vec![0u8; 16 * 1024];

@@ -272,6 +272,7 @@ fn run_role(role: Role, config: &Config) -> anyhow::Result<()> {
         Role::Primary => crate::primary::run(control, config),
         Role::Hasher => crate::hasher::run(control, config),
         Role::Writer => crate::writer::run(control, config),
+        Role::Notify => crate::notify::run(control, config),
         Role::Remote => crate::remote::run(control, config),
         Role::VirusTotal => crate::virustotal::run(control, config),
     }

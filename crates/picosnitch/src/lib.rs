@@ -12,9 +12,11 @@
 pub mod accounts;
 pub mod cli;
 pub mod confine;
+pub mod exe_watch;
 pub mod hasher;
 pub mod logging;
 pub mod monitor;
+pub mod notify;
 pub mod primary;
 pub mod query;
 pub mod remote;

@@ -55,6 +55,8 @@ pub enum Command {
     Link(Role, SeqPacket),
     Stop,
     Probe(String, Option<String>),
+    /// Something to tell the desktop user (only the notify role gets these).
+    Notice(picosnitch_ipc::notices::Notice),
     /// The supervisor is gone: stop too.
     Closed,
 }
@@ -65,6 +67,7 @@ pub async fn next_command(control: &Control) -> anyhow::Result<Command> {
         None => Ok(Command::Closed),
         Some((ToRole::Stop, _)) => Ok(Command::Stop),
         Some((ToRole::Probe { probe, arg }, _)) => Ok(Command::Probe(probe, arg)),
+        Some((ToRole::Notice(n), _)) => Ok(Command::Notice(n)),
         // Only the remote role asks for connections, and it reads its control link itself.
         Some((ToRole::Connected { .. } | ToRole::ConnectFailed { .. }, _)) => {
             anyhow::bail!("an answer to a connection request this role never made")
@@ -95,7 +98,7 @@ pub async fn initial_links(control: &Control, needed: &[Role]) -> anyhow::Result
                 links.insert(peer, sock);
             }
             Command::Stop | Command::Closed => return Ok(None),
-            Command::Probe(..) => {}
+            Command::Probe(..) | Command::Notice(..) => {}
         }
     }
     Ok(Some(links))

@@ -1,6 +1,6 @@
 //! The daemon's status, written by the supervisor to `<runtime_dir>/status.json` every
 //! second and read by `picosnitch status`. Every loss counter of every role is in it.
-use picosnitch_ipc::status::{HasherStatus, MonitorStatus, PrimaryStatus, RemoteStatus, VirusTotalStatus, WriterStatus};
+use picosnitch_ipc::status::{HasherStatus, MonitorStatus, NotifyStatus, PrimaryStatus, RemoteStatus, VirusTotalStatus, WriterStatus};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -37,6 +37,9 @@ pub struct PipelineStatus {
     pub primary: Option<PrimaryStatus>,
     pub hasher: Option<HasherStatus>,
     pub writer: Option<WriterStatus>,
+    /// Absent without a desktop user.
+    #[serde(default)]
+    pub notify: Option<NotifyStatus>,
     /// Only with `[database.remote]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<RemoteStatus>,
@@ -68,6 +71,81 @@ impl PipelineStatus {
         std::fs::rename(&tmp, path)
     }
 
+    /// Every loss counter above zero, named, with its value.
+    fn loss_counters(&self) -> Vec<(String, u64)> {
+        let mut losses = Vec::new();
+        if let Some(m) = &self.monitor {
+            for (name, v) in &m.kernel {
+                // Not losses: a cut path or DNS copy, an answer whose namespace is unknown.
+                let degraded = matches!(name.as_str(), "path_truncated" | "names_truncated" | "names_netns_unknown");
+                if *v > 0 && !degraded {
+                    losses.push((format!("kernel {name}"), *v));
+                }
+            }
+            if m.records_undecodable > 0 {
+                losses.push(("undecodable kernel records".into(), m.records_undecodable));
+            }
+            if m.name_records_undecodable > 0 {
+                losses.push(("undecodable name capture records".into(), m.name_records_undecodable));
+            }
+        }
+        if let Some(p) = &self.primary {
+            if p.dns_malformed > 0 {
+                losses.push(("malformed DNS answers dropped".into(), p.dns_malformed));
+            }
+            if p.tls_malformed > 0 {
+                losses.push(("unparsed TLS ClientHellos dropped".into(), p.tls_malformed));
+            }
+            if p.rows_dropped_queue_full > 0 {
+                losses.push(("rows dropped with the writer queue full".into(), p.rows_dropped_queue_full));
+            }
+            if p.virustotal_not_checked > 0 {
+                losses.push(("executables not checked on VirusTotal (too many waiting)".into(), p.virustotal_not_checked));
+            }
+            if p.bytes_unattributed > 0 {
+                losses.push(("bytes of unknown flows".into(), p.bytes_unattributed));
+            }
+            if p.notices_dropped > 0 {
+                losses.push(("notifications dropped before the notify role".into(), p.notices_dropped));
+            }
+        }
+        if let Some(w) = &self.writer {
+            if w.remote_rows_dropped > 0 {
+                losses.push(("rows not spooled for the remote database".into(), w.remote_rows_dropped));
+            }
+        }
+        if let Some(r) = &self.remote {
+            if r.rows_rejected > 0 {
+                losses.push(("rows the remote database refused".into(), r.rows_rejected));
+            }
+            if r.records_undecodable > 0 {
+                losses.push(("undecodable spool records".into(), r.records_undecodable));
+            }
+        }
+        if let Some(v) = &self.virustotal {
+            if v.dropped_queue_full > 0 {
+                losses.push(("executables not checked on VirusTotal (queue full)".into(), v.dropped_queue_full));
+            }
+        }
+        if let Some(n) = &self.notify {
+            if n.failed > 0 {
+                losses.push(("notifications not delivered".into(), n.failed));
+            }
+        }
+        losses
+    }
+
+    /// Every loss, as `picosnitch status` names it.
+    pub fn losses(&self) -> Vec<String> {
+        self.loss_counters().into_iter().map(|(name, v)| format!("{name} {v}")).collect()
+    }
+
+    /// Events and rows lost so far (not counting undelivered notifications, which
+    /// cannot themselves be announced).
+    pub fn loss_total(&self) -> u64 {
+        self.loss_counters().into_iter().filter(|(name, _)| !name.starts_with("notifications")).map(|(_, v)| v).sum()
+    }
+
     /// Human-readable form for `picosnitch status`.
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -82,7 +160,6 @@ impl PipelineStatus {
             }
             s.push('\n');
         }
-        let mut losses: Vec<String> = Vec::new();
         if let Some(m) = &self.monitor {
             let _ = writeln!(s, "\nkernel: hook set {} ({})", m.hook_set, m.hook_reason);
             let _ = writeln!(s, "  cgroup {}", m.cgroup);
@@ -93,17 +170,6 @@ impl PipelineStatus {
             );
             for (name, v) in &m.kernel {
                 let _ = writeln!(s, "  {name:<24} {v}");
-                // Not losses: a cut path or DNS copy, an answer whose namespace is unknown.
-                let degraded = matches!(name.as_str(), "path_truncated" | "names_truncated" | "names_netns_unknown");
-                if *v > 0 && !degraded {
-                    losses.push(format!("kernel {name} {v}"));
-                }
-            }
-            if m.records_undecodable > 0 {
-                losses.push(format!("undecodable kernel records {}", m.records_undecodable));
-            }
-            if m.name_records_undecodable > 0 {
-                losses.push(format!("undecodable name capture records {}", m.name_records_undecodable));
             }
         }
         if let Some(p) = &self.primary {
@@ -139,21 +205,7 @@ impl PipelineStatus {
                 p.domain_cache_entries,
                 p.domain_cache_evicted_early
             );
-            if p.dns_malformed > 0 {
-                losses.push(format!("malformed DNS answers dropped {}", p.dns_malformed));
-            }
-            if p.tls_malformed > 0 {
-                losses.push(format!("unparsed TLS ClientHellos dropped {}", p.tls_malformed));
-            }
-            if p.rows_dropped_queue_full > 0 {
-                losses.push(format!("rows dropped with the writer queue full {}", p.rows_dropped_queue_full));
-            }
-            if p.virustotal_not_checked > 0 {
-                losses.push(format!("executables not checked on VirusTotal (too many waiting) {}", p.virustotal_not_checked));
-            }
-            if p.bytes_unattributed > 0 {
-                losses.push(format!("bytes of unknown flows {}", p.bytes_unattributed));
-            }
+            let _ = writeln!(s, "  notices raised {}, dropped (no notify role, or it fell behind) {}", p.notices_raised, p.notices_dropped);
         }
         if let Some(h) = &self.hasher {
             let _ = writeln!(s, "\nhasher: {} files, {} bytes hashed, {} failures", h.files_hashed, h.bytes_hashed, h.failures);
@@ -181,12 +233,20 @@ impl PipelineStatus {
             if let Some(e) = &w.remote_spool_error {
                 let _ = writeln!(s, "  NOT SPOOLING: {e}");
             }
-            if w.remote_rows_dropped > 0 {
-                losses.push(format!("rows not spooled for the remote database {}", w.remote_rows_dropped));
-            }
         }
         if let Some(r) = &self.remote {
-            render_remote(&mut s, r, &mut losses);
+            // Its losses are named by loss_counters, like every role's.
+            render_remote(&mut s, r, &mut Vec::new());
+        }
+        if let Some(n) = &self.notify {
+            let _ = writeln!(
+                s,
+                "\nnotify: bus {}, sent {}, failed {}, duplicates dropped {}, held back by the rate limit {}",
+                n.bus, n.sent, n.failed, n.duplicates, n.rate_limited
+            );
+            if let Some(e) = &n.last_error {
+                let _ = writeln!(s, "  last failure: {e}");
+            }
         }
         if let Some(v) = &self.virustotal {
             let _ = writeln!(
@@ -197,11 +257,9 @@ impl PipelineStatus {
             if let Some(e) = &v.last_error {
                 let _ = writeln!(s, "  last error: {e}");
             }
-            if v.dropped_queue_full > 0 {
-                losses.push(format!("executables not checked on VirusTotal (queue full) {}", v.dropped_queue_full));
-            }
         }
         let _ = writeln!(s);
+        let losses = self.losses();
         if losses.is_empty() {
             let _ = writeln!(s, "losses: none");
         } else {

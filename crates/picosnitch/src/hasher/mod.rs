@@ -56,6 +56,7 @@ pub fn run(control: SeqPacket, config: &picosnitch_config::Config) -> anyhow::Re
                     Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the hasher does not use"),
                     Command::Stop | Command::Closed => return Ok(()),
                     Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
+                    Command::Notice(_) => {}
                 },
                 Wake::Request(Ok(Some((req, fds)))) => {
                     let result = match <[std::os::fd::OwnedFd; 1]>::try_from(fds) {

@@ -5,6 +5,7 @@
 //! computed from its flow table (see [`flows`]), so a primary that restarts is brought
 //! up to date by announcing the live flows again, with nothing replayed twice.
 mod convert;
+use crate::exe_watch;
 mod flows;
 mod names;
 pub mod policy;
@@ -71,6 +72,9 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
     // After attaching, so a process started meanwhile is in the snapshot or in an exec
     // event, or both.
     let running = snapshot::take();
+    // fanotify_init needs CAP_SYS_ADMIN, which confinement takes away: the group is
+    // made now and handed to each primary, which marks the executables it opens.
+    let exe_watch = exe_watch::create();
     // INVARIANT: the programs are attached, the maps open and /proc read: the kernel
     // capabilities are no longer needed, and confinement drops them before any thread
     // exists.
@@ -82,7 +86,9 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
         cgroup = %cap.cgroup.display(),
         "kernel hooks attached"
     );
-    smol::block_on(Monitor::new(cap, names, running).run(control))
+    let mut monitor = Monitor::new(cap, names, running);
+    monitor.exe_watch = exe_watch;
+    smol::block_on(monitor.run(control))
 }
 
 struct Monitor {
@@ -97,6 +103,8 @@ struct Monitor {
     running: Vec<ExecInfo>,
     status: MonitorStatus,
     orphan_suspects: HashSet<events::FlowKey>,
+    /// The fanotify group for executables, handed to every primary.
+    exe_watch: Option<OwnedFd>,
 }
 
 enum Wake {
@@ -123,6 +131,7 @@ impl Monitor {
             running,
             status,
             orphan_suspects: HashSet::new(),
+            exe_watch: None,
         }
     }
 
@@ -155,7 +164,13 @@ impl Monitor {
                 Wake::Command(cmd) => match cmd? {
                     Command::Link(Role::Primary, sock) => {
                         tracing::info!(flows = self.table.len(), "primary link up; announcing live flows");
-                        self.primary = Some(Link::new(sock)?);
+                        let link: PrimaryLink = Link::new(sock)?;
+                        if let Some(fd) = &self.exe_watch {
+                            if let Err(e) = link.send_with_fds(&vec![KernelEvent::ExeWatch], &[fd.as_fd()]).await {
+                                tracing::warn!(error = %e, "could not hand the executable watch to the primary");
+                            }
+                        }
+                        self.primary = Some(link);
                         self.table.reannounce_all();
                         self.pending.clear();
                         self.pending.extend(self.running.iter().map(|e| KernelEvent::Exec(Box::new(e.clone()))));
@@ -165,6 +180,7 @@ impl Monitor {
                     }
                     Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the monitor does not use"),
                     Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
+                    Command::Notice(_) => {}
                     Command::Stop | Command::Closed => {
                         self.drain_ring();
                         self.read_counters();

@@ -90,6 +90,8 @@ pub struct Identities {
     dev_mask: u64,
     log_commands: bool,
     empty: Exe,
+    /// The fanotify group hashed executables are marked in (see crate::exe_watch).
+    watch: Option<Rc<OwnedFd>>,
 }
 
 fn cap(n: usize) -> NonZeroUsize {
@@ -112,6 +114,7 @@ impl Identities {
             dev_mask,
             log_commands,
             empty: Rc::new(RefCell::new(ExeInfo { exe: String::new(), cmdline: String::new(), sha256: Sha::Known(String::new()) })),
+            watch: None,
         }
     }
 
@@ -231,6 +234,13 @@ impl Identities {
                     tracing::warn!(path, "too many executables waiting to be hashed; this one is recorded unhashed");
                     return Sha::Known(SHA_QUEUE_FULL.into());
                 }
+                if let Some(group) = &self.watch {
+                    use std::os::fd::AsFd;
+                    if let Err(e) = crate::exe_watch::mark(group.as_fd(), v.fd.as_fd()) {
+                        status.exe_watch_failures += 1;
+                        tracing::debug!(path, error = %e, "cannot watch the executable for changes");
+                    }
+                }
                 self.next_id += 1;
                 let id = self.next_id;
                 self.inflight.insert(id, Inflight { key, waiting: vec![Rc::downgrade(exe)], fd: Some(v.fd), sent: false });
@@ -314,6 +324,31 @@ impl Identities {
             }
         }
         ok.then(|| NewlyHashed { sha256: sha, exe: path.unwrap_or_default(), fd: f.fd })
+    }
+
+    /// A new fanotify group: nothing is marked in it yet, so every cached hash is
+    /// forgotten and each executable is hashed (and marked) again on its next use.
+    pub fn set_watch(&mut self, group: Rc<OwnedFd>) {
+        self.watch = Some(group);
+        self.hashes.invalidate_all();
+    }
+
+    /// fanotify reported a change.
+    pub fn exe_changed(&mut self, change: &crate::exe_watch::Change, status: &mut PrimaryStatus) {
+        match *change {
+            crate::exe_watch::Change::Written { dev, ino } => {
+                status.executables_rewritten += 1;
+                let dev = picosnitch_identity::exe::kernel_dev_from_user(dev) & self.dev_mask;
+                if self.hashes.invalidate_file(dev, ino) > 0 {
+                    tracing::info!(dev, ino, "a hashed executable was written to: it is hashed again on its next use");
+                }
+            }
+            crate::exe_watch::Change::Overflow => {
+                status.exe_watch_overflows += 1;
+                tracing::warn!("fanotify queue overflow: every cached hash is forgotten");
+                self.hashes.invalidate_all();
+            }
+        }
     }
 
     /// Gives up on every request: used when the hasher does not answer in time.

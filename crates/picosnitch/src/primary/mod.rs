@@ -9,6 +9,7 @@ mod outbox;
 mod pack;
 mod periods;
 pub mod policy;
+mod sightings;
 mod virustotal;
 
 use crate::role::{self, Command, Control};
@@ -20,6 +21,8 @@ use feed::{Feed, FeedFlow};
 use identity::Identities;
 use outbox::Outbox;
 use periods::{EntryKey, FlowRow, Periods};
+use picosnitch_ipc::notices::Notice;
+use sightings::Sightings;
 use picosnitch_config::Config;
 use picosnitch_ipc::control::{FromRole, Role};
 use picosnitch_ipc::events::{EventBatch, FlowOpen, KernelEvent};
@@ -57,6 +60,14 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 type MonitorLink = Link<(), EventBatch>;
 type HasherLink = Link<HashRequest, HashReply>;
 type WriterLink = Link<RowBatch, RowAck>;
+type NotifyLink = Link<Notice, ()>;
+
+/// Notices waiting for the notify role; beyond this they are dropped and counted.
+const MAX_NOTICES_QUEUED: usize = 256;
+/// Executables whose hash is awaited to compare it with the known ones.
+const MAX_AWAITING_SHA: usize = 4096;
+/// How long one notice may wait for room on the notify link before the loop moves on.
+const NOTICE_SEND_WAIT: Duration = Duration::from_millis(2);
 
 /// What one read of a link produced.
 type Received<T> = Result<Option<(T, Vec<OwnedFd>)>, IpcError>;
@@ -66,11 +77,16 @@ enum Input {
     Events(u32, Received<EventBatch>),
     Hash(u32, Received<HashReply>),
     Ack(u32, Received<RowAck>),
+    /// fanotify's reports on hashed executables, from the watch of this generation.
+    ExeChanges(u32, Vec<crate::exe_watch::Change>),
     Verdict(u32, Received<picosnitch_ipc::virustotal::VtReply>),
 }
 
 pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
     let feed_listener = role::take_feed_listener();
+    // What the history knows, read before confinement (the database is the writer's;
+    // the primary reads it once, read-only, and never again).
+    let sightings = crate::notify::enabled(config).then(|| Sightings::new(known_executables(config)));
     // INVARIANT: confined before any thread exists; its only descriptors (the control
     // link and the feed's listening socket) were inherited open.
     crate::confine::confine_role(&policy::POLICY, config)?;
@@ -96,8 +112,26 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
             None => None,
         };
         let mut p = Primary::new(config, ex, tx, Feed::new(hub));
+        p.sightings = sightings;
         p.serve(&control, rx).await
     }))
+}
+
+/// The executables the history already holds, so that they are not announced again.
+fn known_executables(config: &Config) -> Vec<picosnitch_store::KnownExe> {
+    if !config.database.path.exists() {
+        return Vec::new();
+    }
+    match picosnitch_store::Store::open_read_only(&config.database.path).and_then(|s| s.known_executables(65_536)) {
+        Ok(known) => {
+            tracing::info!(executables = known.len(), "executables known from the history: not announced again");
+            known
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the known executables from the history; every executable seen will be announced as new");
+            Vec::new()
+        }
+    }
 }
 
 /// Reads the control link into the input channel.
@@ -105,7 +139,7 @@ fn spawn_commands(ex: &smol::LocalExecutor<'static>, control: Rc<Control>, tx: S
     ex.spawn(async move {
         loop {
             let cmd = role::next_command(&control).await;
-            let end = !matches!(cmd, Ok(Command::Link(..) | Command::Probe(..)));
+            let end = !matches!(cmd, Ok(Command::Link(..) | Command::Probe(..) | Command::Notice(..)));
             if tx.send(Input::Command(cmd)).await.is_err() || end {
                 return;
             }
@@ -162,6 +196,13 @@ struct Primary<'a> {
     last_hash_progress: Instant,
     next_exec_key: u64,
     feed: Feed,
+    /// What the desktop user has been told about; None without a notify role.
+    sightings: Option<Sightings>,
+    notify: Option<Rc<NotifyLink>>,
+    notices: VecDeque<Notice>,
+    awaiting_sha: VecDeque<(identity::Exe, Rc<str>)>,
+    /// Generation of the current fanotify watch; a reader of an older one stops.
+    watch_gen: u32,
     virustotal: virustotal::VirusTotalQueue,
 }
 
@@ -207,6 +248,11 @@ impl<'a> Primary<'a> {
             last_hash_progress: Instant::now(),
             next_exec_key: 0,
             feed,
+            sightings: None,
+            notify: None,
+            notices: VecDeque::new(),
+            awaiting_sha: VecDeque::new(),
+            watch_gen: 0,
             virustotal: virustotal::VirusTotalQueue::new(&config.virustotal),
         }
     }
@@ -238,6 +284,7 @@ impl<'a> Primary<'a> {
                     Input::Command(cmd) => match cmd? {
                         Command::Link(peer, sock) => self.link(peer, sock)?,
                         Command::Probe(p, a) => role::answer_probe(control, &p, a.as_deref()).await?,
+                        Command::Notice(_) => {}
                         Command::Stop | Command::Closed => {
                             if stopping.is_none() {
                                 tracing::info!("stopping: waiting for pending hashes, then handing every row to the writer");
@@ -246,7 +293,10 @@ impl<'a> Primary<'a> {
                         }
                     },
                     Input::Events(g, msg) if g == self.monitor_gen => match msg {
-                        Ok(Some((batch, _))) => {
+                        Ok(Some((batch, fds))) => {
+                            if matches!(batch.first(), Some(KernelEvent::ExeWatch)) {
+                                self.watch(fds);
+                            }
                             for ev in batch {
                                 self.on_event(ev);
                             }
@@ -276,10 +326,22 @@ impl<'a> Primary<'a> {
                             self.writer = None;
                         }
                     },
+                    Input::ExeChanges(g, changes) if g == self.watch_gen => {
+                        for c in &changes {
+                            self.ids.exe_changed(c, &mut self.status);
+                        }
+                    }
                     Input::Verdict(g, msg) if self.virustotal.link.as_ref().is_some_and(|(vg, _)| *vg == g) => match msg {
                         Ok(Some((reply, _))) => {
                             if let Some(flagged) = self.virustotal.answered(reply) {
                                 virustotal::on_flagged(&flagged);
+                                if self.sightings.is_some() {
+                                    self.raise(Notice::new(
+                                        picosnitch_ipc::notices::NoticeKind::VirusTotalFlagged,
+                                        format!("VirusTotal flags {}", flagged.exe),
+                                        format!("{}\nsha256 {}", flagged.summary, flagged.sha256),
+                                    ));
+                                }
                             }
                         }
                         Ok(None) | Err(_) => {
@@ -288,7 +350,7 @@ impl<'a> Primary<'a> {
                             self.virustotal.relinked();
                         }
                     },
-                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) | Input::Verdict(..) => {} // from a replaced link
+                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) | Input::ExeChanges(..) | Input::Verdict(..) => {} // from a replaced link
                 }
             }
             self.send_hash_jobs().await;
@@ -298,6 +360,8 @@ impl<'a> Primary<'a> {
             } else {
                 self.virustotal.verdicts.clear();
             }
+            self.check_awaited_hashes();
+            self.send_notices().await;
             if self.ids.outstanding() > 0 && self.last_hash_progress.elapsed() > HASHER_TIMEOUT {
                 tracing::error!(pending = self.ids.pending(), "the hasher has not answered for a minute; recording those executables unhashed");
                 self.ids.fail_all(&mut self.status);
@@ -374,6 +438,7 @@ impl<'a> Primary<'a> {
                 self.writer = Some((g, link));
                 self.outbox.rewind();
             }
+            Role::Notify => self.notify = Some(Rc::new(Link::new(sock)?)),
             Role::VirusTotal => {
                 let link: Rc<virustotal::VtLink> = Rc::new(Link::new(sock)?);
                 spawn_reader(self.ex, Rc::clone(&link), g, self.tx.clone(), Input::Verdict);
@@ -454,6 +519,7 @@ impl<'a> Primary<'a> {
                     None => self.status.bytes_unattributed += send + recv,
                 }
             }
+            KernelEvent::ExeWatch => {}
             KernelEvent::FlowClose { flow } => {
                 if let Some(live) = self.flows.remove(&(g, flow)) {
                     self.feed.close(&live.row, &live.feed);
@@ -541,6 +607,7 @@ impl<'a> Primary<'a> {
         let t = &open.task;
         let exes = self.ids.resolve_task(t, &mut self.status);
         let names = [self.ids.intern(&t.comm), self.ids.name_of(t.ppid, t.pexe), self.ids.name_of(t.gppid, t.gpexe)];
+        self.sighted(&exes[0], &names[0]);
         let domain = match self.domains.of_flow(t.netns, open.raddr, open.cookie) {
             Some((name, source)) => {
                 match source {
@@ -566,6 +633,119 @@ impl<'a> Primary<'a> {
             domain,
             netns: t.netns,
         })
+    }
+
+    /// The monitor handed over a fanotify group: mark hashed executables in it, and
+    /// read what it reports.
+    fn watch(&mut self, fds: Vec<OwnedFd>) {
+        let Some(fd) = fds.into_iter().next() else {
+            tracing::warn!("the executable watch arrived without its descriptor");
+            return;
+        };
+        let group = Rc::new(fd);
+        let reader = match group.try_clone().map_err(anyhow::Error::from).and_then(|fd| Ok(async_io::Async::new(fd)?)) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot wait on the executable watch; rewritten binaries are noticed by size and mtime only");
+                return;
+            }
+        };
+        self.ids.set_watch(Rc::clone(&group));
+        let g = self.next_generation();
+        self.watch_gen = g;
+        let tx = self.tx.clone();
+        self.ex
+            .spawn(async move {
+                loop {
+                    if reader.readable().await.is_err() {
+                        return;
+                    }
+                    let changes = crate::exe_watch::read_changes(reader.as_fd());
+                    if changes.is_empty() {
+                        continue;
+                    }
+                    // A closed channel (stopping) or a newer watch ends this reader.
+                    if tx.send(Input::ExeChanges(g, changes)).await.is_err() {
+                        return;
+                    }
+                }
+            })
+            .detach();
+        tracing::info!("watching hashed executables for changes (fanotify)");
+    }
+
+    /// A process made a connection: news for the desktop user?
+    fn sighted(&mut self, exe: &identity::Exe, name: &Rc<str>) {
+        let Some(s) = &mut self.sightings else { return };
+        let info = exe.borrow();
+        let mut raised = Vec::new();
+        raised.extend(s.saw_name(&info.exe, name));
+        match &info.sha256 {
+            identity::Sha::Known(h) => raised.extend(s.saw_sha256(&info.exe, name, h)),
+            identity::Sha::Pending => {
+                if self.awaiting_sha.len() >= MAX_AWAITING_SHA {
+                    self.awaiting_sha.pop_front();
+                    self.status.notices_dropped += 1;
+                }
+                self.awaiting_sha.push_back((Rc::clone(exe), Rc::clone(name)));
+            }
+        }
+        drop(info);
+        for n in raised {
+            self.raise(n);
+        }
+    }
+
+    /// Executables whose hash arrived since: compared with the known ones.
+    fn check_awaited_hashes(&mut self) {
+        let Some(s) = &mut self.sightings else { return };
+        let mut raised = Vec::new();
+        self.awaiting_sha.retain(|(exe, name)| {
+            let info = exe.borrow();
+            match &info.sha256 {
+                identity::Sha::Known(h) => {
+                    raised.extend(s.saw_sha256(&info.exe, name, h));
+                    false
+                }
+                identity::Sha::Pending => true,
+            }
+        });
+        for n in raised {
+            self.raise(n);
+        }
+    }
+
+    fn raise(&mut self, notice: Notice) {
+        self.status.notices_raised += 1;
+        tracing::info!(kind = notice.kind.name(), text = %notice.text, "notice for the desktop user");
+        if self.notices.len() >= MAX_NOTICES_QUEUED {
+            self.status.notices_dropped += 1;
+            return;
+        }
+        self.notices.push_back(notice);
+    }
+
+    /// Hands queued notices to the notify role without ever waiting on it.
+    async fn send_notices(&mut self) {
+        while let Some(n) = self.notices.front() {
+            let Some(link) = &self.notify else { return };
+            let sent = futures_lite::future::or(async { Some(link.send(n).await) }, async {
+                Timer::after(NOTICE_SEND_WAIT).await;
+                None
+            })
+            .await;
+            match sent {
+                Some(Ok(())) => {
+                    self.notices.pop_front();
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "notify link failed; notices wait for its restart");
+                    self.notify = None;
+                    return;
+                }
+                None => return, // the notify role is busy: try again on the next wake
+            }
+        }
     }
 
     fn flush(&mut self, max_wait: Duration) {

@@ -13,6 +13,7 @@ const OWN: &[Syscall] = &[
     any(Sysno::pread64, Family::Files, "the runtime reading its own files"),
     any(Sysno::statfs, Family::Files, "which filesystem holds a binary"),
     any(Sysno::fstatfs, Family::Files, "which filesystem holds a binary"),
+    any(Sysno::fanotify_mark, Family::Files, "watching the executables it hashes for writes (in the group the monitor made)"),
     any(Sysno::accept4, Family::Links, "live feed readers connecting to the socket the supervisor bound"),
     any(Sysno::recvfrom, Family::Links, "noticing a live feed reader that hung up"),
 ];

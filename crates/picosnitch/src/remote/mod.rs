@@ -130,6 +130,7 @@ async fn serve_control(
                     }
                 }
                 Some((ToRole::Link { peer }, _)) => tracing::warn!(%peer, "ignoring a link the remote role does not use"),
+                Some((ToRole::Notice(_), _)) => {}
             },
         }
     }

@@ -15,6 +15,7 @@ use backoff::Backoff;
 use futures_lite::StreamExt;
 use picosnitch_config::Config;
 use picosnitch_ipc::control::{FromRole, Role, ToRole};
+use picosnitch_ipc::notices::{Notice, NoticeKind};
 use picosnitch_ipc::status::RoleStatus;
 use picosnitch_ipc::{Link, SeqPacket};
 use std::cell::{Cell, RefCell};
@@ -46,18 +47,22 @@ fn probes_for(role: Role) -> Vec<(String, Option<String>)> {
 
 /// The order roles start in: each finds the peers it needs already running. The
 /// remote role (only with `[database.remote]`) needs no peer: it reads the spool; the
-/// virustotal role (only with a `[virustotal]` API key) must be up before the primary.
-const START_ORDER: [Role; 6] = [Role::Writer, Role::Hasher, Role::VirusTotal, Role::Primary, Role::Monitor, Role::Remote];
+/// virustotal role (only with a `[virustotal]` API key) and the notify role (only with
+/// a desktop user) must be up before the primary links to them.
+const START_ORDER: [Role; 7] = [Role::Writer, Role::Hasher, Role::VirusTotal, Role::Notify, Role::Primary, Role::Monitor, Role::Remote];
 /// The order they stop in: the monitor hands its last counts to the primary, the
 /// primary its last rows to the writer, which spools them for the remote role.
-const STOP_ORDER: [(Role, Duration); 6] = [
+const STOP_ORDER: [(Role, Duration); 7] = [
     (Role::Monitor, Duration::from_secs(5)),
     (Role::Primary, Duration::from_secs(25)),
     (Role::Writer, Duration::from_secs(10)),
     (Role::Hasher, Duration::from_secs(3)),
+    (Role::Notify, Duration::from_secs(6)),
     (Role::Remote, Duration::from_secs(5)),
     (Role::VirusTotal, Duration::from_secs(3)),
 ];
+/// A loss is announced at most this often (its counters are in `picosnitch status`).
+const LOSS_NOTICE_PERIOD: Duration = Duration::from_secs(60);
 
 /// Connections the supervisor makes for the remote role: this long per address.
 const REMOTE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -92,6 +97,10 @@ struct Supervisor {
     connecting: Cell<bool>,
     /// The live feed's listening socket, handed to every primary started.
     feed: Option<std::os::unix::net::UnixListener>,
+    /// Roles this configuration runs (the notify role only for a desktop user).
+    roles: Vec<Role>,
+    /// Losses already announced to the desktop user, and when.
+    losses_announced: Cell<(u64, Option<Instant>)>,
     /// Where the virustotal role's API key comes from (read again at each start).
     virustotal: picosnitch_config::VirusTotalConfig,
 }
@@ -105,12 +114,12 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
     if config.database.remote.is_some() {
         prepare_spool_dir(&ctx.spool_dir, ctx.service_uid, ctx.service_gid)?;
     }
-    let roles: Vec<Role> =
-        START_ORDER
-            .into_iter()
-            .filter(|r| *r != Role::Remote || config.database.remote.is_some())
-            .filter(|r| *r != Role::VirusTotal || config.virustotal.enabled())
-            .collect();
+    let roles: Vec<Role> = START_ORDER
+        .into_iter()
+        .filter(|r| *r != Role::Remote || config.database.remote.is_some())
+        .filter(|r| *r != Role::VirusTotal || config.virustotal.enabled())
+        .filter(|r| *r != Role::Notify || crate::notify::enabled(config))
+        .collect();
     let _lock = lock_runtime_dir(runtime_dir)?;
     let feed_path = runtime_dir.join(picosnitch_feed::SOCKET_NAME);
     let feed = bind_feed(&feed_path, ctx.service_gid);
@@ -139,6 +148,8 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
         remote: config.database.remote.as_ref().map(|r| (r.host.clone(), r.port)),
         connecting: Cell::new(false),
         feed,
+        roles: roles.clone(),
+        losses_announced: Cell::new((0, None)),
         virustotal: config.virustotal.clone(),
     });
     let status_path = runtime_dir.join("status.json");
@@ -184,6 +195,7 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
             )
             .await;
             sup.write_status(&status_path, gid);
+            sup.announce_losses().await;
             match wake {
                 Wake::Signal => {
                     tracing::info!("stopping on signal");
@@ -378,6 +390,10 @@ impl Supervisor {
                 return;
             }
             tracing::error!(%role, reason = %exit, lived_s = lived.as_secs(), restart_in_ms = wait.as_millis() as u64, "role died; restarting it");
+            if role != Role::Notify {
+                self.notice(Notice::new(NoticeKind::Error, format!("picosnitch: the {role} role {exit}; restarting it"), "See `journalctl -u picosnitch` and `picosnitch status`."))
+                    .await;
+            }
             Timer::after(wait).await;
             if self.stopping.get() {
                 return;
@@ -458,6 +474,7 @@ impl Supervisor {
                         RoleStatus::Monitor(m) => st.monitor = Some(m),
                         RoleStatus::Primary(p) => st.primary = Some(p),
                         RoleStatus::Hasher(h) => st.hasher = Some(h),
+                        RoleStatus::Notify(n) => st.notify = Some(n),
                         RoleStatus::Remote(r) => st.remote = Some(r),
                         RoleStatus::VirusTotal(v) => st.virustotal = Some(v),
                         RoleStatus::Writer(w) => {
@@ -517,10 +534,47 @@ impl Supervisor {
         }
     }
 
+    /// Hands a notice to the notify role, if one runs; a notice that cannot be handed
+    /// over is only logged (the event itself is in the log and the status already).
+    async fn notice(&self, notice: Notice) {
+        let Some(control) = self.control_of(Role::Notify) else { return };
+        let sent = futures_lite::future::or(async { Some(control.send(&ToRole::Notice(notice)).await) }, async {
+            Timer::after(Duration::from_millis(100)).await;
+            None
+        })
+        .await;
+        if !matches!(sent, Some(Ok(()))) {
+            tracing::debug!("the notify role did not take a notice");
+        }
+    }
+
+    /// Tells the desktop user when a loss counter went up, at most once a minute.
+    async fn announce_losses(&self) {
+        if !self.roles.contains(&Role::Notify) {
+            return;
+        }
+        let (total, losses) = {
+            let st = self.status.borrow();
+            let losses = st.losses();
+            (st.loss_total(), losses)
+        };
+        let (announced, at) = self.losses_announced.get();
+        if total <= announced || at.is_some_and(|t| t.elapsed() < LOSS_NOTICE_PERIOD) {
+            return;
+        }
+        self.losses_announced.set((total, Some(Instant::now())));
+        self.notice(Notice::new(
+            NoticeKind::EventsLost,
+            format!("picosnitch lost {} events or rows", total - announced),
+            format!("{}\nSee `picosnitch status`.", losses.join("; ")),
+        ))
+        .await;
+    }
+
     /// The sandbox tests' probes, once ready, to each role's first process only (a
     /// probe its seccomp policy forbids stops the role; its replacement gets none).
     async fn send_probes(&self) {
-        for role in START_ORDER {
+        for role in self.roles.clone() {
             let Some(control) = self.control_of(role) else { continue };
             for (probe, arg) in probes_for(role) {
                 tracing::warn!(%role, probe = %probe, "sending a sandbox probe ({PROBE_ENV})");

@@ -122,6 +122,7 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
                     Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the virustotal role does not use"),
                     Command::Stop | Command::Closed => return Ok(()),
                     Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
+                    Command::Notice(_) => {}
                 },
                 Wake::Request(Ok(Some((req, mut fds)))) => {
                     if queue.len() >= MAX_QUEUED {

@@ -124,6 +124,7 @@ async fn serve(control: SeqPacket, config: &Config, store: Store, spool: Option<
                 }
                 Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the writer does not use"),
                 Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
+                Command::Notice(_) => {}
                 Command::Stop | Command::Closed => {
                     if let Some(b) = &held {
                         tracing::error!(rows = b.rows.len(), "stopping with a batch that could not be written");

@@ -6,6 +6,7 @@
 
 pub mod netns;
 pub mod webui;
+pub mod session_bus;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::os::unix::process::CommandExt;
