@@ -22,8 +22,24 @@
  *                               reaches it while the application still reads queued data)
  *   tp_btf/inet_sock_set_state  which FINs a TCP socket sent and received (socket only)
  *   tp_btf/sched_process_exec   path and argv of every executed file
- * Minimum kernel: 5.12 (socket cookies in tracing programs); the exec path walk uses
- * bpf_loop where it exists (5.17) and an unrolled, shallower walk before that.
+ * Minimum kernel: 5.12 (socket cookies in tracing programs; the loader refuses older
+ * kernels from their BTF); the exec path walk uses bpf_loop where it exists (5.17) and an
+ * unrolled, shallower walk before that.
+ *
+ * What a socket needs remembered between hooks (a connect()'s pending announcement, the
+ * peer of the datagram being sent or received, a TCP socket's FINs) lives in socket-local
+ * storage, which goes away with the socket. Creating it allocates and can fail: every
+ * failure is counted by what it costs (PS_STAT_STORAGE_*). On Linux 7.x it fails every
+ * time on a CPU without cmpxchg16b (kmalloc_nolock() needs it); the loader tries it at
+ * start and says so.
+ *
+ * The kernel runs a tracing program (tp_btf, fexit) at most once at a time per CPU and
+ * skips a run that finds it busy there: when an interrupt's work reaches a program that
+ * the interrupted code was running, and, where these programs are preemptible (Debian's
+ * Linux 7.x; fexit under preempt=full), while a task is preempted inside one. Such a run's
+ * event is lost; the kernel counts the skips per program and the loader reports them
+ * (`missed_runs`). A backup copy of each program cannot make up for them without counting
+ * some events twice: nothing identifies one event to all the programs that see it.
  */
 #include "kernel_types.h"
 #include <linux/bpf.h>
@@ -482,8 +498,10 @@ static __always_inline void stash_peer(struct bpf_sock_addr *ctx, __u16 family, 
 	if (!bs)
 		return;
 	struct pending_peer *pp = bpf_sk_storage_get(&peers, bs, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!pp)
+	if (!pp) {
+		stat_add(PS_STAT_STORAGE_PEER, 1);
 		return;
+	}
 	copy_user_addr(ctx, family, pp->addr);
 	pp->port = bpf_ntohs((__u16)ctx->user_port);
 	pp->known = 1;
@@ -512,7 +530,7 @@ static __always_inline void on_connect(struct bpf_sock_addr *ctx, __u16 family)
 	struct pending_open *p = bpf_sk_storage_get(&opens, bs, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!p) {
 		/* No storage: the flow is created and announced at its first byte instead. */
-		stat_add(PS_STAT_STORAGE_FULL, 1);
+		stat_add(PS_STAT_STORAGE_OPEN, 1);
 		return;
 	}
 	struct ps_flow_value fresh = { .flags = PS_FLOW_PENDING_OPEN };
@@ -622,8 +640,10 @@ int skb_egress(struct __sk_buff *skb)
 	if (type != SOCK_RAW && !(type == SOCK_DGRAM && (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)))
 		return 1;
 	struct pending_peer *pp = bpf_sk_storage_get(&peers, bs, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!pp)
+	if (!pp) {
+		stat_add(PS_STAT_STORAGE_PEER, 1);
 		return 1;
+	}
 	__builtin_memset(pp->addr, 0, 16);
 	if (skb->family == AF_INET) {
 		__u32 daddr;
@@ -679,7 +699,7 @@ int sock_release(struct bpf_sock *bs)
 		if (f)
 			f->flags |= TCP_RELEASED;
 		else
-			stat_add(PS_STAT_STORAGE_FULL, 1);
+			stat_add(PS_STAT_STORAGE_FIN, 1);
 		return 1;
 	}
 	emit_close(bpf_get_socket_cookie(bs), 0, 0);
@@ -703,7 +723,7 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	struct tcp_fins *f = bpf_sk_storage_get(&fins, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!f) {
-		stat_add(PS_STAT_STORAGE_FULL, 1); /* this socket's totals may be off by a FIN */
+		stat_add(PS_STAT_STORAGE_FIN, 1); /* this socket's totals may be off by a FIN */
 		return 0;
 	}
 	if (f->flags & TCP_RELEASED)

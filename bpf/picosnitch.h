@@ -34,8 +34,13 @@ enum ps_stat {
 	PS_STAT_FLOW_MAP_FULL = 3,     /* flows map full; bytes went out as FLOW_UNTRACKED */
 	PS_STAT_PATH_TRUNCATED = 4,    /* exec path deeper or longer than the walk goes */
 	PS_STAT_BYTES_LOST = 5,        /* bytes carried by FLOW_UNTRACKED records that were lost */
-	PS_STAT_STORAGE_FULL = 6,      /* no socket storage for a connect(): opened at first byte */
-	PS_STAT_MAX = 8,
+	/* Socket-local storage that could not be created (no memory, the socket's optmem
+	 * budget, or on Linux 7.x a CPU without cmpxchg16b: see loader.rs), by its cost: */
+	PS_STAT_STORAGE_OPEN = 6,      /* a connect(): its flow is opened at its first byte, and
+					* an attempt that never moves one goes unrecorded */
+	PS_STAT_STORAGE_PEER = 7,      /* an unconnected send/receive: counted without its peer */
+	PS_STAT_STORAGE_FIN = 8,       /* a TCP FIN: that socket's totals may count it as a byte */
+	PS_STAT_MAX = 12,
 };
 
 /* A file's identity as the kernel sees it: s_dev in the kernel's encoding

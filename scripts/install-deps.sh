@@ -13,6 +13,8 @@ packages=(
     tmux                  # the TUI tests drive the real binary in a real terminal
     dbus-daemon           # the notification tests run a real session bus for the desktop user
     passwd                # useradd: dbus-daemon needs an account for the desktop user it runs as
+    nethogs               # a peer the benchmark's smoke run (bench/run --smoke) measures beside picosnitch
+    libnetfilter-queue1 libnfnetlink0 iptables # the OpenSnitch daemon the smoke run unpacks (apt-get download, not installed: its service would filter the machine) needs these
     postgresql            # the remote-history tests start a throwaway PostgreSQL cluster (initdb, postgres, psql) on loopback
     chromium              # the web UI tests run the page in headless Chromium (/usr/bin/chromium)
     chromium-driver       # (the issue asks for it with chromium; Playwright talks CDP to the browser itself)

@@ -82,6 +82,13 @@ fail() {
     finish FAIL "stage=$stage $*"
 }
 
+# "; the kernel skipped N runs of the daemon's programs" when it did: bytes such a run
+# would have counted are lost (the daemon's log names the programs).
+skips() {
+    n=$($PS status --config "$CONF" 2>/dev/null | sed -n 's/^ *missed_runs *//p')
+    [ "${n:-0}" -eq 0 ] || echo "; the kernel skipped $n runs of the daemon's programs (missed_runs)"
+}
+
 alive() {
     # A zombie counts as gone: it has exited, only its status is left to collect.
     [ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
@@ -147,13 +154,25 @@ stop_daemon() {
     return 0
 }
 
-say "kernel $KERNEL, hook_set=$REQUESTED, $(grep -c ^processor /proc/cpuinfo) cpu, $(sed -n 's/^MemTotal: *//p' /proc/meminfo)"
+# cx16 (cmpxchg16b): without it Linux 7.x cannot create socket-local storage at all.
+if grep -q '^flags.* cx16' /proc/cpuinfo; then cx16=yes; else cx16=NO; fi
+say "kernel $KERNEL ($(uname -v)), hook_set=$REQUESTED, $(grep -c ^processor /proc/cpuinfo) cpu (cx16 $cx16), $(sed -n 's/^MemTotal: *//p' /proc/meminfo)"
 
 # What the daemon needs from the kernel; a missing piece is a harness/kernel problem
 # worth naming before the daemon's own message.
 [ -r /sys/kernel/btf/vmlinux ] || fail setup "/sys/kernel/btf/vmlinux is missing (kernel built without CONFIG_DEBUG_INFO_BTF)"
 grep -q ' /sys/fs/cgroup cgroup2 ' /proc/self/mountinfo 2>/dev/null || grep -q ' cgroup2 ' /proc/mounts || fail setup "cannot mount cgroup2 on /sys/fs/cgroup"
 ip link set lo up || fail setup "cannot bring lo up"
+# The preemption model: where tracing programs are preemptible (Linux 7.x, "lazy" or
+# "full"), the kernel skips runs of a program a task was preempted inside.
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+say "preemption: $(cat /sys/kernel/debug/sched/preempt 2>/dev/null || echo unknown)"
+n=0
+while ! ip -6 addr show dev lo 2>/dev/null | grep -q 'inet6 ::1/'; do
+    [ $n -lt 10 ] || fail setup "lo has no ::1 (IPv6 is needed for the UDP exchange over ::1)"
+    sleep 0.2
+    n=$((n + 1))
+done
 
 # The test file, and the exact bytes of the exchange, measured before the daemon starts
 # (so none of this is recorded): the request busybox wget sends, caught by a listening
@@ -265,8 +284,8 @@ exe_real=$(readlink -f /bin/wget)
 field() { # field NAME JSON -> first value of "NAME": in a pretty-printed JSON object
     echo "$2" | sed -n -E "s/^ *\"$1\": *\"?([^\",]*)\"?,?\$/\1/p" | head -n 1
 }
-pick() { # pick JSON -> the object whose exe is busybox (one object per executable)
-    echo "$1" | awk -v exe="$exe_real" '
+pick() { # pick JSON [EXE] -> the object whose exe is EXE, busybox by default (one per executable)
+    echo "$1" | awk -v exe="${2:-$exe_real}" '
         /^  \{/ { obj = ""; keep = 0 }
         { obj = obj $0 "\n" }
         $0 ~ "\"exe\": \"" exe "\"" { keep = 1 }
@@ -308,12 +327,105 @@ bad=
 [ "$recv" -eq "$resp" ] || bad="$bad wget recv=$recv (want $resp)"
 [ "$hrecv" -eq "$req" ] || bad="$bad httpd recv=$hrecv (want $req)"
 [ "$hsend" -eq "$resp" ] || bad="$bad httpd send=$hsend (want $resp)"
-[ -z "$bad" ] || fail database "byte counts differ from the exchange measured with nc:$bad"
+[ -z "$bad" ] || fail database "byte counts differ from the exchange measured with nc:$bad$(skips)"
 
+say "tcp: exact"
+
+# UDP over unconnected sockets (sendto/recvfrom), IPv4 and IPv6: the daemon learns each
+# datagram's peer from the cgroup hooks, and on the fentry hook set the IPv6 datagrams go
+# through inet6_sendmsg/inet6_recvmsg. Each end prints what it moved; the daemon's rows
+# for the two ends must be exactly that.
+UDP=/usr/bin/udp-exchange
+cli_send=0 cli_recv=0 srv_send=0 srv_recv=0
+udp_round() { # addr port count size reply_size
+    /usr/bin/udpsrv serve "$1" "$2" "$3" "$5" >/tmp/udpsrv.out 2>&1 &
+    spid=$!
+    sleep 1
+    out=$(/usr/bin/udpcli send "$1" "$2" "$3" "$4" 2>&1) || fail traffic "udp-exchange send to [$1]:$2 failed: $out"
+    wait $spid || fail traffic "udp-exchange serve on [$1]:$2 failed: $(cat /tmp/udpsrv.out)"
+    set -- $out $(cat /tmp/udpsrv.out) # sent S received R received R sent S
+    cli_send=$((cli_send + $2)) cli_recv=$((cli_recv + $4)) srv_recv=$((srv_recv + $6)) srv_send=$((srv_send + $8))
+}
+udp_round 127.0.0.1 5301 5 333 777
+udp_round ::1 5302 4 1234 55
+say "udp ground truth: udpcli sent $cli_send received $cli_recv, udpsrv received $srv_recv sent $srv_send"
+sum_field() { # sum_field NAME JSON EXE -> NAME summed over the objects whose exe is EXE
+    # (each run of the program is a process of its own, which may get a row of its own)
+    echo "$2" | awk -v f="$1" -v exe="$3" '
+        /^  \{/ { keep = 0; v = 0 }
+        $0 ~ "\"exe\": \"" exe "\"" { keep = 1 }
+        $0 ~ "^ *\"" f "\": " { x = $2; gsub(/[^0-9]/, "", x); v = x }
+        /^  \}/ && keep { sum += v; n++ }
+        END { if (n) print sum }'
+}
+read_udp() {
+    cjson=$($PS query --config "$CONF" --format json --name udpcli 2>&1) || fail database "picosnitch query failed: $cjson"
+    sjson=$($PS query --config "$CONF" --format json --name udpsrv 2>&1) || fail database "picosnitch query failed: $sjson"
+    c_send=$(sum_field send "$cjson" "$UDP") c_recv=$(sum_field recv "$cjson" "$UDP")
+    s_send=$(sum_field send "$sjson" "$UDP") s_recv=$(sum_field recv "$sjson" "$UDP")
+}
+n=0
+while :; do
+    read_udp
+    [ "${c_recv:-0}" -ge $cli_recv ] && [ "${s_send:-0}" -ge $srv_send ] && break
+    [ $n -lt $ROW_TIMEOUT ] || break
+    sleep 1
+    n=$((n + 1))
+done
+sleep 2
+read_udp
+[ -n "$c_send" ] || fail database "no row for udpcli with exe $UDP after ${ROW_TIMEOUT}s; query said: $(echo "$cjson" | tr -s ' \n' ' ')"
+[ -n "$s_send" ] || fail database "no row for udpsrv with exe $UDP after ${ROW_TIMEOUT}s"
+say "udpcli rows: send $c_send recv $c_recv; udpsrv rows: send $s_send recv $s_recv"
+# Exact, or short by whole datagrams that runs the kernel skipped account for: where
+# tracing programs are preemptible (Linux 7.x), a task preempted inside one makes the
+# kernel skip the next task's run of it on that CPU, and that datagram's bytes are lost
+# (counted as missed_runs). Never more than recorded, and never a part of a datagram.
+missed=$($PS status --config "$CONF" 2>/dev/null | sed -n 's/^ *missed_runs *//p')
+missed=${missed:-0}
+bad= lost=0
+short_by() { # NAME RECORDED WANTED V4_SIZE V6_SIZE: adds the datagrams missing to `lost`
+    [ "$2" -eq "$3" ] && return
+    d=$(($3 - $2)) best=
+    if [ "$d" -gt 0 ]; then
+        a=0
+        while [ $a -le 5 ]; do
+            b=0
+            while [ $b -le 4 ]; do
+                if [ $((a * $4 + b * $5)) -eq $d ] && { [ -z "$best" ] || [ $((a + b)) -lt "$best" ]; }; then
+                    best=$((a + b))
+                fi
+                b=$((b + 1))
+            done
+            a=$((a + 1))
+        done
+    fi
+    if [ -n "$best" ]; then
+        lost=$((lost + best))
+        say "$1 short by $d bytes: $best whole datagram(s)"
+    else
+        bad="$bad $1=$2 (want $3)"
+    fi
+}
+short_by "udpcli send" "$c_send" $cli_send 333 1234
+short_by "udpcli recv" "$c_recv" $cli_recv 777 55
+short_by "udpsrv recv" "$s_recv" $srv_recv 333 1234
+short_by "udpsrv send" "$s_send" $srv_send 777 55
+[ -z "$bad" ] || fail database "UDP byte counts differ from what udp-exchange moved:$bad$(skips)"
+[ "$lost" -le "$missed" ] || fail database "UDP rows are short by $lost datagrams, but the kernel skipped only $missed runs (missed_runs)"
+udp_verdict="all exact"
+[ "$lost" -eq 0 ] || udp_verdict="short by $lost datagrams, each a run the kernel skipped and counted (missed_runs $missed)"
+
+# Nothing else may be lost or degraded: one machine, a handful of sockets. The one loss
+# allowed is runs of kernel programs the kernel itself skipped (missed_runs: a program
+# busy on that CPU, see bpf/picosnitch.bpf.c), which no program can prevent; the byte
+# counts above were exact regardless, and the RESULT line shows them.
 final=$($PS status --config "$CONF" 2>&1)
 losses=$(echo "$final" | grep -m1 -E '^(losses|LOSSES):')
 say "status: $losses"
+other=$(echo "${losses#LOSSES: }" | tr ';' '\n' | sed 's/^ *//' | grep -v -e '^kernel missed_runs ' -e '^losses: none$')
+[ -z "$other" ] || fail losses "the daemon reports $losses"
 
 stop_daemon
 [ -z "$STOP_PROBLEM" ] || fail shutdown "$STOP_PROBLEM"
-finish PASS "wget send=$send recv=$recv httpd send=$hsend recv=$hrecv (exact), wget sha256=busybox's, connections=$conns; $losses"
+finish PASS "wget send=$send recv=$recv httpd send=$hsend recv=$hrecv (exact), udp v4+v6 udpcli send=$c_send recv=$c_recv udpsrv send=$s_send recv=$s_recv ($udp_verdict), wget sha256=busybox's, connections=$conns; $losses"

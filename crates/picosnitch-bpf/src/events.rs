@@ -18,16 +18,18 @@ pub const DIR_IN: u16 = 1;
 pub const FLOW_PENDING_OPEN: u32 = 1;
 
 /// Names of the kernel's per-CPU loss and degradation counters, by index.
-pub const STAT_NAMES: [&str; 7] = [
+pub const STAT_NAMES: [&str; 9] = [
     "ringbuf_full_flow",
     "ringbuf_full_close",
     "ringbuf_full_exec",
     "flow_map_full",
     "path_truncated",
     "bytes_lost",
-    "storage_full",
+    "storage_open",
+    "storage_peer",
+    "storage_fin",
 ];
-pub const STAT_MAX: u32 = 8;
+pub const STAT_MAX: u32 = 12;
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]

@@ -42,6 +42,9 @@ pub struct KernelFeatures {
     pub sock_msg_functions: bool,
     /// The bpf_loop helper (5.17); without it the exec path walk is unrolled.
     pub bpf_loop: bool,
+    /// Socket cookies (5.12) and socket-local storage (5.11) in tracing programs, which
+    /// every hook set needs: the minimum kernel.
+    pub tracing_socket_helpers: bool,
 }
 
 /// The hook sets to try, best first, with the reason for the order.
@@ -57,6 +60,10 @@ pub enum ProbeError {
     Btf { path: &'static str, source: std::io::Error },
     #[error("this kernel offers no hook set picosnitch can use: {0}")]
     NoHookSet(String),
+    #[error(
+        "Linux {release} is too old: picosnitch needs Linux >= 5.12, where BPF tracing programs may read socket cookies and socket-local storage (this kernel's BTF has no bpf_get_socket_ptr_cookie)"
+    )]
+    KernelTooOld { release: String },
 }
 
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
@@ -77,7 +84,42 @@ pub fn features(vmlinux_btf: &[u8]) -> KernelFeatures {
             && has_name(vmlinux_btf, "btf_trace_sock_recv_length"),
         sock_msg_functions: has_name(vmlinux_btf, "inet_sendmsg") && has_name(vmlinux_btf, "inet_recvmsg"),
         bpf_loop: has_name(vmlinux_btf, "bpf_loop"),
+        // The helpers' implementations, or the typedefs BPF_CALL_x declares beside them
+        // (both are in the BTF of Debian's 6.1 to 7.2 kernels, neither in 5.10's).
+        tracing_socket_helpers: (has_name(vmlinux_btf, "bpf_get_socket_ptr_cookie")
+            || has_name(vmlinux_btf, "btf_bpf_get_socket_ptr_cookie"))
+            && (has_name(vmlinux_btf, "bpf_sk_storage_get_tracing")
+                || has_name(vmlinux_btf, "btf_bpf_sk_storage_get_tracing")),
     }
+}
+
+/// `major.minor` of a kernel release such as "6.12.117+deb12-cloud-amd64".
+fn release_version(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor: String = parts.next()?.chars().take_while(char::is_ascii_digit).collect();
+    Some((major, minor.parse().ok()?))
+}
+
+/// Refuses, before anything is loaded, a kernel older than the programs need, in words
+/// instead of a verifier log. The BTF decides when it has the helpers (distributions
+/// backport BPF features); when it lacks them the release decides, so a kernel whose BTF
+/// left them out for another reason is still tried. Returns a warning for that case.
+pub fn check_minimum(f: KernelFeatures, release: &str) -> Result<Option<String>, ProbeError> {
+    if f.tracing_socket_helpers {
+        return Ok(None);
+    }
+    match release_version(release) {
+        Some(v) if v >= (5, 12) => Ok(Some(format!(
+            "the kernel's BTF has no bpf_get_socket_ptr_cookie/bpf_sk_storage_get_tracing, but Linux {release} should have them; trying anyway"
+        ))),
+        _ => Err(ProbeError::KernelTooOld { release: release.to_string() }),
+    }
+}
+
+/// The running kernel's release ("unknown" when /proc is not there to say).
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "unknown".into(), |s| s.trim().to_string())
 }
 
 /// Orders the hook sets to try for `requested` on a kernel with `f`.
@@ -123,7 +165,7 @@ pub fn read_vmlinux_btf() -> Result<Vec<u8>, ProbeError> {
 mod tests {
     use super::*;
 
-    const NEW: &[u8] = b"\0btf_trace_sock_send_length\0btf_trace_sock_recv_length\0inet_sendmsg\0inet_recvmsg\0bpf_loop\0";
+    const NEW: &[u8] = b"\0btf_trace_sock_send_length\0btf_trace_sock_recv_length\0inet_sendmsg\0inet_recvmsg\0bpf_loop\0bpf_get_socket_ptr_cookie\0bpf_sk_storage_get_tracing\0";
     const OLD: &[u8] = b"\0inet_sendmsg\0inet_recvmsg\0";
 
     #[test]
@@ -148,5 +190,23 @@ mod tests {
         let err = plan(features(OLD), Requested::Only(HookSet::Tracepoint)).expect_err("no tracepoint");
         assert!(err.to_string().contains("6.4"), "{err}");
         assert_eq!(plan(features(NEW), Requested::Only(HookSet::Fentry)).expect("ok").candidates, vec![HookSet::Fentry]);
+    }
+
+    #[test]
+    fn kernels_without_socket_helpers_in_tracing_are_refused_by_release() {
+        assert!(features(NEW).tracing_socket_helpers);
+        assert!(check_minimum(features(NEW), "5.10.0-32-cloud-amd64").expect("BTF decides").is_none());
+        // BPF_CALL_x's typedefs count as well as the functions.
+        assert!(features(b"\0btf_bpf_get_socket_ptr_cookie\0btf_bpf_sk_storage_get_tracing\0").tracing_socket_helpers);
+        let err = check_minimum(features(OLD), "5.10.0-32-cloud-amd64").expect_err("too old");
+        let text = err.to_string();
+        assert!(text.contains("Linux 5.10.0-32-cloud-amd64 is too old") && text.contains(">= 5.12"), "{text}");
+        assert!(check_minimum(features(OLD), "unknown").is_err());
+        // A release that should have them is tried, with a warning.
+        assert!(check_minimum(features(OLD), "5.12.0").expect("tried").is_some());
+        assert!(check_minimum(features(OLD), "6.1.0-50-cloud-amd64").expect("tried").is_some());
+        assert_eq!(release_version("7.2.13+deb14-cloud-amd64"), Some((7, 2)));
+        assert_eq!(release_version("5.4"), Some((5, 4)));
+        assert_eq!(release_version("x"), None);
     }
 }

@@ -6,6 +6,7 @@ pub mod events;
 pub mod hooks;
 pub mod loader;
 pub mod names;
+pub mod skipped_runs;
 
 pub use hooks::{HookSet, Requested};
 pub use loader::{CaptureOptions, HookChoice, KernelCapture, LoadError};

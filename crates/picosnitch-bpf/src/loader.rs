@@ -3,12 +3,14 @@
 //! buffer, the per-flow counters and the loss counters.
 use crate::events::{FlowKey, FlowValue, STAT_MAX, STAT_NAMES};
 use crate::hooks::{self, HookSet, KernelFeatures, ProbeError, Requested};
-use aya::maps::{HashMap, MapData, PerCpuArray, RingBuf};
+use aya::maps::{HashMap, MapData, PerCpuArray, RingBuf, SkStorage};
 use aya::programs::{
     BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, FExit,
 };
 use aya::{Btf, Ebpf, EbpfLoader};
 use std::fs::File;
+use crate::skipped_runs::skipped_runs;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
@@ -59,7 +61,7 @@ pub struct HookChoice {
 /// The attached programs and their maps. Dropping it detaches everything.
 pub struct KernelCapture {
     /// Owns the programs and their links; kept alive for as long as capture runs.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
     pub ring: RingBuf<MapData>,
     pub flows: HashMap<MapData, FlowKey, FlowValue>,
     pub stats: PerCpuArray<MapData, u64>,
@@ -73,6 +75,11 @@ impl KernelCapture {
     pub fn load(opts: &CaptureOptions) -> Result<Self, LoadError> {
         let blob = hooks::read_vmlinux_btf()?;
         let features = hooks::features(&blob);
+        let release = hooks::kernel_release();
+        let minimum_warning = hooks::check_minimum(features, &release)?;
+        if let Some(w) = &minimum_warning {
+            tracing::warn!(release, "{w}");
+        }
         let plan = hooks::plan(features, opts.hook_set)?;
         let btf = Btf::from_sys_fs()?;
         let mut ebpf = EbpfLoader::new()
@@ -80,6 +87,13 @@ impl KernelCapture {
             .map_max_entries("events", opts.ring_buffer_bytes)
             .map_max_entries("flows", opts.flow_map_entries)
             .load(crate::BPF_OBJECT)?;
+        let storage = probe_socket_storage(&mut ebpf);
+        if let Err(e) = &storage {
+            tracing::warn!(
+                error = %e,
+                "socket-local storage cannot be created on this kernel: connection attempts are recorded only once they move a byte, unconnected UDP is counted without its peers, TCP totals may count FINs as bytes (each is counted under storage_* in `picosnitch status`)"
+            );
+        }
 
         let cgroup = match &opts.cgroup {
             Some(p) => p.clone(),
@@ -136,27 +150,84 @@ impl KernelCapture {
         if !features.bpf_loop {
             reason.push_str("; no bpf_loop (kernel < 5.17): exec paths deeper than 24 components are cut");
         }
+        if let Some(w) = minimum_warning {
+            reason.push_str(&format!("; {w}"));
+        }
+        if let Err(e) = storage {
+            reason.push_str(&format!("; socket-local storage unavailable ({e}): see the storage_* counters"));
+        }
 
         let ring = take_map(&mut ebpf, "events", RingBuf::try_from)?;
         let flows = take_map(&mut ebpf, "flows", HashMap::try_from)?;
         let stats = take_map(&mut ebpf, "stats", PerCpuArray::try_from)?;
-        Ok(Self { _ebpf: ebpf, ring, flows, stats, choice: HookChoice { hook_set, reason, features }, cgroup })
+        Ok(Self { ebpf, ring, flows, stats, choice: HookChoice { hook_set, reason, features }, cgroup })
     }
 
     /// The kernel's loss and degradation counters, summed over CPUs, by name.
     pub fn loss_counters(&self) -> Vec<(&'static str, u64)> {
         let mut out = Vec::with_capacity(STAT_NAMES.len());
         for (i, name) in STAT_NAMES.iter().enumerate() {
-            let idx = i as u32;
-            let total = if idx < STAT_MAX {
-                self.stats.get(&idx, 0).map(|v| v.iter().sum::<u64>()).unwrap_or(0)
-            } else {
-                0
-            };
-            out.push((*name, total));
+            out.push((*name, self.stat(i as u32)));
         }
+        out.push(("missed_runs", self.missed_runs().iter().map(|(_, n)| n).sum()));
         out
     }
+
+    fn stat(&self, idx: u32) -> u64 {
+        if idx < STAT_MAX {
+            self.stats.get(&idx, 0).map(|v| v.iter().sum::<u64>()).unwrap_or(0)
+        } else {
+            0
+        }
+    }
+
+    /// The loaded tracing programs (tp_btf, fexit), by name: the kernel may skip their
+    /// runs. cgroup programs are never skipped.
+    pub fn tracing_program_fds(&self) -> Vec<(String, BorrowedFd<'_>)> {
+        self.ebpf
+            .programs()
+            .filter(|(_, p)| matches!(p, aya::programs::Program::BtfTracePoint(_) | aya::programs::Program::FExit(_)))
+            .filter_map(|(name, p)| Some((name.to_string(), p.fd().ok()?.as_fd())))
+            .collect()
+    }
+
+    /// Runs of each loaded tracing program the kernel skipped, sorted by program. It runs
+    /// such a program at most once at a time per CPU; a run that finds it busy there (the
+    /// program was interrupted by work that reaches it again, or, where these programs are
+    /// preemptible, a task was preempted inside it) is skipped and counted. A skipped run
+    /// is an event nobody saw: bytes, a close, an exec.
+    pub fn missed_runs(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = self
+            .tracing_program_fds()
+            .into_iter()
+            .filter_map(|(name, fd)| match skipped_runs(fd) {
+                Ok(n) => Some((name, n)),
+                Err(e) => {
+                    tracing::debug!(program = name, error = %e, "reading the program's skipped runs");
+                    None
+                }
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// Creates socket-local storage for a socket of our own, as the programs do for the
+/// sockets they see, and says why it failed. The kernel cannot always allocate it: since
+/// Linux 7.x it uses kmalloc_nolock(), which fails every time on a CPU without
+/// cmpxchg16b (found on an emulated `-cpu max,-cx16`; every real x86-64 CPU of this
+/// century and every arm64 one has it). The storage goes away with the socket.
+fn probe_socket_storage(ebpf: &mut Ebpf) -> Result<(), String> {
+    let map = ebpf.map_mut("fins").ok_or("the object has no map fins")?;
+    let mut fins: SkStorage<&mut MapData, u32> = SkStorage::try_from(map).map_err(|e| format!("opening map fins: {e}"))?;
+    let sock = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0))
+        .or_else(|_| std::net::UdpSocket::bind((std::net::Ipv6Addr::UNSPECIFIED, 0)))
+        .map_err(|e| format!("no socket to try it on: {e}"))?;
+    fins.insert(&sock, 0, 0).map_err(|e| match e {
+        aya::maps::MapError::SyscallError(s) => format!("creating it for a socket: {}", s.io_error),
+        e => format!("creating it for a socket: {e}"),
+    })
 }
 
 fn attach_byte_hooks(ebpf: &mut Ebpf, set: HookSet, btf: &Btf) -> Result<(), LoadError> {

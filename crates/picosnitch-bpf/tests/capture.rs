@@ -4,6 +4,7 @@ use picosnitch_bpf::events::{FlowKey, RawEvent};
 use picosnitch_bpf::{CaptureOptions, KernelCapture};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 fn capture_or_skip(test: &str) -> Option<KernelCapture> {
@@ -132,4 +133,64 @@ fn exec_records_carry_the_path_and_argv() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Every tracing program's skipped runs as /proc/self/fdinfo shows them (the test is not
+/// confined, so it can read them the way the confined monitor cannot).
+fn fdinfo_recursion_misses(cap: &KernelCapture) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for (name, fd) in cap.tracing_program_fds() {
+        let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
+        let info = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+        let n = info
+            .lines()
+            .find_map(|l| l.strip_prefix("recursion_misses:")?.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{path} has no recursion_misses line:\n{info}"));
+        out.push((name, n));
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn storage_is_created_and_every_loss_counter_is_reported() {
+    let Some(mut cap) = capture_or_skip("storage_is_created_and_every_loss_counter_is_reported") else { return };
+    // The start probe created socket-local storage for a socket of its own.
+    assert!(!cap.choice.reason.contains("socket-local storage unavailable"), "{}", cap.choice.reason);
+
+    // Unconnected UDP needs storage for each datagram's peer; a connect() for its
+    // pending announcement; a TCP socket for its FINs.
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind sender");
+    let r = UdpSocket::bind("127.0.0.1:0").expect("bind receiver");
+    s.send_to(&[0u8; 10], r.local_addr().expect("addr")).expect("send");
+    let mut buf = [0u8; 64];
+    assert_eq!(r.recv_from(&mut buf).expect("recv").0, 10);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let c = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+    drop(listener.accept().expect("accept"));
+    drop(c);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut events = Vec::new();
+    drain(&mut cap, &mut events);
+
+    let counters = cap.loss_counters();
+    let names: Vec<&str> = counters.iter().map(|(n, _)| *n).collect();
+    for want in ["storage_open", "storage_peer", "storage_fin", "missed_runs"] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    for (name, v) in &counters {
+        if name.starts_with("storage_") {
+            assert_eq!(*v, 0, "{name}: socket-local storage failed on this kernel: {counters:?}");
+        }
+    }
+
+    // What the monitor reads through bpf(BPF_OBJ_GET_INFO_BY_FD) is what the kernel
+    // shows in fdinfo, for every loaded tracing program (both byte hooks at least).
+    let fdinfo = fdinfo_recursion_misses(&cap);
+    assert!(fdinfo.len() >= 2, "tracing programs loaded: {fdinfo:?}");
+    let through_bpf = cap.missed_runs();
+    assert_eq!(through_bpf, fdinfo, "skipped runs by program, bpf(2) against fdinfo");
+    let total: u64 = fdinfo.iter().map(|(_, n)| n).sum();
+    let reported = counters.iter().find(|(n, _)| *n == "missed_runs").map(|(_, v)| *v);
+    assert_eq!(reported, Some(total));
 }

@@ -1,4 +1,5 @@
 //! ICMP echo (ping sockets and raw sockets) and raw IP datagrams of other protocols.
+use crate::pace::Pace;
 use crate::report::Report;
 use anyhow::Context;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -63,7 +64,7 @@ fn recv_some(s: &Socket, until: Instant, want: usize, r: &mut Report) -> anyhow:
     }
 }
 
-pub fn ping(to: IpAddr, count: usize, size: usize, raw: bool) -> anyhow::Result<Report> {
+pub fn ping(to: IpAddr, count: usize, size: usize, raw: bool, pace: Pace) -> anyhow::Result<Report> {
     let v6 = to.is_ipv6();
     let (domain, proto) = if v6 { (Domain::IPV6, Protocol::ICMPV6) } else { (Domain::IPV4, Protocol::ICMPV4) };
     let ty = if raw { Type::RAW } else { Type::DGRAM };
@@ -77,6 +78,7 @@ pub fn ping(to: IpAddr, count: usize, size: usize, raw: bool) -> anyhow::Result<
     let addr = SockAddr::from(SocketAddr::new(to, 0));
     let mut r = Report::default();
     for seq in 0..count {
+        pace.wait(seq);
         let p = echo_request(v6, seq as u16, size);
         s.send_to(&p, &addr).context("sending an echo request")?;
         r.sent += p.len() as u64;
@@ -86,13 +88,14 @@ pub fn ping(to: IpAddr, count: usize, size: usize, raw: bool) -> anyhow::Result<
     Ok(r)
 }
 
-pub fn raw_ip(to: IpAddr, proto: i32, count: usize, size: usize) -> anyhow::Result<Report> {
+pub fn raw_ip(to: IpAddr, proto: i32, count: usize, size: usize, pace: Pace) -> anyhow::Result<Report> {
     let domain = if to.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
     let s = Socket::new(domain, Type::RAW, Some(Protocol::from(proto))).context("opening a raw IP socket (needs CAP_NET_RAW)")?;
     let addr = SockAddr::from(SocketAddr::new(to, 0));
     let payload = vec![b'p'; size];
     let mut r = Report::default();
-    for _ in 0..count {
+    for i in 0..count {
+        pace.wait(i);
         s.send_to(&payload, &addr).context("sending a raw datagram")?;
         r.sent += size as u64;
         r.sent_packets += 1;

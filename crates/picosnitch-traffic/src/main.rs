@@ -4,14 +4,17 @@
 //! picosnitch recorded for that executable with this ground truth.
 mod ip_raw;
 mod names;
+mod pace;
 mod packet;
 mod report;
+mod rr;
 mod tcp;
 mod udp;
 mod uring;
 mod zerocopy;
 
 use clap::{Parser, Subcommand};
+use pace::{Pace, PaceArgs};
 use std::net::{IpAddr, SocketAddr};
 
 #[derive(Parser)]
@@ -31,6 +34,9 @@ enum Command {
         accepts: usize,
         #[arg(long, default_value_t = 0)]
         send: usize,
+        /// Paces each answer.
+        #[command(flatten)]
+        pace: PaceArgs,
     },
     /// Connect, send --send bytes, half-close, read the answer to EOF.
     TcpClient {
@@ -47,6 +53,12 @@ enum Command {
         /// Paces the connections at this many per second (default: as fast as possible).
         #[arg(long)]
         rate: Option<f64>,
+        /// Stops making new connections after this long, even before --repeat.
+        #[arg(long)]
+        for_ms: Option<u64>,
+        /// Paces the bytes within each connection.
+        #[command(flatten)]
+        pace: PaceArgs,
     },
     /// Receive --count datagrams and answer each with --reply bytes. Prints the port first.
     UdpServer {
@@ -59,6 +71,10 @@ enum Command {
         /// Receive with recvmmsg, this many per call.
         #[arg(long)]
         mmsg: Option<usize>,
+        /// Waits --every-ms between answers (a burst of answers can overflow the
+        /// client's receive buffer).
+        #[command(flatten)]
+        pace: PaceArgs,
     },
     /// Send --count datagrams of --size bytes; read --replies answers.
     UdpClient {
@@ -76,6 +92,9 @@ enum Command {
         mmsg: Option<usize>,
         #[arg(long, default_value_t = 0)]
         replies: usize,
+        /// Waits --every-ms between datagrams (between batches with --mmsg).
+        #[command(flatten)]
+        pace: PaceArgs,
     },
     /// ICMP echo through a ping socket (SOCK_DGRAM, IPPROTO_ICMP/ICMPV6).
     Ping {
@@ -85,6 +104,8 @@ enum Command {
         count: usize,
         #[arg(long, default_value_t = 56)]
         size: usize,
+        #[command(flatten)]
+        pace: PaceArgs,
     },
     /// ICMP echo through a raw socket.
     RawPing {
@@ -94,6 +115,8 @@ enum Command {
         count: usize,
         #[arg(long, default_value_t = 56)]
         size: usize,
+        #[command(flatten)]
+        pace: PaceArgs,
     },
     /// Raw IP datagrams of another protocol number (253: for experiments, RFC 3692).
     RawIp {
@@ -105,6 +128,8 @@ enum Command {
         count: usize,
         #[arg(long, default_value_t = 100)]
         size: usize,
+        #[command(flatten)]
+        pace: PaceArgs,
     },
     /// A DNS server answering --count queries for any name with the --cname chain,
     /// then --a or --aaaa. Prints the port first.
@@ -176,6 +201,27 @@ enum Command {
         count: usize,
         #[arg(long, default_value_t = 100)]
         size: usize,
+        #[command(flatten)]
+        pace: PaceArgs,
+    },
+    /// Echo --size byte requests on each connection until the client closes (for rr-client).
+    RrServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        accepts: usize,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+    },
+    /// --count requests of --size bytes on one connection, each waiting for its answer;
+    /// reports round-trip percentiles.
+    RrClient {
+        #[arg(long)]
+        to: SocketAddr,
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
     },
 }
 
@@ -189,24 +235,34 @@ pub enum Io {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let start = std::time::Instant::now();
     let result = match cli.command {
-        Command::TcpServer { bind, accepts, send } => tcp::server(bind, accepts, send),
-        Command::TcpClient { to, send, io, repeat, rate } => tcp::client(to, send, io, repeat, rate),
-        Command::UdpServer { bind, count, reply, mmsg } => udp::server(bind, count, reply, mmsg),
-        Command::UdpClient { to, count, size, connected, mmsg, replies } => {
-            udp::client(to, count, size, connected, mmsg, replies)
+        Command::TcpServer { bind, accepts, send, pace } => tcp::server(bind, accepts, send, Pace::new(pace)),
+        Command::TcpClient { to, send, io, repeat, rate, for_ms, pace } => {
+            let until = for_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
+            tcp::client(to, send, io, repeat, rate, until, Pace::new(pace))
         }
-        Command::Ping { to, count, size } => ip_raw::ping(to, count, size, false),
-        Command::RawPing { to, count, size } => ip_raw::ping(to, count, size, true),
-        Command::RawIp { to, proto, count, size } => ip_raw::raw_ip(to, proto, count, size),
-        Command::Packet { ifname, count, size } => packet::send(&ifname, count, size),
+        Command::UdpServer { bind, count, reply, mmsg, pace } => udp::server(bind, count, reply, mmsg, Pace::new(pace)),
+        Command::UdpClient { to, count, size, connected, mmsg, replies, pace } => {
+            udp::client(to, count, size, connected, mmsg, replies, Pace::new(pace))
+        }
+        Command::Ping { to, count, size, pace } => ip_raw::ping(to, count, size, false, Pace::new(pace)),
+        Command::RawPing { to, count, size, pace } => ip_raw::ping(to, count, size, true, Pace::new(pace)),
+        Command::RawIp { to, proto, count, size, pace } => ip_raw::raw_ip(to, proto, count, size, Pace::new(pace)),
+        Command::Packet { ifname, count, size, pace } => packet::send(&ifname, count, size, Pace::new(pace)),
+        Command::RrServer { bind, accepts, size } => rr::server(bind, accepts, size),
+        Command::RrClient { to, count, size } => rr::client(to, count, size),
         Command::DnsServer { bind, count, tcp, cname, a, aaaa, ttl } => names::dns_server(bind, count, tcp, &cname, a, aaaa, ttl),
         Command::ResolveConnect { dns, name, v6, tcp_dns, port, send } => {
             names::resolve_connect(dns, &name, v6, tcp_dns, port, send)
         }
         Command::TlsHello { to, sni, send, greeting, pause_ms } => names::tls_hello(to, &sni, send, greeting, pause_ms),
         Command::GreetingServer { bind, accepts, greet } => names::greeting_server(bind, accepts, greet),
-    };
+    }
+    .map(|mut r| {
+        r.elapsed = start.elapsed();
+        r
+    });
     match result {
         Ok(r) => {
             r.print();

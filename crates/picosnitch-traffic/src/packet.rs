@@ -1,4 +1,5 @@
 //! Ethernet frames through an AF_PACKET socket, attributed to the sender.
+use crate::pace::Pace;
 use crate::report::Report;
 use anyhow::Context;
 use std::ffi::CString;
@@ -6,7 +7,7 @@ use std::ffi::CString;
 /// IEEE 802 "local experimental" ethertype: nothing on the machine will react to it.
 const ETHERTYPE: u16 = 0x88b5;
 
-pub fn send(ifname: &str, count: usize, size: usize) -> anyhow::Result<Report> {
+pub fn send(ifname: &str, count: usize, size: usize, pace: Pace) -> anyhow::Result<Report> {
     let name = CString::new(ifname).context("interface name")?;
     // SAFETY: if_nametoindex reads a NUL-terminated string.
     let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
@@ -32,7 +33,8 @@ pub fn send(ifname: &str, count: usize, size: usize) -> anyhow::Result<Report> {
     ll.sll_halen = 6;
     ll.sll_addr[..6].copy_from_slice(&[0xff; 6]);
     let mut r = Report::default();
-    for _ in 0..count {
+    for i in 0..count {
+        pace.wait(i);
         // SAFETY: frame and ll are alive and sized as passed.
         let n = unsafe {
             libc::sendto(

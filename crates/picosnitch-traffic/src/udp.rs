@@ -1,12 +1,14 @@
 //! UDP: unconnected (sendto/recvfrom), connected, and batched (sendmmsg/recvmmsg).
+use crate::pace::Pace;
 use crate::report::{announce_port, Report, IO_TIMEOUT};
 use anyhow::Context;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
-pub fn server(bind: SocketAddr, count: usize, reply: usize, mmsg: Option<usize>) -> anyhow::Result<Report> {
+pub fn server(bind: SocketAddr, count: usize, reply: usize, mmsg: Option<usize>, mut pace: Pace) -> anyhow::Result<Report> {
     let s = UdpSocket::bind(bind).with_context(|| format!("binding {bind}"))?;
     s.set_read_timeout(Some(IO_TIMEOUT))?;
+    roomy_receive_buffer(&s);
     announce_port(s.local_addr()?.port());
     let mut r = Report { local_ports: vec![s.local_addr()?.port()], ..Default::default() };
     let answer = vec![b'r'; reply];
@@ -30,7 +32,10 @@ pub fn server(bind: SocketAddr, count: usize, reply: usize, mmsg: Option<usize>)
         }
     }
     if reply > 0 {
-        for peer in peers {
+        // The answers' schedule starts now, not when the first request was awaited.
+        pace.restart();
+        for (i, peer) in peers.into_iter().enumerate() {
+            pace.wait(i);
             s.send_to(&answer, peer).context("answering")?;
             r.sent += reply as u64;
             r.sent_packets += 1;
@@ -39,17 +44,31 @@ pub fn server(bind: SocketAddr, count: usize, reply: usize, mmsg: Option<usize>)
     Ok(r)
 }
 
-pub fn client(to: SocketAddr, count: usize, size: usize, connected: bool, mmsg: Option<usize>, replies: usize) -> anyhow::Result<Report> {
+pub fn client(
+    to: SocketAddr,
+    count: usize,
+    size: usize,
+    connected: bool,
+    mmsg: Option<usize>,
+    replies: usize,
+    pace: Pace,
+) -> anyhow::Result<Report> {
     let bind: SocketAddr = if to.is_ipv4() { "0.0.0.0:0".parse()? } else { "[::]:0".parse()? };
     let s = UdpSocket::bind(bind)?;
     s.set_read_timeout(Some(IO_TIMEOUT))?;
+    roomy_receive_buffer(&s);
     if connected {
         s.connect(to).with_context(|| format!("connecting to {to}"))?;
     }
     let payload = vec![b'u'; size];
     let mut r = Report::default();
     let mut left = count;
+    let mut step = 0;
     while left > 0 {
+        if step > 0 {
+            pace.wait(step);
+        }
+        step += 1;
         let n = match mmsg {
             Some(batch) => send_mmsg(&s, &payload, batch.min(left), (!connected).then_some(to))?,
             None => {
@@ -73,6 +92,30 @@ pub fn client(to: SocketAddr, count: usize, size: usize, connected: bool, mmsg: 
         r.received_packets += 1;
     }
     Ok(r)
+}
+
+/// Room for every datagram of a run in the socket's receive queue: on a busy machine the
+/// receiver can be off the CPU for longer than the default buffer (about 90 datagrams of
+/// 1200 bytes) lasts, and a datagram dropped there never arrives, so the run would wait
+/// for it and fail. As root SO_RCVBUFFORCE passes net.core.rmem_max; otherwise SO_RCVBUF
+/// gets what that limit allows. Best effort: a smaller buffer still works on a quiet machine.
+fn roomy_receive_buffer(s: &UdpSocket) {
+    const BYTES: libc::c_int = 8 << 20;
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: setsockopt reads one c_int from a pointer valid for the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&BYTES as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            return;
+        }
+    }
 }
 
 /// sendmmsg of `n` copies of `payload`; returns how many the kernel took.

@@ -1,24 +1,34 @@
 //! Bytes that never pass through a userspace buffer: sendfile from a file to a socket,
 //! and splice between a pipe and a socket in both directions.
+use crate::pace::Pace;
 use anyhow::Context;
 use std::io::{Read, Seek, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 
-pub fn sendfile_exchange(mut s: TcpStream, send: usize) -> anyhow::Result<(u64, u64)> {
+pub fn sendfile_exchange(mut s: TcpStream, send: usize, pace: &Pace) -> anyhow::Result<(u64, u64)> {
     let path = std::env::temp_dir().join(format!("picosnitch-traffic-{}.bin", std::process::id()));
     let mut f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
     let _ = std::fs::remove_file(&path);
     f.write_all(&vec![b'f'; send])?;
     f.rewind()?;
     let mut left = send;
+    let mut step = 0;
     while left > 0 {
-        // SAFETY: both fds are open; a null offset uses and advances the file position.
-        let n = unsafe { libc::sendfile(s.as_raw_fd(), f.as_raw_fd(), std::ptr::null_mut(), left) };
-        if n <= 0 {
-            return Err(std::io::Error::last_os_error()).context("sendfile");
+        let mut want = pace.chunk().min(left);
+        while want > 0 {
+            // SAFETY: both fds are open; a null offset uses and advances the file position.
+            let n = unsafe { libc::sendfile(s.as_raw_fd(), f.as_raw_fd(), std::ptr::null_mut(), want) };
+            if n <= 0 {
+                return Err(std::io::Error::last_os_error()).context("sendfile");
+            }
+            want -= n as usize;
+            left -= n as usize;
         }
-        left -= n as usize;
+        step += 1;
+        if left > 0 {
+            pace.wait(step);
+        }
     }
     s.shutdown(Shutdown::Write)?;
     let mut buf = Vec::new();
@@ -45,18 +55,28 @@ fn splice(from: i32, to: i32, len: usize) -> anyhow::Result<usize> {
     Ok(n as usize)
 }
 
-pub fn splice_exchange(s: TcpStream, send: usize) -> anyhow::Result<(u64, u64)> {
+pub fn splice_exchange(s: TcpStream, send: usize, pace: &Pace) -> anyhow::Result<(u64, u64)> {
     let (mut rd, mut wr) = pipe()?;
-    let chunk = vec![b'p'; 16 * 1024];
+    // A pipe holds 64 KiB by default: pieces bigger than this would block the write below.
+    let piece = vec![b'p'; 16 * 1024];
     let mut left = send;
+    let mut step = 0;
     while left > 0 {
-        let n = chunk.len().min(left);
-        wr.write_all(&chunk[..n])?;
-        let mut moved = 0;
-        while moved < n {
-            moved += splice(rd.as_raw_fd(), s.as_raw_fd(), n - moved)?;
+        let mut want = pace.chunk().min(left);
+        while want > 0 {
+            let n = piece.len().min(want);
+            wr.write_all(&piece[..n])?;
+            let mut moved = 0;
+            while moved < n {
+                moved += splice(rd.as_raw_fd(), s.as_raw_fd(), n - moved)?;
+            }
+            want -= n;
+            left -= n;
         }
-        left -= n;
+        step += 1;
+        if left > 0 {
+            pace.wait(step);
+        }
     }
     s.shutdown(Shutdown::Write)?;
     // The answer travels socket -> pipe without passing through recvmsg.

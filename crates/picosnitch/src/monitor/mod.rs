@@ -17,7 +17,7 @@ use async_io::{Async, Timer};
 use flows::{FlowTable, TcpFinal};
 use lru::LruCache;
 use picosnitch_bpf::events::{self, CloseEvent, RawEvent};
-use picosnitch_bpf::{CaptureOptions, HookSet, KernelCapture, Requested};
+use picosnitch_bpf::{CaptureOptions, HookSet, KernelCapture, LoadError, Requested};
 use picosnitch_config::{Config, HookSetChoice};
 use picosnitch_ipc::control::{FromRole, Role};
 use picosnitch_ipc::events::{EventBatch, ExecInfo, KernelEvent};
@@ -62,8 +62,14 @@ pub fn capture_options(config: &Config) -> CaptureOptions {
 }
 
 pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
-    let cap = KernelCapture::load(&capture_options(config))
-        .context("loading the kernel side (needs root: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN)")?;
+    let cap = KernelCapture::load(&capture_options(config)).map_err(|e| {
+        // A kernel that lacks something is not a question of privileges.
+        let step = match e {
+            LoadError::Probe(_) => "checking the running kernel",
+            _ => "loading the kernel side (needs root: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN)",
+        };
+        anyhow::Error::new(e).context(step)
+    })?;
     // Loading parsed the kernel's BTF (megabytes) into memory since freed; give it back
     // to the system instead of keeping it in the heap for the life of the process.
     // SAFETY: malloc_trim only releases free heap memory.
@@ -210,15 +216,6 @@ impl Monitor {
     }
 
     fn drain_ring(&mut self) {
-        // Names first: an answer the kernel saw before a connection then reaches the
-        // primary before that connection's flow (announced from the other ring).
-        if let Some(names) = &mut self.names {
-            if self.primary.is_some() {
-                names.drain(&mut self.pending);
-            } else {
-                names.drain(&mut Vec::new());
-            }
-        }
         let clock = convert::Clock::now();
         let now = Instant::now();
         loop {
@@ -248,6 +245,18 @@ impl Monitor {
                     self.status.records_undecodable += 1;
                     tracing::warn!(error = %e, "dropping an undecodable ring buffer record");
                 }
+            }
+        }
+        // Names after flows: a name record the kernel wrote before a flow record read
+        // above is in the name ring by now, so it is read in this same drain, and goes
+        // out ahead of that flow's events (flows go out from the table at the flush).
+        // Draining names first left a gap between the two drains: a short connection
+        // whose ClientHello fell in it opened and closed before its name was read.
+        if let Some(names) = &mut self.names {
+            if self.primary.is_some() {
+                names.drain(&mut self.pending);
+            } else {
+                names.drain(&mut Vec::new());
             }
         }
     }
@@ -335,6 +344,15 @@ impl Monitor {
             if *value > before {
                 if matches!(name.as_str(), "path_truncated" | "names_truncated" | "names_netns_unknown") {
                     tracing::info!(counter = %name, total = value, new = value - before, "exec paths cut short");
+                } else if name == "missed_runs" {
+                    let programs: Vec<String> =
+                        self.cap.missed_runs().into_iter().filter(|(_, n)| *n > 0).map(|(p, n)| format!("{p} {n}")).collect();
+                    tracing::warn!(
+                        total = value,
+                        new = value - before,
+                        skipped = %programs.join(", "),
+                        "the kernel skipped runs of these programs (busy on that CPU: interrupted or, on a preemptible kernel, preempted inside): their events are lost"
+                    );
                 } else {
                     tracing::warn!(counter = %name, total = value, new = value - before, "kernel events lost");
                 }

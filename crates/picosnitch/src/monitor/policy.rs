@@ -4,15 +4,16 @@ use crate::confine::RUNTIME;
 use picosnitch_sandbox::{any, Allow, Capability, Family, Kept, Network, Policy, Syscall, User};
 use syscalls::Sysno;
 
-/// bpf(2) commands on maps it already holds: lookup, delete, iterate.
-const MAP_COMMANDS: &[u64] = &[1, 3, 4];
+/// bpf(2) commands on maps and programs it already holds: lookup, delete, iterate; and
+/// the information of its programs (how many runs the kernel skipped).
+const HELD_FD_COMMANDS: &[u64] = &[1, 3, 4, picosnitch_bpf::skipped_runs::BPF_OBJ_GET_INFO_BY_FD];
 
 const OWN: &[Syscall] = &[
     Syscall {
         call: Sysno::bpf,
-        allow: Allow::ArgIn { index: 0, values: MAP_COMMANDS },
+        allow: Allow::ArgIn { index: 0, values: HELD_FD_COMMANDS },
         family: Family::Bpf,
-        why: "reading and deleting the kernel's flow counters; never loading anything",
+        why: "reading and deleting the kernel's flow counters, reading its programs' skipped runs; never loading anything",
     },
     any(Sysno::pidfd_open, Family::Process, "whether the process behind a flow still exists"),
     any(Sysno::pread64, Family::Files, "the runtime reading its own files"),

@@ -185,6 +185,12 @@ struct Primary<'a> {
     /// Flows opened in the last moments without a domain: a DNS answer drained from the
     /// name ring just after them (the kernel saw it first) still names them.
     recent_unnamed: VecDeque<(Instant, u32, IpAddr, EntryKey)>,
+    /// Flows closed in the last moments without a domain, by key, and in order of
+    /// closing (with their socket cookie): a short connection may open and close in
+    /// the batch before the one carrying its ClientHello or answer, which still names
+    /// the row of this period.
+    closed_unnamed: HashMap<EntryKey, Rc<FlowRow>>,
+    closed_order: VecDeque<(Instant, EntryKey, u64)>,
     ignored_flows: HashSet<EntryKey>,
     periods: Periods,
     outbox: Outbox,
@@ -237,6 +243,8 @@ impl<'a> Primary<'a> {
             flows: HashMap::default(),
             unnamed_by_cookie: HashMap::default(),
             recent_unnamed: VecDeque::new(),
+            closed_unnamed: HashMap::default(),
+            closed_order: VecDeque::new(),
             ignored_flows: HashSet::default(),
             periods: Periods::default(),
             outbox: Outbox::new(source, u64::from(config.database.queue_limit)),
@@ -420,6 +428,8 @@ impl<'a> Primary<'a> {
                 self.flows.clear();
                 self.unnamed_by_cookie.clear();
                 self.recent_unnamed.clear();
+                self.closed_unnamed.clear();
+                self.closed_order.clear();
                 self.ignored_flows.clear();
                 self.monitor_gen = g;
                 let link: Rc<MonitorLink> = Rc::new(Link::new(sock)?);
@@ -521,16 +531,16 @@ impl<'a> Primary<'a> {
             }
             KernelEvent::ExeWatch => {}
             KernelEvent::FlowClose { flow } => {
-                if let Some(live) = self.flows.remove(&(g, flow)) {
+                let key = (g, flow);
+                if let Some(live) = self.flows.remove(&key) {
                     self.feed.close(&live.row, &live.feed);
-                    if let Some(keys) = self.unnamed_by_cookie.get_mut(&live.cookie) {
-                        keys.retain(|k| *k != (g, flow));
-                        if keys.is_empty() {
-                            self.unnamed_by_cookie.remove(&live.cookie);
-                        }
+                    if live.row.domain.is_empty() {
+                        self.remember_closed_unnamed(key, live.cookie, live.row);
+                    } else {
+                        self.forget_unnamed_of_socket(live.cookie, key);
                     }
                 }
-                self.ignored_flows.remove(&(g, flow));
+                self.ignored_flows.remove(&key);
             }
             KernelEvent::NamePacket(p) => {
                 if let Some((cookie, name)) = self.domains.learn(&p, &mut self.ids, &mut self.status) {
@@ -564,6 +574,31 @@ impl<'a> Primary<'a> {
         self.recent_unnamed.push_back((now, netns, raddr, key));
     }
 
+    /// Keeps a closed flow without a domain nameable for a moment (its socket stays in
+    /// `unnamed_by_cookie` as long), and lets go of those closed too long ago.
+    fn remember_closed_unnamed(&mut self, key: EntryKey, cookie: u64, row: Rc<FlowRow>) {
+        let now = Instant::now();
+        while let Some(&(t, old, old_cookie)) = self.closed_order.front() {
+            if now.duration_since(t) <= RECENT_UNNAMED_AGE && self.closed_order.len() < RECENT_UNNAMED_MAX {
+                break;
+            }
+            self.closed_order.pop_front();
+            self.closed_unnamed.remove(&old);
+            self.forget_unnamed_of_socket(old_cookie, old);
+        }
+        self.closed_unnamed.insert(key, row);
+        self.closed_order.push_back((now, key, cookie));
+    }
+
+    fn forget_unnamed_of_socket(&mut self, cookie: u64, key: EntryKey) {
+        if let Some(keys) = self.unnamed_by_cookie.get_mut(&cookie) {
+            keys.retain(|k| *k != key);
+            if keys.is_empty() {
+                self.unnamed_by_cookie.remove(&cookie);
+            }
+        }
+    }
+
     /// A DNS answer reached the primary just after flows toward its address opened.
     fn name_recent_flows(&mut self, netns: u32, addr: IpAddr, name: &Rc<str>) {
         let now = Instant::now();
@@ -583,17 +618,24 @@ impl<'a> Primary<'a> {
         }
     }
 
-    /// Gives a live flow without a domain the name `name`; false if it had one already.
+    /// Gives a live or just closed flow without a domain the name `name`; false if it
+    /// had one already, or is gone.
     fn name_flow(&mut self, key: EntryKey, name: &Rc<str>) -> bool {
-        let Some(live) = self.flows.get_mut(&key) else { return false };
-        if !live.row.domain.is_empty() {
+        let slot = match self.flows.get_mut(&key) {
+            Some(live) => &mut live.row,
+            None => match self.closed_unnamed.get_mut(&key) {
+                Some(row) => row,
+                None => return false,
+            },
+        };
+        if !slot.domain.is_empty() {
             return false;
         }
-        let mut row = (*live.row).clone();
+        let mut row = (**slot).clone();
         row.domain = Rc::clone(name);
         let row = Rc::new(row);
         self.periods.set_row(key, &row);
-        live.row = row;
+        *slot = row;
         true
     }
 
@@ -793,5 +835,94 @@ impl<'a> Primary<'a> {
             }
             self.outbox.mark_sent();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use picosnitch_domains::dns::build::{response, Rr};
+    use picosnitch_ipc::events::{Direction, NamePacket, NamePacketKind, TaskInfo};
+
+    fn primary() -> (Primary<'static>, &'static Config) {
+        let mut config = Config::default();
+        config.monitoring.st_dev_mask = Some(0);
+        let config: &'static Config = Box::leak(Box::new(config));
+        let ex: &'static smol::LocalExecutor<'static> = Box::leak(Box::new(smol::LocalExecutor::new()));
+        let (tx, _rx) = async_channel::bounded(1);
+        (Primary::new(config, ex, tx, Feed::new(None)), config)
+    }
+
+    fn open(flow: u64, raddr: [u8; 4], cookie: u64) -> KernelEvent {
+        KernelEvent::FlowOpen(Box::new(FlowOpen {
+            flow,
+            unix_ns: 1_700_000_000_000_000_000,
+            task: TaskInfo { tgid: std::process::id(), pid: std::process::id(), comm: "client".into(), netns: 9, ..Default::default() },
+            family: 2,
+            protocol: 6,
+            sock_type: SOCK_STREAM,
+            laddr: Some(IpAddr::from([127, 0, 0, 1])),
+            lport: 40000 + flow as u16,
+            raddr: Some(IpAddr::from(raddr)),
+            rport: 443,
+            direction: Direction::Out,
+            cookie,
+        }))
+    }
+
+    fn name(kind: NamePacketKind, cookie: u64, data: Vec<u8>) -> KernelEvent {
+        KernelEvent::NamePacket(Box::new(NamePacket { kind, netns: 9, cookie, wire_len: data.len() as u32, data }))
+    }
+
+    /// The order seen under load: a short connection opened, sent, received and closed
+    /// in one batch, and its ClientHello (or the answer naming its address) came in the
+    /// next. Its row of the period still carries the name.
+    #[test]
+    fn a_name_after_the_close_still_names_the_period_row() {
+        let (mut p, config) = primary();
+        let hello = picosnitch_domains::tls::build::client_hello(Some("after-close.example"), 0);
+        let answer = response(1, "dns-after-close.example", false, &[Rr::Addr("dns-after-close.example", IpAddr::from([203, 0, 113, 8]), 60)]);
+        for ev in [
+            open(1, [203, 0, 113, 7], 77),
+            KernelEvent::FlowBytes { flow: 1, send: 517, recv: 5, send_packets: 1, recv_packets: 1 },
+            KernelEvent::FlowClose { flow: 1 },
+            open(2, [203, 0, 113, 8], 78),
+            KernelEvent::FlowClose { flow: 2 },
+            open(3, [203, 0, 113, 9], 79),
+            KernelEvent::FlowClose { flow: 3 },
+            name(NamePacketKind::TlsHello, 77, hello),
+            name(NamePacketKind::DnsUdp, 0, answer),
+        ] {
+            p.on_event(ev);
+        }
+        let f = p.periods.flush(Duration::ZERO, &config.log);
+        let mut rows: Vec<(u16, String, u64, u64)> =
+            f.rows.iter().map(|s| (s.row.lport, s.row.domain.to_string(), s.send, s.recv)).collect();
+        rows.sort();
+        assert_eq!(
+            rows,
+            [
+                (40001, "after-close.example".into(), 517, 5),
+                (40002, "dns-after-close.example".into(), 0, 0),
+                (40003, String::new(), 0, 0),
+            ]
+        );
+        assert_eq!((p.status.domains_from_tls, p.status.domains_from_dns), (1, 1));
+        assert!(p.flows.is_empty());
+    }
+
+    /// Closed flows wait for their name only a moment: then they are let go of, with
+    /// their sockets' entries.
+    #[test]
+    fn closed_flows_are_let_go_of() {
+        let (mut p, _) = primary();
+        p.on_event(open(1, [203, 0, 113, 7], 77));
+        p.on_event(KernelEvent::FlowClose { flow: 1 });
+        assert_eq!((p.closed_unnamed.len(), p.unnamed_by_cookie.len()), (1, 1));
+        p.closed_order[0].0 -= RECENT_UNNAMED_AGE + Duration::from_millis(1);
+        p.on_event(open(2, [203, 0, 113, 8], 78));
+        p.on_event(KernelEvent::FlowClose { flow: 2 });
+        assert_eq!(p.closed_unnamed.keys().collect::<Vec<_>>(), [&(0, 2)]);
+        assert_eq!(p.unnamed_by_cookie.keys().collect::<Vec<_>>(), [&78]);
     }
 }
