@@ -16,7 +16,15 @@ packages=(
     nethogs               # a peer the benchmark's smoke run (bench/run --smoke) measures beside picosnitch
     libnetfilter-queue1 libnfnetlink0 iptables # the OpenSnitch daemon the smoke run unpacks (apt-get download, not installed: its service would filter the machine) needs these
     postgresql            # the remote-history tests start a throwaway PostgreSQL cluster (initdb, postgres, psql) on loopback
+    chromium              # the web UI tests run the page in headless Chromium (/usr/bin/chromium)
+    chromium-driver       # (the issue asks for it with chromium; Playwright talks CDP to the browser itself)
 )
+# The web UI tests drive Chromium with playwright-core from npm (pinned in
+# crates/picosnitch/tests/browser/package-lock.json). A node that already brings its npm
+# (NodeSource's nodejs) is enough; otherwise Debian's nodejs and npm.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -2,7 +2,7 @@
 //!
 //! The sections and keys are picosnitch 2.x's (`[database]`, `[log]`, `[desktop]`,
 //! `[monitoring]`, `[virustotal]`, `[data]`, `[dash]`), so an existing file keeps
-//! working; keys this implementation adds are marked in `config.example.toml`, which a
+//! working (`[webui]` is new); keys this implementation adds are marked in `config.example.toml`, which a
 //! test keeps equal to the defaults. Unknown keys are refused, and a bad file is
 //! reported as file:line:column with what is wrong.
 mod database;
@@ -10,12 +10,14 @@ mod error;
 mod log;
 mod monitoring;
 mod sections;
+mod webui;
 
 pub use database::{DatabaseConfig, RemoteClient, RemoteConfig, TlsMode};
 pub use error::ConfigError;
 pub use log::LogConfig;
 pub use monitoring::{HookSetChoice, MonitoringConfig};
 pub use sections::{DashConfig, DataConfig, DesktopConfig, VirusTotalConfig};
+pub use webui::WebUiConfig;
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -36,6 +38,7 @@ pub struct Config {
     pub desktop: DesktopConfig,
     pub monitoring: MonitoringConfig,
     pub virustotal: VirusTotalConfig,
+    pub webui: WebUiConfig,
 }
 
 /// A semantic problem: which key, and what is wrong with its value.
@@ -78,6 +81,7 @@ impl Config {
         self.desktop.check().map_err(prefix("desktop"))?;
         self.monitoring.check().map_err(prefix("monitoring"))?;
         self.virustotal.check().map_err(prefix("virustotal"))?;
+        self.webui.check().map_err(prefix("webui"))?;
         Ok(())
     }
 

@@ -107,6 +107,11 @@ fn semantic_errors_name_the_key_and_its_line() {
         ("[database.remote]\nhost = \"h\"\ntable_prefix = \"x; drop\"", "database.remote.table_prefix", 3),
         ("[database.remote]\nhost = \"h\"\n\nclient = \"mysql\"", "database.remote.client", 4),
         ("[database]\nenabled = false\n[database.remote]\nhost = \"h\"", "database.enabled", 2),
+        ("[webui]\naddress = \"0.0.0.0\"", "webui.address", 2),
+        ("[webui]\nport = 5101\nsocket = \"run/web.sock\"", "webui.socket", 3),
+        ("[webui]\nsocket_mode = \"0444\"", "webui.socket_mode", 2),
+        ("[webui]\nuser = \"root\"", "webui.user", 2),
+        ("[webui]\nallowed_hosts = [\"evil.example/x\"]", "webui.allowed_hosts", 2),
     ] {
         match parse(text) {
             Err(ConfigError::Invalid { key: k, line: l, .. }) => {
@@ -116,6 +121,8 @@ fn semantic_errors_name_the_key_and_its_line() {
         }
     }
     assert_eq!(parse("[monitoring]\nst_dev_mask = 0").expect("zero").monitoring.st_dev_mask, Some(0));
+    let web = parse("[webui]\naddress = \"::1\"\nport = 0\nallowed_hosts = [\"snitch.example.org\"]").expect("webui").webui;
+    assert_eq!((web.address.to_string(), web.port, web.socket_mode_bits()), ("::1".to_string(), 0, 0o660));
 }
 
 #[test]

@@ -7,6 +7,11 @@ fn caps_err(what: impl Into<String>) -> impl FnOnce(caps::errors::CapsError) -> 
     move |source| SandboxError::Caps { what, source }
 }
 
+/// Whether this process may change its bounding set (it holds CAP_SETPCAP).
+pub(crate) fn may_cut_bounding_set() -> bool {
+    caps::has_cap(None, CapSet::Effective, Capability::CAP_SETPCAP).unwrap_or(false)
+}
+
 /// Fails, naming them, if capabilities the role keeps are not permitted to this process
 /// (a service manager's CapabilityBoundingSet without them): later steps would only
 /// report EPERM.

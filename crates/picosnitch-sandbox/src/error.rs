@@ -16,6 +16,8 @@ pub enum SandboxError {
     LandlockRequired { role: &'static str, untrusted: &'static str, status: String },
     #[error("seccomp: {0}")]
     Seccomp(String),
+    #[error("the {role} does not run as root: name the unprivileged user it should become")]
+    RootInvoker { role: &'static str },
     #[error("the {role} role runs as the desktop user, and none other than root is configured: set [desktop] user to the user who should see notifications")]
     NoDesktopUser { role: &'static str },
     #[error("{0} is not an absolute path")]

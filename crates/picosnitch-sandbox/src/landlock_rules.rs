@@ -86,10 +86,14 @@ pub(crate) fn restrict(policy: &Policy, ctx: &Context) -> Result<String, Sandbox
     }
     // With the network access handled and no rule, every TCP bind and connect is
     // refused (the remote role only uses the socket it is given); a ConnectPort role
-    // (virustotal) may connect to its one port.
+    // (virustotal) may connect to its one port, a BindConfigured one (the web UI) bind
+    // its own.
     if net_rules {
         if let (Network::ConnectPort { .. }, Some(port)) = (policy.network, ctx.connect_port) {
             created = created.add_rule(NetPort::new(port, AccessNet::ConnectTcp)).map_err(ll)?;
+        }
+        if let (Network::BindConfigured { .. }, Some(port)) = (policy.network, ctx.bind_port) {
+            created = created.add_rule(NetPort::new(port, AccessNet::BindTcp)).map_err(ll)?;
         }
     }
     let status = created.restrict_self().map_err(ll)?;

@@ -48,6 +48,11 @@ pub struct Context {
     pub spool_dir: PathBuf,
     /// The one TCP port a `Network::ConnectPort` role may connect to.
     pub connect_port: Option<u16>,
+    /// The port a `Network::BindConfigured` program serves on.
+    pub bind_port: Option<u16>,
+    /// Who a `User::Invoker` program started by root becomes: (uid, gid), with that
+    /// gid as its only group.
+    pub run_as: Option<(u32, u32)>,
 }
 
 /// What confinement achieved, for the log and `picosnitch status`.
@@ -69,16 +74,28 @@ pub fn confine(policy: &Policy, ctx: &Context) -> Result<Report, SandboxError> {
         return Err(SandboxError::Threads { role: policy.role, threads });
     }
     let keep = policy.kept_capabilities();
+    // SAFETY: getuid/getgid have no preconditions.
+    let (own_uid, own_gid) = unsafe { (libc::getuid(), libc::getgid()) };
     caps_drop::check_available(policy.role, &keep)?;
-    caps_drop::cut_bounding_set(&keep)?;
     let (uid, gid) = match policy.user {
         User::Root => (0, 0),
         User::Service => (ctx.service_uid, ctx.service_gid),
+        User::Invoker => match ctx.run_as {
+            Some((0, _)) => return Err(SandboxError::RootInvoker { role: policy.role }),
+            Some(target) => target,
+            None if own_uid == 0 => return Err(SandboxError::RootInvoker { role: policy.role }),
+            None => (own_uid, own_gid),
+        },
         User::Desktop => match ctx.desktop {
             Some((uid, gid)) if uid != 0 => (uid, gid),
             _ => return Err(SandboxError::NoDesktopUser { role: policy.role }),
         },
     };
+    // Only a privileged process may cut its bounding set; an unprivileged one has no
+    // capability to lose and, with no_new_privs below, none to gain.
+    if own_uid == 0 || caps_drop::may_cut_bounding_set() {
+        caps_drop::cut_bounding_set(&keep)?;
+    }
     caps_drop::become_user(uid, gid, &keep)?;
     // Not dumpable: no other process of the service user may ptrace this one or read
     // its memory through /proc.

@@ -9,6 +9,10 @@ pub enum User {
     Root,
     /// The service user (`[data] owner`).
     Service,
+    /// Whoever started it, kept as is (with its groups); started by root, the user
+    /// named in [`crate::Context::run_as`], and without one it refuses to run. For
+    /// programs people start themselves (the web UI), not daemon roles.
+    Invoker,
     /// The desktop user (`[desktop] user`), never root.
     Desktop,
 }
@@ -73,6 +77,8 @@ pub enum Network {
     ConnectPort { why: &'static str },
     /// Not restricted by the role itself (it has no Landlock), and why that is safe.
     NotRestricted { why: &'static str },
+    /// TCP bind on [`crate::Context::bind_port`] only, and no TCP connect (Landlock).
+    BindConfigured { why: &'static str },
 }
 
 /// How a system call's arguments are restricted.

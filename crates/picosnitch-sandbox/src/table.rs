@@ -61,6 +61,7 @@ pub fn render(policies: &[&Policy]) -> String {
         let user = match p.user {
             User::Root => "root".to_string(),
             User::Service => "service user".to_string(),
+            User::Invoker => "whoever starts it; root must name an unprivileged user to become".to_string(),
             User::Desktop => "desktop user".to_string(),
         };
         let mut caps: Vec<String> = Vec::new();
@@ -89,6 +90,7 @@ pub fn render(policies: &[&Policy]) -> String {
             Network::HandedOver { why } => format!("only the socket the supervisor connects to the configured host and port: {why}"),
             Network::ConnectPort { why } => format!("TCP connect to one port only: {why}"),
             Network::NotRestricted { why } => format!("not restricted: {why}"),
+            Network::BindConfigured { why } => format!("TCP bind on the configured port only, no TCP connect: {why}"),
         };
         let mut families: BTreeMap<_, Vec<String>> = BTreeMap::new();
         for c in p.all_syscalls() {

@@ -15,6 +15,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Another connection holds a lock that keeps this one out (SQLITE_BUSY or
+    /// SQLITE_LOCKED after the busy timeout).
+    pub fn is_locked(&self) -> bool {
+        matches!(self, StoreError::Sqlite { source, .. }
+            if matches!(source.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)))
+    }
+
+    /// The file (or its journal) could not be opened for want of permission.
+    pub fn is_permission(&self) -> bool {
+        matches!(self, StoreError::Sqlite { source, .. }
+            if matches!(source.sqlite_error_code(), Some(rusqlite::ErrorCode::PermissionDenied | rusqlite::ErrorCode::CannotOpen)))
+    }
+
     pub(crate) fn from_sqlite(path: &std::path::Path, e: rusqlite::Error) -> Self {
         if let rusqlite::Error::SqliteFailure(f, _) = &e {
             if f.code == rusqlite::ErrorCode::DiskFull {

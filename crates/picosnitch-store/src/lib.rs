@@ -17,7 +17,10 @@ mod verdict;
 pub use aggregate::Aggregator;
 pub use error::StoreError;
 pub use known::KnownExe;
-pub use history::{Dimension, ExeField, Filter, GroupKey, HistoryAnswer, HistoryQuery, HistoryRow, QueryInterrupt, Role, TimeRange};
+pub use history::{
+    Dimension, ExeField, Filter, GroupKey, HistoryAnswer, HistoryQuery, HistoryRow, QueryInterrupt, Role, SeriesAnswer, SeriesLine, SeriesQuery, TimeRange,
+    Totals,
+};
 pub use query::{TopQuery, TopRow};
 pub use record::{ConnectionRecord, ExeRecord};
 pub use render::{human_bytes, render_csv, render_json, render_table};

@@ -22,10 +22,12 @@ pub(crate) enum SummaryDim {
     RemoteAddress = 7,
     Domain = 8,
     Total = 9,
+    /// Network namespaces (schema version 4): the web UI counts them per period.
+    Netns = 10,
 }
 
 impl SummaryDim {
-    pub(crate) const ALL: [SummaryDim; 10] = [
+    pub(crate) const ALL: [SummaryDim; 11] = [
         SummaryDim::Exe,
         SummaryDim::Parent,
         SummaryDim::Grandparent,
@@ -36,6 +38,7 @@ impl SummaryDim {
         SummaryDim::RemoteAddress,
         SummaryDim::Domain,
         SummaryDim::Total,
+        SummaryDim::Netns,
     ];
 
     /// The `connections` expression whose value the dimension sums by.
@@ -51,6 +54,7 @@ impl SummaryDim {
             SummaryDim::RemoteAddress => "raddr_id",
             SummaryDim::Domain => "domain_id",
             SummaryDim::Total => "0",
+            SummaryDim::Netns => "netns",
         }
     }
 
@@ -66,6 +70,7 @@ impl SummaryDim {
             SummaryDim::RemoteAddress => r.raddr,
             SummaryDim::Domain => r.domain,
             SummaryDim::Total => 0,
+            SummaryDim::Netns => r.netns,
         }
     }
 }
@@ -106,6 +111,7 @@ pub(crate) struct RowIds {
     pub laddr: i64,
     pub raddr: i64,
     pub domain: i64,
+    pub netns: i64,
 }
 
 impl RowIds {
@@ -125,11 +131,12 @@ impl RowIds {
             laddr: r.get(first + 10)?,
             raddr: r.get(first + 11)?,
             domain: r.get(first + 12)?,
+            netns: r.get(first + 13)?,
         })
     }
 }
 
-pub(crate) const ROW_IDS_COLUMNS: &str = "contime, send, recv, events, exe_id, pexe_id, gpexe_id, uid, lport, rport, laddr_id, raddr_id, domain_id";
+pub(crate) const ROW_IDS_COLUMNS: &str = "contime, send, recv, events, exe_id, pexe_id, gpexe_id, uid, lport, rport, laddr_id, raddr_id, domain_id, netns";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Sums {
@@ -149,9 +156,14 @@ pub(crate) struct SummaryDelta {
 
 impl SummaryDelta {
     pub(crate) fn add(&mut self, r: &RowIds, sign: i64) {
+        self.add_dims(r, sign, &SummaryDim::ALL);
+    }
+
+    /// Like [`SummaryDelta::add`] for some dimensions only (a backfill of new ones).
+    pub(crate) fn add_dims(&mut self, r: &RowIds, sign: i64, dims: &[SummaryDim]) {
         for level in LEVELS {
             let bucket = bucket_of(r.contime, level.width);
-            for dim in SummaryDim::ALL {
+            for &dim in dims {
                 let s = self.cells.entry((level, dim, bucket, dim.value(r))).or_default();
                 s.rows += sign;
                 s.send = s.send.saturating_add(sign.saturating_mul(r.send));
@@ -229,8 +241,16 @@ const REBUILD_CHUNK: i64 = 6 * 3_600;
 /// pass over `connections` by time, summing in memory, is several times faster than a
 /// GROUP BY per dimension and level (which took ~10 minutes on 10 million rows).
 pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
+    rebuild_dims(conn, &SummaryDim::ALL)
+}
+
+/// Recounts the summaries of `dims` only, leaving the others as they are: how a
+/// migration fills in a dimension added later (schema 3's network namespaces).
+pub(crate) fn rebuild_dims(conn: &Connection, dims: &[SummaryDim]) -> rusqlite::Result<()> {
     for level in LEVELS {
-        conn.execute(&format!("DELETE FROM {}", level.table), [])?;
+        for dim in dims {
+            conn.execute(&format!("DELETE FROM {} WHERE dim = ?1", level.table), [*dim as i64])?;
+        }
     }
     let bounds: (Option<i64>, Option<i64>) =
         conn.query_row("SELECT (SELECT min(contime) FROM connections), (SELECT max(contime) FROM connections)", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -241,7 +261,7 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
         let mut delta = SummaryDelta::default();
         let mut rows = select.query(params![from, from + REBUILD_CHUNK])?;
         while let Some(r) = rows.next()? {
-            delta.add(&RowIds::from_row(r, 0)?, 1);
+            delta.add_dims(&RowIds::from_row(r, 0)?, 1, dims);
         }
         delta.apply(conn)?;
         from += REBUILD_CHUNK;

@@ -77,6 +77,29 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
     },
+    /// Serve the web UI on 127.0.0.1:5100: the history and the live feed in the browser.
+    ///
+    /// Runs as the user who starts it (who must be able to read the history: a member of
+    /// [data] group); root must name the user to become with --user.
+    Webui {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Loopback address to listen on [default: [webui] address, 127.0.0.1]
+        #[arg(long, value_name = "ADDRESS")]
+        address: Option<std::net::IpAddr>,
+        /// Port [default: [webui] port, 5100; 0 picks a free one]
+        #[arg(long)]
+        port: Option<u16>,
+        /// Also serve on this Unix socket, for a reverse proxy [default: [webui] socket]
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// Started as root: the user to become [default: [webui] user]
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// Database to read [default: [database] path]
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+    },
     /// Check a config file without starting anything (exit status 78 when invalid).
     CheckConfig {
         /// The file to check [default: /etc/picosnitch/config.toml]
@@ -129,6 +152,11 @@ pub fn main() -> ExitCode {
             }
             picosnitch_tui::tui::run(options)
         }),
+        Command::Webui { config, address, port, socket, user, db } => {
+            // Before anything opens a descriptor that could land on the death note's.
+            crate::webui::reserve_death_note_fd();
+            with_config(config.as_deref(), "webui", |_, cfg| crate::webui::run(cfg, crate::webui::Options { address, port, socket, user, db }))
+        }
         Command::CheckConfig { file, print } => {
             let path = file.unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
             match Config::load(&path) {
@@ -200,7 +228,7 @@ fn with_config(
     match body(config_path, &config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if role == "status" || role == "query" || role == "remote-schema" {
+            if role == "status" || role == "query" || role == "remote-schema" || role == "webui" {
                 eprintln!("picosnitch {role}: {e:#}");
             } else {
                 tracing::error!("{e:#}");

@@ -104,6 +104,8 @@ pub fn context(config: &Config) -> anyhow::Result<picosnitch_sandbox::Context> {
         desktop: crate::notify::desktop_account(config)?,
         spool_dir: crate::remote::spool_dir(config),
         connect_port: None,
+        bind_port: None,
+        run_as: None,
     })
 }
 
@@ -153,6 +155,7 @@ pub fn all_policies() -> Vec<&'static Policy> {
         &crate::notify::policy::POLICY,
         &crate::remote::policy::POLICY,
         &crate::virustotal::policy::POLICY,
+        &crate::webui::policy::POLICY,
     ]
 }
 

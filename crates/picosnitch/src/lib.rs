@@ -25,4 +25,5 @@ pub mod sd_notify;
 pub mod status;
 pub mod supervisor;
 pub mod virustotal;
+pub mod webui;
 pub mod writer;

@@ -253,3 +253,67 @@ fn the_virustotal_role_reaches_nothing_but_its_api() {
     }
     assert_eq!((field("NoNewPrivs:").as_str(), field("Seccomp:").as_str()), ("1", "2"));
 }
+
+/// The uid of `name` from /etc/passwd.
+fn uid_of(name: &str) -> u32 {
+    let passwd = std::fs::read_to_string("/etc/passwd").expect("/etc/passwd");
+    passwd
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&name)).then(|| f.get(2).and_then(|u| u.parse().ok())).flatten()
+        })
+        .unwrap_or_else(|| panic!("no user {name} in /etc/passwd"))
+}
+
+/// `picosnitch webui` started by root becomes the named user with the history's group
+/// only, keeps no capability, and from inside its confinement can neither read secrets,
+/// write a file, connect over TCP nor execute a program; it still answers from the
+/// history the daemon wrote.
+#[test]
+fn the_web_ui_runs_unprivileged_and_confined() {
+    if !root_or_skip("the_web_ui_runs_unprivileged_and_confined") {
+        return;
+    }
+    use common::webui::{WebUiProcess, WEBUI_USER};
+    let d = Daemon::start("");
+    job_still_works(&d, "webui");
+    let w = WebUiProcess::start(&d, &[("PICOSNITCH_WEBUI_PROBE", "read-shadow,write-outside")]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", w.pid())).expect("web UI status");
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or_default().to_string();
+    let nobody = uid_of(WEBUI_USER).to_string();
+    assert!(field("Uid:").split_whitespace().all(|u| u == nobody), "uids: {}", field("Uid:"));
+    assert!(field("Gid:").split_whitespace().all(|g| g == SERVICE_UID.to_string()), "gids: {}", field("Gid:"));
+    assert_eq!(field("Groups:"), SERVICE_UID.to_string(), "the history's group is its only group");
+    for set in ["CapEff:", "CapPrm:", "CapBnd:", "CapInh:", "CapAmb:"] {
+        assert_eq!(field(set), "0000000000000000", "{set}");
+    }
+    assert_eq!(field("NoNewPrivs:"), "1");
+    assert_eq!(field("Seccomp:"), "2");
+    assert!(w.log().contains("landlock=fully enforced"), "{}", w.log());
+    for probe in ["read-shadow", "write-outside"] {
+        let line = w.wait_log(&["sandbox probe result", probe], Duration::from_secs(10));
+        assert!(line.contains("refused: Permission denied"), "{probe}: {line}");
+    }
+    // Still does its job: the totals are the database's (which grows meanwhile: the
+    // machine's other traffic is recorded too).
+    let sum = || count(&d.db(), "SELECT coalesce(sum(recv), 0) FROM connections");
+    let before = sum();
+    let v = w.get_json("/api/overview?range=all");
+    let after = sum();
+    let shown = v["totals"]["recv"].as_i64().unwrap_or(-1);
+    assert!((before..=after).contains(&shown), "web UI {shown}, database {before}..{after}: {v}");
+    assert!(before >= 5, "the job's bytes are in the history");
+    drop(w);
+
+    // Calls outside its seccomp list end it at once (status 159), before they run.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = listener.local_addr().expect("addr").port();
+    for probe in [format!("connect={port}"), "execve".to_string()] {
+        let mut w = WebUiProcess::spawn(&d, &[], &[("PICOSNITCH_WEBUI_PROBE", &probe)]);
+        assert_eq!(w.wait_exit(Duration::from_secs(30)), 159, "{probe}: {}", w.log());
+        assert!(!w.log().contains("outcome=ALLOWED"), "{probe}: {}", w.log());
+    }
+    listener.set_nonblocking(true).expect("nonblocking");
+    assert!(listener.accept().is_err(), "nothing reached the listener");
+}

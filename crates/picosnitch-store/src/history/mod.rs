@@ -12,7 +12,11 @@ use crate::store::Store;
 use crate::summary::{Level, SummaryDim, LEVELS};
 use split::{split, Part, Source};
 
+mod many;
+mod series;
 mod split;
+pub use many::Totals;
+pub use series::{SeriesAnswer, SeriesLine, SeriesQuery};
 use rusqlite::types::Value;
 use std::collections::HashMap;
 
@@ -72,6 +76,8 @@ pub enum Dimension {
     LocalAddress,
     RemoteAddress,
     Domain,
+    /// The network namespace's inode.
+    Netns,
     /// Time buckets of `width` seconds, aligned to the unix epoch (so to UTC hours).
     Time { width: i64 },
 }
@@ -88,6 +94,7 @@ impl Dimension {
             Dimension::LocalAddress => "c.laddr_id".into(),
             Dimension::RemoteAddress => "c.raddr_id".into(),
             Dimension::Domain => "c.domain_id".into(),
+            Dimension::Netns => "c.netns".into(),
             Dimension::Time { width } => {
                 let w = width.max(1);
                 format!("c.contime - (c.contime % {w} + {w}) % {w}")
@@ -104,7 +111,17 @@ impl Dimension {
             Dimension::LocalAddress => SummaryDim::LocalAddress,
             Dimension::RemoteAddress => SummaryDim::RemoteAddress,
             Dimension::Domain => SummaryDim::Domain,
+            Dimension::Netns => SummaryDim::Netns,
             Dimension::Time { .. } => SummaryDim::Total,
+        }
+    }
+
+    /// The side table holding the text of this dimension's ids, if it has one.
+    fn side_table(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Dimension::LocalAddress | Dimension::RemoteAddress => Some(("addresses", "addr")),
+            Dimension::Domain => Some(("domains", "domain")),
+            _ => None,
         }
     }
 
@@ -227,18 +244,25 @@ fn filter_sql(f: &Filter, args: &mut Vec<Value>) -> String {
             let n = bind(key);
             format!("{not}(c.contime >= {n} AND c.contime < {n} + {})", width.max(1))
         }
-        other => {
-            let n = bind(key);
-            let op = if f.exclude { "!=" } else { "=" };
-            format!("{} {op} {n}", other.raw_expr())
-        }
+        other => match (other.side_table(), &f.key) {
+            // An address or domain given as its text rather than its id.
+            (Some((table, column)), GroupKey::Text(_)) => {
+                let n = bind(key);
+                format!("{} {not}IN (SELECT id FROM {table} WHERE {column} = {n})", other.raw_expr())
+            }
+            _ => {
+                let n = bind(key);
+                let op = if f.exclude { "!=" } else { "=" };
+                format!("{} {op} {n}", other.raw_expr())
+            }
+        },
     }
 }
 
 impl Store {
     /// Grouped sums for the history browser.
     pub fn history(&self, q: &HistoryQuery) -> Result<HistoryAnswer, StoreError> {
-        let use_summaries = q.filters.is_empty() && self.has_summaries();
+        let use_summaries = q.filters.is_empty() && self.summarized(q.group);
         // One read transaction: every part sees the same snapshot even if the writer
         // commits meanwhile. WAL readers never block the writer.
         let tx = self.conn().unchecked_transaction().map_err(|e| self.err(e))?;
@@ -268,6 +292,14 @@ impl Store {
         let rows = self.label(q.group, sums)?;
         tx.finish().map_err(|e| self.err(e))?;
         Ok(HistoryAnswer { rows, used_summaries: use_summaries })
+    }
+
+    /// Whether this history's summaries hold `dim`.
+    fn summarized(&self, dim: Dimension) -> bool {
+        match dim {
+            Dimension::Netns => self.has_netns_summaries(),
+            _ => self.has_summaries(),
+        }
     }
 
     fn sum_part(&self, group: Dimension, part: Part, sums: &mut HashMap<i64, Sums>) -> Result<(), StoreError> {
@@ -344,7 +376,7 @@ impl Store {
                 }
                 v
             }
-            Dimension::User | Dimension::LocalPort | Dimension::RemotePort | Dimension::Time { .. } => sums
+            Dimension::User | Dimension::LocalPort | Dimension::RemotePort | Dimension::Netns | Dimension::Time { .. } => sums
                 .into_iter()
                 .map(|(k, s)| HistoryRow { key: GroupKey::Int(k), label: String::new(), send: s.send, recv: s.recv, events: s.events })
                 .collect(),

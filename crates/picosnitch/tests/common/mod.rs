@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod netns;
+pub mod webui;
 pub mod session_bus;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
