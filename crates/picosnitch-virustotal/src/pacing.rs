@@ -27,12 +27,13 @@ impl Pacing {
         self.next = now + self.interval + self.backoff;
     }
 
-    /// The last request was answered (by anything but a quota error).
-    pub fn answered(&mut self) {
-        if !self.backoff.is_zero() {
-            self.next = self.next.saturating_sub_dur(self.backoff);
-            self.backoff = Duration::ZERO;
-        }
+    /// The last request was answered (by anything but a quota error) at `now`: the next
+    /// one waits a whole interval from the answer, not from the start, so the service
+    /// never sees two requests closer than the interval, however long one took to
+    /// reach it (a slow connection or a loaded machine delays a request, not its answer).
+    pub fn answered(&mut self, now: Instant) {
+        self.backoff = Duration::ZERO;
+        self.next = now + self.interval;
     }
 
     /// The quota ran out or the service could not be reached: wait longer.
@@ -40,16 +41,6 @@ impl Pacing {
         self.backoff = if self.backoff.is_zero() { self.interval.max(Duration::from_secs(60)) } else { (self.backoff * 2).min(MAX_BACKOFF) };
         self.next = now + self.backoff;
         self.backoff
-    }
-}
-
-trait SaturatingSub {
-    fn saturating_sub_dur(self, d: Duration) -> Self;
-}
-
-impl SaturatingSub for Instant {
-    fn saturating_sub_dur(self, d: Duration) -> Self {
-        self.checked_sub(d).unwrap_or(self)
     }
 }
 
@@ -70,7 +61,8 @@ mod tests {
         }
         assert_eq!(p.next_allowed(), t0 + MAX_BACKOFF);
         p.started(t0);
-        p.answered();
-        assert_eq!(p.next_allowed(), t0 + Duration::from_secs(15));
+        let answer = t0 + Duration::from_secs(2);
+        p.answered(answer);
+        assert_eq!(p.next_allowed(), answer + Duration::from_secs(15), "a whole interval after the answer");
     }
 }

@@ -145,11 +145,11 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
                     running = None;
                     match result {
                         Ok(Step::Again) => {
-                            pacing.answered();
+                            pacing.answered(Instant::now());
                             queue.push_front(*job);
                         }
                         Ok(Step::Done(v) | Step::Uploaded(v)) => {
-                            pacing.answered();
+                            pacing.answered(Instant::now());
                             if matches!(job.stage, Stage::Poll { .. }) {
                                 status.files_uploaded += 1;
                             }
