@@ -4,6 +4,7 @@
 mod aggregate;
 mod error;
 mod history;
+mod joined;
 mod known;
 mod query;
 mod record;

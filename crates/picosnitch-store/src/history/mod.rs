@@ -7,7 +7,8 @@
 //! read `connections`, through the (exe|pexe|gpexe)_id indexes when a filter names an
 //! executable.
 use crate::error::StoreError;
-use crate::record::{ConnectionRecord, ExeRecord};
+use crate::joined::SELECT_JOINED;
+use crate::record::ConnectionRecord;
 use crate::store::Store;
 use crate::summary::{Level, SummaryDim, LEVELS};
 use split::{split, Part, Source};
@@ -424,17 +425,7 @@ impl Store {
 
     fn newest_connections(&self, range: TimeRange, filters: &[Filter], pin: Option<(&str, i64)>, limit: usize) -> Result<Vec<ConnectionRecord>, StoreError> {
         let mut args = Vec::new();
-        let mut sql = String::from(
-            "SELECT c.contime, c.send, c.recv, c.events,
-                    e.exe, e.name, e.cmdline, e.sha256, p.exe, p.name, p.cmdline, p.sha256,
-                    g.exe, g.name, g.cmdline, g.sha256,
-                    c.uid, c.family, c.protocol, c.lport, c.rport, la.addr, ra.addr, d.domain, c.netns
-             FROM connections c
-             JOIN executables e ON e.id = c.exe_id JOIN executables p ON p.id = c.pexe_id
-             JOIN executables g ON g.id = c.gpexe_id JOIN addresses la ON la.id = c.laddr_id
-             JOIN addresses ra ON ra.id = c.raddr_id JOIN domains d ON d.id = c.domain_id
-             WHERE 1 = 1",
-        );
+        let mut sql = format!("{SELECT_JOINED} WHERE 1 = 1");
         if let Some((column, id)) = pin {
             args.push(Value::Integer(id));
             sql.push_str(&format!(" AND c.{column} = ?{}", args.len()));
@@ -447,30 +438,8 @@ impl Store {
         args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
         sql.push_str(&format!(" ORDER BY c.contime DESC LIMIT ?{}", args.len()));
         let mut stmt = self.conn().prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let exe = |r: &rusqlite::Row, i: usize| -> rusqlite::Result<ExeRecord> {
-            Ok(ExeRecord { exe: r.get(i)?, name: r.get(i + 1)?, cmdline: r.get(i + 2)?, sha256: r.get(i + 3)? })
-        };
         let rows = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                Ok(ConnectionRecord {
-                    contime: r.get(0)?,
-                    send: r.get(1)?,
-                    recv: r.get(2)?,
-                    events: r.get(3)?,
-                    exe: exe(r, 4)?,
-                    pexe: exe(r, 8)?,
-                    gpexe: exe(r, 12)?,
-                    uid: r.get(16)?,
-                    family: r.get(17)?,
-                    protocol: r.get(18)?,
-                    lport: r.get(19)?,
-                    rport: r.get(20)?,
-                    laddr: r.get(21)?,
-                    raddr: r.get(22)?,
-                    domain: r.get(23)?,
-                    netns: r.get(24)?,
-                })
-            })
+            .query_map(rusqlite::params_from_iter(args.iter()), crate::joined::connection)
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
