@@ -169,17 +169,7 @@ impl Daemon {
 
     /// Waits until the daemon's log has a line containing every one of `parts`.
     pub fn wait_log(&self, parts: &[&str], timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let log = self.log();
-            if let Some(line) = log.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
-                return line.to_string();
-            }
-            if Instant::now() > deadline {
-                panic!("no log line with {parts:?} within {timeout:?}; log:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_log_line("daemon", || self.log(), parts, timeout)
     }
 
     pub fn log(&self) -> String {
@@ -489,4 +479,20 @@ pub fn virustotal_section(fake: &picosnitch_virustotal::fake::FakeVirusTotal, di
         ca.display(),
         fake.port()
     )
+}
+
+/// Waits until `log()` has a line containing every one of `parts`; `who` names the
+/// program in the failure message.
+pub fn wait_log_line(who: &str, log: impl Fn() -> String, parts: &[&str], timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = log();
+        if let Some(line) = text.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
+            return line.to_string();
+        }
+        if Instant::now() > deadline {
+            panic!("no {who} log line with {parts:?} within {timeout:?}; log:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -113,17 +113,7 @@ impl WebUiProcess {
 
     /// Waits until its log has a line with every one of `parts`.
     pub fn wait_log(&self, parts: &[&str], timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let log = self.log();
-            if let Some(line) = log.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
-                return line.to_string();
-            }
-            if Instant::now() > deadline {
-                panic!("no web UI log line with {parts:?} within {timeout:?}; log:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        super::wait_log_line("web UI", || self.log(), parts, timeout)
     }
 
     pub fn url(&self) -> String {
