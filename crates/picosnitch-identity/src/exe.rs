@@ -127,6 +127,14 @@ impl ExeOpenError {
             && self.path_error.as_ref().is_none_or(procfs::is_vanished_io)
     }
 
+    /// The binary is there but this process may not open it, even with
+    /// CAP_DAC_READ_SEARCH: a FUSE mount without `allow_other` refuses every user but
+    /// its owner (root included). Its owner may be able to hash it.
+    pub fn is_denied(&self) -> bool {
+        let denied = |e: &io::Error| e.kind() == io::ErrorKind::PermissionDenied;
+        denied(&self.proc_error) || self.path_error.as_ref().is_some_and(denied)
+    }
+
     fn describe(&self) -> String {
         let mut s = format!(
             "cannot open executable of pid {}: /proc/{}/exe: {}",
@@ -241,7 +249,8 @@ pub fn open_verified(
 }
 
 /// Opens `path` read-only and returns the descriptor with its identity, size, mtime (ns).
-fn open_and_stat(path: &Path) -> io::Result<(OwnedFd, ExeIdentity, u64, i64)> {
+/// Non-blocking, like [`open_verified`]'s attempts.
+pub fn open_and_stat(path: &Path) -> io::Result<(OwnedFd, ExeIdentity, u64, i64)> {
     let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
     let fd = crate::retry::retry_eintr(|| rustix::fs::open(path, flags, Mode::empty()))?;
     let file = File::from(fd);
