@@ -72,11 +72,9 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
             let mut answer: Option<UserHashReply> = None;
             match wake {
                 Wake::Command(cmd) => match cmd? {
-                    Command::Link(Role::Primary, sock) => {
-                        // Requests of the old link are asked again on the new one.
-                        current = None;
-                        primary = Some(Link::new(sock)?);
-                    }
+                    // A file being hashed is answered on the new link (the primary asks
+                    // again too, and ignores the second answer).
+                    Command::Link(Role::Primary, sock) => primary = Some(Link::new(sock)?),
                     Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the user-hasher does not use"),
                     Command::Stop | Command::Closed => return Ok(()),
                     Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
