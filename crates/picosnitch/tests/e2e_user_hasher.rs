@@ -126,44 +126,61 @@ impl FuseMount {
         unsafe { libc::kill(self.server_pid(), sig) };
     }
 
-    /// Unmounts and ends the server; true when both are gone.
-    fn unmount(&mut self) -> bool {
-        let Some(mut server) = self.server.take() else { return true };
+    /// Unmounts and ends the server; Err says what was left.
+    fn unmount(&mut self) -> Result<(), String> {
+        let Some(mut server) = self.server.take() else { return Ok(()) };
         // SAFETY: signalling the server this test started (it may be stopped).
         unsafe { libc::kill(server.id() as i32, libc::SIGCONT) };
         let fusermount = if Path::new("/usr/bin/fusermount").exists() { "/usr/bin/fusermount" } else { "/bin/fusermount" };
         // Busy while some process still reads a file on it: tried again for a while.
         let deadline = Instant::now() + Duration::from_secs(10);
-        let mut ok = false;
-        while !ok && Instant::now() < deadline {
-            ok = as_user(&mut Command::new(fusermount), self.user).arg("-u").arg(&self.mnt).status().is_ok_and(|s| s.success());
-            if !ok {
-                std::thread::sleep(Duration::from_millis(200));
+        let mut last = String::new();
+        while mounted(&self.mnt) && Instant::now() < deadline {
+            match as_user(&mut Command::new(fusermount), self.user).arg("-u").arg(&self.mnt).output() {
+                Ok(out) if out.status.success() => break,
+                Ok(out) => last = String::from_utf8_lossy(&out.stderr).into_owned(),
+                Err(e) => last = e.to_string(),
             }
+            std::thread::sleep(Duration::from_millis(200));
         }
-        if !ok && mounted(&self.mnt) {
+        let mut problems = Vec::new();
+        if mounted(&self.mnt) {
+            problems.push(format!("fusermount -u failed for 10 s ({last}); unmounted lazily"));
             let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut exited = false;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = server.try_wait() {
-                exited = true;
-                break;
+        let ended = |server: &mut Child, within: Duration| {
+            let deadline = Instant::now() + within;
+            while Instant::now() < deadline && server.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(20));
             }
-            std::thread::sleep(Duration::from_millis(20));
+            server.try_wait().ok().flatten().is_some()
+        };
+        // The server ends when the filesystem does, which is not at the unmount when a
+        // mount namespace made meanwhile (`ip netns exec`, anywhere on the machine) holds
+        // a copy of the mount: then it is told to end, which ends the copies' filesystem.
+        if !ended(&mut server, Duration::from_secs(2)) {
+            // SAFETY: signalling the server this test started.
+            unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
         }
-        if !exited {
+        if !ended(&mut server, Duration::from_secs(10)) {
+            let state = std::fs::read_to_string(format!("/proc/{}/status", server.id())).unwrap_or_default();
+            let state = state.lines().find(|l| l.starts_with("State:")).unwrap_or_default().to_string();
+            let stack = std::fs::read_to_string(format!("/proc/{}/stack", server.id())).unwrap_or_default();
+            problems.push(format!("bindfs did not end after the unmount ({state}; {stack}); killed"));
             let _ = server.kill();
             let _ = server.wait();
         }
-        exited && !mounted(&self.mnt)
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
     }
 }
 
 impl Drop for FuseMount {
     fn drop(&mut self) {
-        self.unmount();
+        let _ = self.unmount();
     }
 }
 
@@ -226,7 +243,9 @@ fn an_executable_only_the_desktop_user_can_read_on_fuse_is_hashed_as_that_user()
     assert_eq!(field("CapPrm:"), "0000000000000000");
     assert_eq!(field("Seccomp:"), "2");
     drop(d);
-    assert!(fuse.unmount(), "the mount and its server are gone");
+    if let Err(e) = fuse.unmount() {
+        panic!("the mount and its server are not gone: {e}");
+    }
 }
 
 #[test]
@@ -289,7 +308,9 @@ fn a_hung_fuse_server_is_recorded_as_a_hash_timeout_and_let_go_of() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let server = fuse.server_pid();
-    assert!(fuse.unmount(), "the mount and its server are gone");
+    if let Err(e) = fuse.unmount() {
+        panic!("the mount and its server are not gone: {e}");
+    }
     assert!(!Path::new(&format!("/proc/{server}")).exists(), "bindfs ended");
     assert!(!mounted(&fuse.mnt));
 }
