@@ -404,7 +404,10 @@ in
         # /proc/PID/exe is already gone (short-lived processes), and the desktop session's
         # D-Bus socket under /run/user is used for notifications.
         ProtectHome = "read-only";
-        PrivateTmp = true;
+        # The real /tmp, read-only (ProtectSystem = "strict"; Landlock confines each role
+        # further): programs run from it, AppImages above all (their FUSE mount is
+        # /tmp/.mount_*), are opened there to be hashed. A private /tmp would hide them.
+        PrivateTmp = false;
         PrivateDevices = true;
         DevicePolicy = "closed";
         PrivateMounts = true;
