@@ -3,7 +3,8 @@
 //! read; root is refused it (checked here), so the daemon's user-hasher role, running
 //! as that user, hashes it. A second test stops the FUSE server (SIGSTOP) so that the
 //! read hangs, and checks the `[desktop] hash_timeout_seconds` marker, the counters,
-//! that the abandoned read is let go of once the server answers again, and that the
+//! that the abandoned read is let go of once the server answers again (the file is then
+//! hashed for a new process), and that the
 //! mount and its processes are gone afterwards.
 mod common;
 
@@ -259,7 +260,7 @@ fn a_hung_fuse_server_is_recorded_as_a_hash_timeout_and_let_go_of() {
     // A shell on the mount is the parent of the connecting program: it is hashed as the
     // parent once the server is stopped, while it waits (a program on the mount could
     // not itself run on with its server stopped).
-    let (_, shell) = fuse.add(Path::new("/bin/dash"), "userhash-fuse-shell");
+    let (shell_source, shell) = fuse.add(Path::new("/bin/dash"), "userhash-fuse-shell");
     fuse.mount();
     let child = Traffic::new("userhash-hang-child");
     let child_dir = child.path.parent().expect("dir");
@@ -300,6 +301,14 @@ fn a_hung_fuse_server_is_recorded_as_a_hash_timeout_and_let_go_of() {
     fuse.signal(libc::SIGCONT);
     d.wait_status("the hung read returned", Duration::from_secs(20), |st| st["user_hasher"]["reads_hung"] == 0);
     d.wait_log(&["a hung read returned"], Duration::from_secs(5));
+    // And the filesystem is hashed again: a new shell from the mount, parent of a new
+    // connection, is recorded with its real sha256 (`; true`: the program is not the
+    // last command, which the shell would exec in its own place).
+    let again = format!("{} udp-client --to 127.0.0.1:9 --count 1 --size 8; true", child.path.display());
+    let st = as_user(&mut Command::new(&shell), user).args(["-c", &again]).stdout(Stdio::null()).status().expect("shell again");
+    assert!(st.success());
+    let dash = sha256_of(&shell_source);
+    d.wait_rows(&child.path, Duration::from_secs(30), |r| r.iter().any(|r| r.psha256 == dash));
 
     stdin.write_all(b"done\n").expect("ending the shell");
     drop(stdin);
