@@ -4,8 +4,8 @@
 //! as that user, hashes it. A second test stops the FUSE server (SIGSTOP) so that the
 //! read hangs, and checks the `[desktop] hash_timeout_seconds` marker, the counters,
 //! that the abandoned read is let go of once the server answers again (the file is then
-//! hashed for a new process), and that the
-//! mount and its processes are gone afterwards.
+//! hashed for a new process), and that the mount and its processes are gone
+//! afterwards.
 mod common;
 
 use common::session_bus::ensure_account;
