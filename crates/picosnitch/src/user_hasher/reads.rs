@@ -125,13 +125,18 @@ impl Reader {
     /// The job's result, or `TimedOut` once its deadline passed (its thread is then
     /// abandoned).
     pub async fn finish(&self, job: &Job) -> Done {
-        let waited = futures_lite::future::or(async { job.rx.recv().await.ok() }, async {
+        let waited = futures_lite::future::or(async { Some(job.rx.recv().await) }, async {
             async_io::Timer::at(job.deadline).await;
             None
         })
         .await;
-        if let Some(done) = waited {
-            return done;
+        match waited {
+            Some(Ok(done)) => return done,
+            // Its thread ended without an answer (it panicked): nothing hangs.
+            Some(Err(_)) => {
+                return Done { outcome: UserHashOutcome::Failed("the hashing thread ended without an answer".into()), bytes: 0, cached: false }
+            }
+            None => {}
         }
         let mut s = lock(&self.shared);
         // The thread may have finished between the timer and the lock.
