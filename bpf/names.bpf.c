@@ -51,8 +51,10 @@ struct {
 	__type(value, struct ps_name_event);
 } name_scratch SEC(".maps");
 
+/* Shared by all CPUs, atomic adds: see the `stats` map in picosnitch.bpf.c for why not
+ * per CPU. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, PS_NSTAT_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -74,7 +76,7 @@ static __always_inline void name_stat(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&name_stats, &idx);
 	if (v)
-		*v += 1; /* per-CPU slot */
+		__sync_fetch_and_add(v, 1);
 }
 
 /* Process context only: the namespace of the task creating or using the socket. */

@@ -11,6 +11,8 @@ pub mod skipped_runs;
 pub use hooks::{HookSet, Requested};
 pub use loader::{CaptureOptions, HookChoice, KernelCapture, LoadError};
 pub use names::{NameCapture, NameRecord, NameSource};
+/// A map that could not be read (the loss counters' reads return it).
+pub use aya::maps::MapError;
 
 /// The compiled object (`bpf/picosnitch.bpf.c`), aligned for the ELF parser.
 pub static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/picosnitch.bpf.o"));

@@ -3,7 +3,7 @@
 //! buffer, the per-flow counters and the loss counters.
 use crate::events::{FlowKey, FlowValue, STAT_MAX, STAT_NAMES};
 use crate::hooks::{self, HookSet, KernelFeatures, ProbeError, Requested};
-use aya::maps::{HashMap, MapData, PerCpuArray, RingBuf, SkStorage};
+use aya::maps::{Array, HashMap, MapData, MapError, RingBuf, SkStorage};
 use aya::programs::{
     BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, FExit,
 };
@@ -64,7 +64,7 @@ pub struct KernelCapture {
     ebpf: Ebpf,
     pub ring: RingBuf<MapData>,
     pub flows: HashMap<MapData, FlowKey, FlowValue>,
-    pub stats: PerCpuArray<MapData, u64>,
+    pub stats: Array<MapData, u64>,
     pub choice: HookChoice,
     pub cgroup: PathBuf,
 }
@@ -159,26 +159,22 @@ impl KernelCapture {
 
         let ring = take_map(&mut ebpf, "events", RingBuf::try_from)?;
         let flows = take_map(&mut ebpf, "flows", HashMap::try_from)?;
-        let stats = take_map(&mut ebpf, "stats", PerCpuArray::try_from)?;
+        let stats = take_map(&mut ebpf, "stats", Array::try_from)?;
         Ok(Self { ebpf, ring, flows, stats, choice: HookChoice { hook_set, reason, features }, cgroup })
     }
 
-    /// The kernel's loss and degradation counters, summed over CPUs, by name.
-    pub fn loss_counters(&self) -> Vec<(&'static str, u64)> {
-        let mut out = Vec::with_capacity(STAT_NAMES.len());
+    /// The kernel's loss and degradation counters, by name. An error means they could
+    /// not be read: the caller must say so, never take it for "nothing lost".
+    pub fn loss_counters(&self) -> Result<Vec<(&'static str, u64)>, MapError> {
+        let mut out = Vec::with_capacity(STAT_NAMES.len() + 1);
         for (i, name) in STAT_NAMES.iter().enumerate() {
-            out.push((*name, self.stat(i as u32)));
+            let idx = i as u32;
+            if idx < STAT_MAX {
+                out.push((*name, self.stats.get(&idx, 0)?));
+            }
         }
         out.push(("missed_runs", self.missed_runs().iter().map(|(_, n)| n).sum()));
-        out
-    }
-
-    fn stat(&self, idx: u32) -> u64 {
-        if idx < STAT_MAX {
-            self.stats.get(&idx, 0).map(|v| v.iter().sum::<u64>()).unwrap_or(0)
-        } else {
-            0
-        }
+        Ok(out)
     }
 
     /// The loaded tracing programs (tp_btf, fexit), by name: the kernel may skip their

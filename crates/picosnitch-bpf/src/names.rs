@@ -2,7 +2,7 @@
 //! TLS client packet of each TCP socket, as raw bytes for the primary to parse. Its own
 //! object and ring buffer, so a flood of DNS answers cannot push flow records out.
 use crate::loader::LoadError;
-use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, MapData, MapError, RingBuf};
 use aya::programs::{CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr};
 use aya::{Btf, Ebpf, EbpfLoader};
 use std::fs::File;
@@ -105,7 +105,7 @@ impl NameRecord {
 pub struct NameCapture {
     _ebpf: Ebpf,
     pub ring: RingBuf<MapData>,
-    stats: PerCpuArray<MapData, u64>,
+    stats: Array<MapData, u64>,
 }
 
 const SOCK_ADDR: [&str; 4] = ["name_connect4", "name_connect6", "name_sendmsg4", "name_sendmsg6"];
@@ -138,22 +138,20 @@ impl NameCapture {
             prog.attach(&cgroup_fd, kind, CgroupAttachMode::Single).map_err(|source| LoadError::Attach { name, source })?;
         }
         let ring = take_map(&mut ebpf, "name_events", RingBuf::try_from)?;
-        let stats = take_map(&mut ebpf, "name_stats", PerCpuArray::try_from)?;
+        let stats = take_map(&mut ebpf, "name_stats", Array::try_from)?;
         Ok(Self { _ebpf: ebpf, ring, stats })
     }
 
-    /// The kernel side's counters, summed over CPUs, by name.
-    pub fn counters(&self) -> Vec<(&'static str, u64)> {
-        NAME_STAT_NAMES
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let idx = i as u32;
-                let total =
-                    if idx < NSTAT_MAX { self.stats.get(&idx, 0).map(|v| v.iter().sum::<u64>()).unwrap_or(0) } else { 0 };
-                (*name, total)
-            })
-            .collect()
+    /// The kernel side's counters, by name; an error when they cannot be read.
+    pub fn counters(&self) -> Result<Vec<(&'static str, u64)>, MapError> {
+        let mut out = Vec::with_capacity(NAME_STAT_NAMES.len());
+        for (i, name) in NAME_STAT_NAMES.iter().enumerate() {
+            let idx = i as u32;
+            if idx < NSTAT_MAX {
+                out.push((*name, self.stats.get(&idx, 0)?));
+            }
+        }
+        Ok(out)
     }
 }
 

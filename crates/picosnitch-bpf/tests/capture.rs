@@ -173,7 +173,7 @@ fn storage_is_created_and_every_loss_counter_is_reported() {
     let mut events = Vec::new();
     drain(&mut cap, &mut events);
 
-    let counters = cap.loss_counters();
+    let counters = cap.loss_counters().expect("reading the loss counters");
     let names: Vec<&str> = counters.iter().map(|(n, _)| *n).collect();
     for want in ["storage_open", "storage_peer", "storage_fin", "missed_runs"] {
         assert!(names.contains(&want), "{want} missing from {names:?}");

@@ -46,7 +46,8 @@ pub struct MonitorStatus {
     /// Flows closed by the monitor because their process is gone and the socket has no
     /// close hook (AF_PACKET) or went idle.
     pub flows_reaped: u64,
-    /// Counter reads of the kernel's flow map that failed (entry vanished early).
+    /// Counter reads that failed: of the kernel's flow map (an entry vanished early), or
+    /// of its loss counters (losses may then go unseen).
     pub counter_read_failures: u64,
     /// Kernel flow entries removed unrecorded: their announcement never reached the
     /// monitor (seen in two sweeps a minute apart). Their bytes are lost.

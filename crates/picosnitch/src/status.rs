@@ -88,6 +88,9 @@ impl PipelineStatus {
             if m.records_undecodable > 0 {
                 losses.push(("undecodable kernel records".into(), m.records_undecodable));
             }
+            if m.counter_read_failures > 0 {
+                losses.push(("kernel counter reads failed (flow bytes or losses unseen)".into(), m.counter_read_failures));
+            }
             if m.orphan_flows_removed > 0 {
                 losses.push(("kernel flows never announced, removed unrecorded".into(), m.orphan_flows_removed));
             }

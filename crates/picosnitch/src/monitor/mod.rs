@@ -23,7 +23,7 @@ use picosnitch_ipc::control::{FromRole, Role};
 use picosnitch_ipc::events::{EventBatch, ExecInfo, KernelEvent};
 use picosnitch_ipc::status::{MonitorStatus, RoleStatus};
 use picosnitch_ipc::{link, Link, SeqPacket};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -349,10 +349,21 @@ impl Monitor {
     }
 
     async fn report(&mut self, control: &Control) -> anyhow::Result<()> {
-        let mut kernel: BTreeMap<String, u64> =
-            self.cap.loss_counters().into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+        // Counters that cannot be read keep their last values, and the failure is counted
+        // and shown with the losses: unread counters are not "nothing lost".
+        let mut kernel = self.status.kernel.clone();
+        match self.cap.loss_counters() {
+            Ok(counters) => kernel.extend(counters.into_iter().map(|(n, v)| (n.to_string(), v))),
+            Err(e) => {
+                self.status.counter_read_failures += 1;
+                tracing::error!(error = %e, "cannot read the kernel's loss counters: losses may go unseen");
+            }
+        }
         if let Some(names) = &self.names {
-            names.counters(&mut kernel);
+            if let Err(e) = names.counters(&mut kernel) {
+                self.status.counter_read_failures += 1;
+                tracing::error!(error = %e, "cannot read the name capture's loss counters: losses may go unseen");
+            }
             self.status.name_records_read = names.records_read;
             self.status.name_records_undecodable = names.records_undecodable;
         }

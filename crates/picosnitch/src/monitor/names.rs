@@ -54,9 +54,10 @@ impl Names {
     }
 
     /// The kernel side's counters, by name, for `picosnitch status`.
-    pub fn counters(&self, into: &mut BTreeMap<String, u64>) {
-        for (name, v) in self.cap.counters() {
+    pub fn counters(&self, into: &mut BTreeMap<String, u64>) -> Result<(), picosnitch_bpf::MapError> {
+        for (name, v) in self.cap.counters()? {
             into.insert(name.to_string(), v);
         }
+        Ok(())
     }
 }
