@@ -17,7 +17,7 @@ pub const DIR_IN: u16 = 1;
 /// Set in [`FlowValue::flags`] while a connect()'s announcement waits in socket storage.
 pub const FLOW_PENDING_OPEN: u32 = 1;
 
-/// Names of the kernel's per-CPU loss and degradation counters, by index.
+/// Names of the kernel's loss and degradation counters, by index.
 pub const STAT_NAMES: [&str; 9] = [
     "ringbuf_full_flow",
     "ringbuf_full_close",
