@@ -18,6 +18,7 @@ packages=(
     postgresql            # the remote-history tests start a throwaway PostgreSQL cluster (initdb, postgres, psql) on loopback
     chromium              # the web UI tests run the page in headless Chromium (/usr/bin/chromium)
     chromium-driver       # (the issue asks for it with chromium; Playwright talks CDP to the browser itself)
+    dnsmasq-base          # the reverse DNS tests run a real DNS server with PTR records (the binary only: the dnsmasq package would start a system resolver)
 )
 # The web UI tests drive Chromium with playwright-core from npm (pinned in
 # crates/picosnitch/tests/browser/package-lock.json). A node that already brings its npm
