@@ -13,6 +13,26 @@ pub enum RoleStatus {
     Remote(RemoteStatus),
     VirusTotal(VirusTotalStatus),
     Notify(NotifyStatus),
+    ReverseDns(ReverseDnsStatus),
+}
+
+/// The rdns role: PTR lookups sent to the resolver and what came back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReverseDnsStatus {
+    /// The resolver asked (`address:port`).
+    pub resolver: String,
+    pub queries: u64,
+    /// Replies naming the address, and replies saying there is no name.
+    pub named: u64,
+    pub no_name: u64,
+    /// Lookups without a reply in time (a resolver down or slow).
+    pub timeouts: u64,
+    /// Replies that did not parse or did not fit their query, resolver errors
+    /// (SERVFAIL, REFUSED), and send failures.
+    pub errors: u64,
+    /// Lookups refused because too many were in flight.
+    pub dropped_busy: u64,
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +135,17 @@ pub struct PrimaryStatus {
     /// Flows given a domain from a DNS answer, and from a TLS server name.
     pub domains_from_dns: u64,
     pub domains_from_tls: u64,
+    /// Names learnt from reverse DNS (PTR) lookups, flows given a domain from one,
+    /// lookups that failed or timed out, and addresses not looked up because too many
+    /// were waiting (with `[monitoring] reverse_dns`).
+    #[serde(default)]
+    pub rdns_names_learnt: u64,
+    #[serde(default)]
+    pub domains_from_rdns: u64,
+    #[serde(default)]
+    pub rdns_failed: u64,
+    #[serde(default)]
+    pub rdns_not_asked: u64,
     /// Names in the cache now, and names pushed out before their TTL by its bounds.
     pub domain_cache_entries: u64,
     pub domain_cache_evicted_early: u64,

@@ -155,6 +155,7 @@ pub fn all_policies() -> Vec<&'static Policy> {
         &crate::notify::policy::POLICY,
         &crate::remote::policy::POLICY,
         &crate::virustotal::policy::POLICY,
+        &crate::rdns::policy::POLICY,
         &crate::webui::policy::POLICY,
     ]
 }

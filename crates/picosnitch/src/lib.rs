@@ -19,6 +19,7 @@ pub mod monitor;
 pub mod notify;
 pub mod primary;
 pub mod query;
+pub mod rdns;
 pub mod remote;
 pub mod role;
 pub mod sd_notify;

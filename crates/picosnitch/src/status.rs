@@ -1,6 +1,6 @@
 //! The daemon's status, written by the supervisor to `<runtime_dir>/status.json` every
 //! second and read by `picosnitch status`. Every loss counter of every role is in it.
-use picosnitch_ipc::status::{HasherStatus, MonitorStatus, NotifyStatus, PrimaryStatus, RemoteStatus, VirusTotalStatus, WriterStatus};
+use picosnitch_ipc::status::{HasherStatus, MonitorStatus, NotifyStatus, PrimaryStatus, RemoteStatus, ReverseDnsStatus, VirusTotalStatus, WriterStatus};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -46,6 +46,9 @@ pub struct PipelineStatus {
     /// Absent unless `[virustotal]` has an API key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virustotal: Option<VirusTotalStatus>,
+    /// Absent unless `[monitoring] reverse_dns` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverse_dns: Option<ReverseDnsStatus>,
 }
 
 impl PipelineStatus {
@@ -208,6 +211,13 @@ impl PipelineStatus {
                 p.domain_cache_entries,
                 p.domain_cache_evicted_early
             );
+            if self.reverse_dns.is_some() || p.rdns_names_learnt + p.rdns_failed + p.rdns_not_asked > 0 {
+                let _ = writeln!(
+                    s,
+                    "  reverse DNS: names learnt {}, flows named {}, lookups failed or timed out {}, addresses not looked up (too many waiting) {}",
+                    p.rdns_names_learnt, p.domains_from_rdns, p.rdns_failed, p.rdns_not_asked
+                );
+            }
             let _ = writeln!(s, "  notices raised {}, dropped (no notify role, or it fell behind) {}", p.notices_raised, p.notices_dropped);
         }
         if let Some(h) = &self.hasher {
@@ -258,6 +268,17 @@ impl PipelineStatus {
                 v.lookups, v.files_uploaded, v.flagged, v.queued, v.quota_errors, v.errors
             );
             if let Some(e) = &v.last_error {
+                let _ = writeln!(s, "  last error: {e}");
+            }
+        }
+        if let Some(r) = &self.reverse_dns {
+            // Not losses: an address without a name is recorded all the same.
+            let _ = writeln!(
+                s,
+                "\nrdns: resolver {}, queries {}, named {}, no name {}, timeouts {}, errors {}, refused (too many in flight) {}",
+                r.resolver, r.queries, r.named, r.no_name, r.timeouts, r.errors, r.dropped_busy
+            );
+            if let Some(e) = &r.last_error {
                 let _ = writeln!(s, "  last error: {e}");
             }
         }

@@ -9,6 +9,7 @@ mod outbox;
 mod pack;
 mod periods;
 pub mod policy;
+mod reverse_dns;
 mod sightings;
 mod virustotal;
 
@@ -80,6 +81,7 @@ enum Input {
     /// fanotify's reports on hashed executables, from the watch of this generation.
     ExeChanges(u32, Vec<crate::exe_watch::Change>),
     Verdict(u32, Received<picosnitch_ipc::virustotal::VtReply>),
+    Ptr(u32, Received<picosnitch_ipc::reverse_dns::PtrReplyMsg>),
 }
 
 pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
@@ -210,6 +212,7 @@ struct Primary<'a> {
     /// Generation of the current fanotify watch; a reader of an older one stops.
     watch_gen: u32,
     virustotal: virustotal::VirusTotalQueue,
+    rdns: reverse_dns::ReverseDns,
 }
 
 /// A flow the kernel reported open and not yet closed.
@@ -262,6 +265,7 @@ impl<'a> Primary<'a> {
             awaiting_sha: VecDeque::new(),
             watch_gen: 0,
             virustotal: virustotal::VirusTotalQueue::new(&config.virustotal),
+            rdns: reverse_dns::ReverseDns::new(&config.monitoring),
         }
     }
 
@@ -358,11 +362,29 @@ impl<'a> Primary<'a> {
                             self.virustotal.relinked();
                         }
                     },
-                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) | Input::ExeChanges(..) | Input::Verdict(..) => {} // from a replaced link
+                    Input::Ptr(g, msg) if self.rdns.link.as_ref().is_some_and(|(rg, _)| *rg == g) => match msg {
+                        Ok(Some((reply, _))) => {
+                            let ids = &mut self.ids;
+                            if let Some((name, flows)) = self.rdns.answered(reply, |n| ids.intern(n)) {
+                                for key in flows {
+                                    if self.name_flow(key, &name) || self.periods.name_unnamed(key, &name) {
+                                        self.status.domains_from_rdns += 1;
+                                    }
+                                }
+                            }
+                        }
+                        Ok(None) | Err(_) => {
+                            tracing::warn!("rdns link closed; its lookups are repeated to its replacement");
+                            self.rdns.link = None;
+                            self.rdns.relinked();
+                        }
+                    },
+                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) | Input::ExeChanges(..) | Input::Verdict(..) | Input::Ptr(..) => {} // from a replaced link
                 }
             }
             self.send_hash_jobs().await;
             self.virustotal.send().await;
+            self.rdns.send().await;
             if self.config.database.enabled {
                 self.outbox.push_verdicts(std::mem::take(&mut self.virustotal.verdicts));
             } else {
@@ -408,6 +430,7 @@ impl<'a> Primary<'a> {
                 self.status.hashes_pending = self.ids.pending() as u64;
                 self.status.virustotal_not_checked = self.virustotal.not_checked;
                 self.domains.report(&mut self.status);
+                self.rdns.report(&mut self.status);
                 let feed = self.feed.stats();
                 self.status.feed_subscribers = feed.subscribers as u64;
                 self.status.feed_updates_published = feed.published;
@@ -454,6 +477,12 @@ impl<'a> Primary<'a> {
                 spawn_reader(self.ex, Rc::clone(&link), g, self.tx.clone(), Input::Verdict);
                 self.virustotal.link = Some((g, link));
                 self.virustotal.relinked();
+            }
+            Role::ReverseDns => {
+                let link: Rc<reverse_dns::RdnsLink> = Rc::new(Link::new(sock)?);
+                spawn_reader(self.ex, Rc::clone(&link), g, self.tx.clone(), Input::Ptr);
+                self.rdns.link = Some((g, link));
+                self.rdns.relinked();
             }
             Role::Primary => tracing::warn!("ignoring a link to itself"),
             Role::Remote => tracing::warn!("ignoring a link to the remote role, which the primary does not use"),
@@ -513,6 +542,7 @@ impl<'a> Primary<'a> {
                 }
                 if let (true, Some(raddr)) = (row.domain.is_empty(), open.raddr) {
                     self.remember_unnamed(open.task.netns, raddr, key);
+                    self.rdns.want(raddr, key);
                 }
                 self.periods.add(key, &row, unix_secs_from_ns(open.unix_ns), 0, 0, 1);
                 let feed = self.feed.open(&row, &open.task, open.direction, open.unix_ns);
@@ -548,6 +578,7 @@ impl<'a> Primary<'a> {
                 }
                 for (netns, addr, name) in self.domains.take_learnt() {
                     self.name_recent_flows(netns, addr, &name);
+                    self.rdns.cancel(addr);
                 }
             }
         }
@@ -658,7 +689,13 @@ impl<'a> Primary<'a> {
                 }
                 name
             }
-            None => self.ids.intern(""),
+            None => match open.raddr.and_then(|a| self.rdns.name_of(a)) {
+                Some(name) => {
+                    self.status.domains_from_rdns += 1;
+                    name
+                }
+                None => self.ids.intern(""),
+            },
         };
         let log = &self.config.log;
         let addr = |a: Option<IpAddr>| if log.addresses { a } else { None };

@@ -111,6 +111,19 @@ impl Periods {
         s.events = s.events.saturating_add(events);
     }
 
+    /// Gives this period's row of `key` the domain `name` if it has none yet (a flow
+    /// that closed before its name arrived); false if there is no such row.
+    pub fn name_unnamed(&mut self, key: EntryKey, name: &Rc<str>) -> bool {
+        let Some(e) = self.current.get_mut(&key) else { return false };
+        if !e.sum.row.domain.is_empty() {
+            return false;
+        }
+        let mut row = (*e.sum.row).clone();
+        row.domain = Rc::clone(name);
+        e.sum.row = Rc::new(row);
+        true
+    }
+
     /// The flow's row changed (its domain became known): this period's traffic of the
     /// flow goes to the new row. Earlier periods' rows stay as they were.
     pub fn set_row(&mut self, key: EntryKey, row: &Rc<FlowRow>) {
