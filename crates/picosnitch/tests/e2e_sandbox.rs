@@ -8,16 +8,20 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-const ROLES: [&str; 5] = ["monitor", "primary", "hasher", "writer", "remote"];
+const ROLES: [&str; 6] = ["monitor", "primary", "hasher", "writer", "remote", "rdns"];
 
 /// A remote database nothing answers for (the discard port), so that the remote role
-/// runs too: it keeps trying, confined like the others.
+/// runs too: it keeps trying, confined like the others. Reverse DNS is on (toward the
+/// discard port, where nothing answers), so the rdns role runs as well.
 fn with_remote(dir: &std::path::Path) -> String {
     use std::os::unix::fs::PermissionsExt;
     let pw = dir.join("remote-password");
     std::fs::write(&pw, "secret\n").expect("password file");
     std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o400)).expect("chmod");
-    format!("[database.remote]\nhost = \"127.0.0.1\"\nport = 9\ntls = \"disable\"\npassword_file = \"{}\"\n", pw.display())
+    format!(
+        "[monitoring]\nreverse_dns = true\nreverse_dns_resolver = \"127.0.0.1:9\"\n[database.remote]\nhost = \"127.0.0.1\"\nport = 9\ntls = \"disable\"\npassword_file = \"{}\"\n",
+        pw.display()
+    )
 }
 
 fn start(env: &[(&str, &str)]) -> Daemon {
@@ -47,7 +51,7 @@ fn roles_run_as_the_service_user_with_only_their_capabilities() {
         return;
     }
     let d = start(&[]);
-    for (role, caps) in [("monitor", "0000000000000000"), ("primary", "0000000000000004"), ("hasher", "0000000000000000"), ("writer", "0000000000000000"), ("remote", "0000000000000000")] {
+    for (role, caps) in [("monitor", "0000000000000000"), ("primary", "0000000000000004"), ("hasher", "0000000000000000"), ("writer", "0000000000000000"), ("remote", "0000000000000000"), ("rdns", "0000000000000000")] {
         let pid = d.role_pid(role);
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("role status");
         let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or_default().to_string();
