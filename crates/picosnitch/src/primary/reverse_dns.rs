@@ -189,9 +189,7 @@ mod tests {
     use super::*;
 
     fn on() -> ReverseDns {
-        let mut c = picosnitch_config::MonitoringConfig::default();
-        c.reverse_dns = true;
-        ReverseDns::new(&c)
+        ReverseDns::new(&picosnitch_config::MonitoringConfig { reverse_dns: true, ..Default::default() })
     }
 
     fn a(s: &str) -> IpAddr {
