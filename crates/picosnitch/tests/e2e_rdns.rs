@@ -18,6 +18,11 @@ use std::time::{Duration, Instant};
 
 const NAMED: &str = "10.77.0.1";
 const UNNAMED: &str = "10.77.0.2";
+/// Has a PTR record too, but its connection's ClientHello names it first. Connections
+/// to it come from TLS_CLIENT (a route's preferred source), so that the server's end of
+/// the connection, which no ClientHello names, is toward another address.
+const TLS: &str = "10.77.0.3";
+const TLS_CLIENT: &str = "10.77.0.4";
 const PTR_NAME: &str = "server-e2e.rdns.example";
 
 /// dnsmasq on 127.0.0.1:`port`, answering PTR for NAMED only (NXDOMAIN for the rest
@@ -40,6 +45,7 @@ impl Dnsmasq {
                 .arg(format!("--port={port}"))
                 .arg(format!("--log-facility={}", log.display()))
                 .arg(format!("--ptr-record=1.0.77.10.in-addr.arpa,{PTR_NAME}"))
+                .arg("--ptr-record=3.0.77.10.in-addr.arpa,not-asked.rdns.example")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -80,10 +86,14 @@ impl Drop for Dnsmasq {
 
 fn lab() -> Netns {
     let ns = Netns::new("rdns");
-    for a in [NAMED, UNNAMED] {
-        let out = Command::new("ip").args(["-n", &ns.name, "addr", "add", &format!("{a}/32"), "dev", "lo"]).output().expect("ip");
-        assert!(out.status.success(), "ip addr add {a}: {}", String::from_utf8_lossy(&out.stderr));
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip").args(["-n", &ns.name]).args(args).output().expect("ip");
+        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    for a in [NAMED, UNNAMED, TLS, TLS_CLIENT] {
+        ip(&["addr", "add", &format!("{a}/32"), "dev", "lo"]);
     }
+    ip(&["route", "replace", "local", TLS, "dev", "lo", "src", TLS_CLIENT, "table", "local"]);
     ns
 }
 
@@ -191,13 +201,26 @@ fn reverse_dns_names_what_nothing_else_named_only_when_asked_to() {
     let (port3, c3) = connect(&ns, &server, &again, NAMED);
     assert!(wait_row(&d, &again, port3, &c3).iter().all(|r| r.0 == PTR_NAME));
     assert_eq!(dns.ptr_queries(), 2, "named from the cache: {}", dns.log_text());
+    // A ClientHello names the connection to TLS: its address is not looked up.
+    let hello = Traffic::new("ps-e2e-rdns-tls");
+    let srv = server.serve_with(ns.command(&server.path).args(["tcp-server", "--bind", &format!("{TLS}:0"), "--send", "300"]));
+    let ch = run_in(&ns, &hello, &["tls-hello", "--to", &format!("{TLS}:{}", srv.port), "--sni", "hello-e2e.rdns.example", "--send", "100"]);
+    let port4 = srv.port;
+    srv.finish();
+    let rows4 = wait_row(&d, &hello, port4, &ch);
+    assert!(rows4.iter().all(|r| r.0 == "hello-e2e.rdns.example"), "{rows4:?}");
+    std::thread::sleep(Duration::from_secs(2)); // past the grace period and a lookup's round trip
+    assert!(!dns.log_text().contains("3.0.77.10.in-addr.arpa"), "named by its ClientHello, not looked up:\n{}", dns.log_text());
     let text = Command::new(env!("CARGO_BIN_EXE_picosnitch"))
         .args(["status", "--config"])
         .arg(&d.config)
         .output()
         .expect("picosnitch status");
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains(&format!("rdns: resolver {resolver}, queries 2, named 1, no name 1")), "{text}");
+    // Three queries: 10.77.0.1 (named), 10.77.0.2 and the TLS server end's 10.77.0.4
+    // (no name); none for 10.77.0.3.
+    assert!(text.contains(&format!("rdns: resolver {resolver}, queries 3, named 1, no name 2")), "{text}");
+    assert!(dns.log_text().contains("query[PTR] 4.0.77.10.in-addr.arpa"), "{}", dns.log_text());
 }
 
 #[test]

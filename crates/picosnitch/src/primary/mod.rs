@@ -388,7 +388,16 @@ impl<'a> Primary<'a> {
             }
             self.send_hash_jobs().await;
             self.virustotal.send().await;
-            self.rdns.send().await;
+            {
+                // A flow named (by a ClientHello or a late DNS answer) during the grace
+                // period needs no lookup.
+                let (flows, closed) = (&self.flows, &self.closed_unnamed);
+                let unnamed = |k: &periods::EntryKey| match flows.get(k) {
+                    Some(live) => live.row.domain.is_empty(),
+                    None => closed.get(k).is_some_and(|row| row.domain.is_empty()),
+                };
+                self.rdns.send(unnamed).await;
+            }
             if self.config.database.enabled {
                 self.outbox.push_verdicts(std::mem::take(&mut self.virustotal.verdicts));
             } else {
@@ -831,7 +840,11 @@ impl<'a> Primary<'a> {
     }
 
     fn flush(&mut self, max_wait: Duration) {
-        let f = self.periods.flush(max_wait, &self.config.log);
+        // Rows of flows whose reverse DNS lookup is out wait for it like rows wait for
+        // hashes (never while stopping, when max_wait is zero).
+        let name_wait = if max_wait.is_zero() { Duration::ZERO } else { self.rdns.name_wait().min(max_wait) };
+        let rdns = &self.rdns;
+        let f = self.periods.flush_holding(max_wait, &self.config.log, |k, age| age < name_wait && rdns.is_waiting(k));
         self.status.rows_ignored += f.ignored;
         if f.hash_timeouts > 0 {
             tracing::warn!(rows = f.hash_timeouts, "rows written before their executables could be hashed");

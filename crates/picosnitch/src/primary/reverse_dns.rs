@@ -1,10 +1,11 @@
 //! The primary's side of reverse DNS (only with `[monitoring] reverse_dns`): a remote
 //! address that no DNS answer or TLS ClientHello named when its flow opened is sent to
-//! the rdns role (a few at a time, so sending never waits), and the name that comes
-//! back names the flows waiting for it: their rows of the current write period, and
-//! later flows to that address while the name is kept. Rows are never held back for a
-//! lookup: a flow whose lookup answers after its period was written has that period's
-//! row without a domain and the next period's row with it.
+//! the rdns role (a few at a time, so sending never waits) after a short grace period
+//! in which a ClientHello or a late DNS answer may still name the flow (then nothing is
+//! asked). The name that comes back names the flows waiting for it, and later flows to
+//! that address while the name is kept. A row of a flow whose lookup is out waits for
+//! it, as rows wait for hashes: at most the grace, the lookup's timeout and a second
+//! (and never more than the hash wait), then it is written without a domain.
 //!
 //! A PTR name belongs to the address, not to a network namespace (the resolver is the
 //! host's), so one cache serves every namespace; it has the DNS cache's bounds
@@ -36,16 +37,23 @@ const NO_NAME_KEEP: Duration = Duration::from_secs(600);
 const FAILED_KEEP: Duration = Duration::from_secs(60);
 /// Average bytes per cached name the byte bound allows (as the DNS cache).
 const BYTES_PER_NAME: usize = 128;
+/// How long after its flow opened an address is looked up: a ClientHello goes out
+/// within a round trip of the connection, and the kernel hands it over within a
+/// drain (100 ms); a DNS answer drained just after the flow comes sooner still.
+pub const GRACE: Duration = Duration::from_millis(500);
 
 pub struct ReverseDns {
     enabled: bool,
     names: NameCache,
     /// Addresses not to ask about again before the instant.
     not_now: LruCache<IpAddr, Instant>,
-    waiting: VecDeque<IpAddr>,
+    /// Addresses to look up, with when the first flow asked.
+    waiting: VecDeque<(IpAddr, Instant)>,
     sent: HashSet<IpAddr>,
-    /// Flows waiting for the name of each address, queued or sent.
+    /// Flows waiting for the name of each address, queued or sent, and the same by key.
     flows: HashMap<IpAddr, Vec<EntryKey>>,
+    waiting_keys: HashSet<EntryKey>,
+    timeout: Duration,
     pub link: Option<(u32, Rc<RdnsLink>)>,
     /// Names learnt, lookups that failed or timed out, addresses not asked about.
     pub learnt: u64,
@@ -72,11 +80,31 @@ impl ReverseDns {
             waiting: VecDeque::new(),
             sent: HashSet::default(),
             flows: HashMap::default(),
+            waiting_keys: HashSet::default(),
+            timeout: Duration::from_millis(u64::from(config.reverse_dns_timeout_ms)),
             link: None,
             learnt: 0,
             failed: 0,
             not_asked: 0,
         }
+    }
+
+    /// How long a row may wait for its flow's lookup: the grace, the timeout, a second.
+    pub fn name_wait(&self) -> Duration {
+        GRACE + self.timeout + Duration::from_secs(1)
+    }
+
+    /// The flow waits for a lookup (queued or sent).
+    pub fn is_waiting(&self, key: &EntryKey) -> bool {
+        self.waiting_keys.contains(key)
+    }
+
+    fn forget(&mut self, addr: IpAddr) -> Vec<EntryKey> {
+        let keys = self.flows.remove(&addr).unwrap_or_default();
+        for k in &keys {
+            self.waiting_keys.remove(k);
+        }
+        keys
     }
 
     /// The name a lookup gave `addr`, while it is kept.
@@ -98,6 +126,7 @@ impl ReverseDns {
         if let Some(flows) = self.flows.get_mut(&addr) {
             if flows.len() < MAX_FLOWS_PER_ADDRESS {
                 flows.push(key);
+                self.waiting_keys.insert(key);
             }
             return;
         }
@@ -110,15 +139,16 @@ impl ReverseDns {
             return;
         }
         self.flows.insert(addr, vec![key]);
-        self.waiting.push_back(addr);
+        self.waiting_keys.insert(key);
+        self.waiting.push_back((addr, now));
     }
 
     /// A DNS answer named `addr` after its flow opened: no lookup, if none was sent yet.
     pub fn cancel(&mut self, addr: IpAddr) {
         let addr = addr.to_canonical();
         if self.flows.contains_key(&addr) && !self.sent.contains(&addr) {
-            self.flows.remove(&addr);
-            self.waiting.retain(|a| *a != addr);
+            self.forget(addr);
+            self.waiting.retain(|(a, _)| *a != addr);
         }
     }
 
@@ -128,7 +158,7 @@ impl ReverseDns {
         if !self.sent.remove(&addr) {
             return None; // an answer to a request of a previous link, already asked again
         }
-        let flows = self.flows.remove(&addr).unwrap_or_default();
+        let flows = self.forget(addr);
         let now = Instant::now();
         match reply.outcome {
             PtrOutcome::Named { name, ttl } => {
@@ -156,19 +186,37 @@ impl ReverseDns {
     pub fn relinked(&mut self) {
         let mut sent: Vec<IpAddr> = self.sent.drain().collect();
         sent.sort();
+        let now = Instant::now();
         for a in sent.into_iter().rev() {
-            self.waiting.push_front(a);
+            self.waiting.push_front((a, now.checked_sub(GRACE).unwrap_or(now)));
         }
     }
 
-    /// Sends what the window allows; on a failed link everything waits for the next.
-    pub async fn send(&mut self) {
+    /// Sends what the window allows of the addresses whose grace is over and that a
+    /// flow still waits for (`unnamed`: no ClientHello or DNS answer named it since);
+    /// on a failed link everything waits for the next.
+    pub async fn send(&mut self, unnamed: impl Fn(&EntryKey) -> bool) {
+        let now = Instant::now();
         while self.sent.len() < WINDOW {
             let Some((_, link)) = &self.link else { return };
-            let Some(addr) = self.waiting.pop_front() else { return };
+            let Some(&(addr, since)) = self.waiting.front() else { return };
+            if now.saturating_duration_since(since) < GRACE {
+                return;
+            }
+            self.waiting.pop_front();
+            let still: Vec<EntryKey> = self.flows.get(&addr).map(|ks| ks.iter().copied().filter(|k| unnamed(k)).collect()).unwrap_or_default();
+            if still.is_empty() {
+                self.forget(addr);
+                continue;
+            }
+            for k in self.flows.insert(addr, still.clone()).unwrap_or_default() {
+                if !still.contains(&k) {
+                    self.waiting_keys.remove(&k);
+                }
+            }
             if let Err(e) = link.send(&PtrRequest { addr }).await {
                 tracing::warn!(error = %e, "rdns link failed; lookups wait for its restart");
-                self.waiting.push_front(addr);
+                self.waiting.push_front((addr, since));
                 self.link = None;
                 self.relinked();
                 return;
@@ -212,20 +260,43 @@ mod tests {
         r.want(a("192.0.2.1"), (1, 1));
         r.want(a("192.0.2.1"), (1, 2));
         r.want(a("127.0.0.1"), (1, 3));
-        assert_eq!(r.waiting.iter().copied().collect::<Vec<_>>(), [a("192.0.2.1")]);
-        r.sent.insert(r.waiting.pop_front().expect("one"));
+        assert_eq!(r.waiting.iter().map(|w| w.0).collect::<Vec<_>>(), [a("192.0.2.1")]);
+        assert!(r.is_waiting(&(1, 1)) && r.is_waiting(&(1, 2)) && !r.is_waiting(&(1, 3)));
+        r.sent.insert(r.waiting.pop_front().expect("one").0);
         let named = r.answered(PtrReplyMsg { addr: a("192.0.2.1"), outcome: PtrOutcome::Named { name: "host.example".into(), ttl: 300 } }, |n: &str| Rc::from(n));
         let (name, flows) = named.expect("named");
         assert_eq!((&*name, flows), ("host.example", vec![(1, 1), (1, 2)]));
         assert_eq!(r.name_of(a("192.0.2.1")).as_deref(), Some("host.example"));
         assert_eq!(r.learnt, 1);
+        assert!(!r.is_waiting(&(1, 1)), "answered: its rows wait no more");
+    }
+
+    #[test]
+    fn nothing_is_sent_in_the_grace_period_nor_for_flows_named_meanwhile() {
+        let mut r = on();
+        let (ours, theirs) = picosnitch_ipc::SeqPacket::pair().expect("pair");
+        r.link = Some((1, Rc::new(Link::new(ours).expect("link"))));
+        let peer: Link<PtrReplyMsg, PtrRequest> = Link::new(theirs).expect("link");
+        r.want(a("192.0.2.1"), (1, 1));
+        r.want(a("192.0.2.2"), (1, 2));
+        smol::block_on(r.send(|_| true));
+        assert!(r.sent.is_empty(), "within the grace period");
+        for w in r.waiting.iter_mut() {
+            w.1 -= GRACE;
+        }
+        // A ClientHello named the flow to 192.0.2.1 meanwhile: only 192.0.2.2 is asked.
+        smol::block_on(r.send(|k| *k != (1, 1)));
+        assert_eq!(r.sent.iter().copied().collect::<Vec<_>>(), [a("192.0.2.2")]);
+        assert!(!r.is_waiting(&(1, 1)) && r.is_waiting(&(1, 2)));
+        let req = smol::block_on(peer.recv()).expect("recv").expect("a request");
+        assert_eq!(req.addr, a("192.0.2.2"));
     }
 
     #[test]
     fn failures_are_counted_and_not_asked_again_at_once() {
         let mut r = on();
         r.want(a("192.0.2.2"), (1, 1));
-        r.sent.insert(r.waiting.pop_front().expect("one"));
+        r.sent.insert(r.waiting.pop_front().expect("one").0);
         assert!(r.answered(PtrReplyMsg { addr: a("192.0.2.2"), outcome: PtrOutcome::TimedOut }, |n: &str| Rc::from(n)).is_none());
         assert_eq!(r.failed, 1);
         r.want(a("192.0.2.2"), (1, 2));
