@@ -17,12 +17,16 @@ pub enum Role {
     VirusTotal,
     /// Desktop notifications, as the desktop user (only with `[desktop] user` set).
     Notify,
+    /// Hashes, as the desktop user, executables the service cannot open (FUSE mounts,
+    /// AppImages); only with `[desktop] user` set.
+    UserHasher,
     /// Reverse DNS lookups (only with `[monitoring] reverse_dns`).
     ReverseDns,
 }
 
 impl Role {
-    pub const ALL: [Role; 8] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer, Role::Remote, Role::VirusTotal, Role::Notify, Role::ReverseDns];
+    pub const ALL: [Role; 9] =
+        [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer, Role::Remote, Role::VirusTotal, Role::Notify, Role::UserHasher, Role::ReverseDns];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -33,6 +37,7 @@ impl Role {
             Role::Remote => "remote",
             Role::VirusTotal => "virustotal",
             Role::Notify => "notify",
+            Role::UserHasher => "user-hasher",
             Role::ReverseDns => "rdns",
         }
     }
@@ -44,7 +49,7 @@ impl Role {
     /// The roles this one talks to directly. The primary is the hub.
     pub fn peers(self) -> &'static [Role] {
         match self {
-            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer, Role::VirusTotal, Role::Notify, Role::ReverseDns],
+            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer, Role::VirusTotal, Role::Notify, Role::UserHasher, Role::ReverseDns],
             // It reads the spool the writer fills; no link to anyone but the supervisor.
             Role::Remote => &[],
             _ => &[Role::Primary],

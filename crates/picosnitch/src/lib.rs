@@ -25,6 +25,7 @@ pub mod role;
 pub mod sd_notify;
 pub mod status;
 pub mod supervisor;
+pub mod user_hasher;
 pub mod virustotal;
 pub mod webui;
 pub mod writer;

@@ -11,6 +11,7 @@ mod periods;
 pub mod policy;
 mod reverse_dns;
 mod sightings;
+mod user_hash;
 mod virustotal;
 
 use crate::role::{self, Command, Control};
@@ -27,7 +28,7 @@ use sightings::Sightings;
 use picosnitch_config::Config;
 use picosnitch_ipc::control::{FromRole, Role};
 use picosnitch_ipc::events::{EventBatch, FlowOpen, KernelEvent};
-use picosnitch_ipc::hashing::{HashReply, HashRequest};
+use picosnitch_ipc::hashing::{HashReply, HashRequest, UserHashReply, UserHashRequest};
 use picosnitch_ipc::rows::{RowAck, RowBatch};
 use picosnitch_ipc::status::{PrimaryStatus, RoleStatus};
 use picosnitch_ipc::{IpcError, Link, SeqPacket};
@@ -62,6 +63,7 @@ type MonitorLink = Link<(), EventBatch>;
 type HasherLink = Link<HashRequest, HashReply>;
 type WriterLink = Link<RowBatch, RowAck>;
 type NotifyLink = Link<Notice, ()>;
+type UserHasherLink = Link<UserHashRequest, UserHashReply>;
 
 /// Notices waiting for the notify role; beyond this they are dropped and counted.
 const MAX_NOTICES_QUEUED: usize = 256;
@@ -81,6 +83,7 @@ enum Input {
     /// fanotify's reports on hashed executables, from the watch of this generation.
     ExeChanges(u32, Vec<crate::exe_watch::Change>),
     Verdict(u32, Received<picosnitch_ipc::virustotal::VtReply>),
+    UserHash(u32, Received<UserHashReply>),
     Ptr(u32, Received<picosnitch_ipc::reverse_dns::PtrReplyMsg>),
 }
 
@@ -200,6 +203,7 @@ struct Primary<'a> {
     generation: u32,
     monitor_gen: u32,
     hasher: Option<(u32, Rc<HasherLink>)>,
+    user_hasher: Option<(u32, Rc<UserHasherLink>)>,
     writer: Option<(u32, Rc<WriterLink>)>,
     last_hash_progress: Instant,
     next_exec_key: u64,
@@ -244,7 +248,14 @@ impl<'a> Primary<'a> {
             config,
             ex,
             tx,
-            ids: Identities::new(dev_mask, config.log.commands),
+            ids: {
+                let mut ids = Identities::new(dev_mask, config.log.commands);
+                if crate::user_hasher::enabled(config) {
+                    let timeout = Duration::from_secs(u64::from(config.desktop.hash_timeout_seconds));
+                    ids.by_desktop_user = Some(user_hash::UserHashes::new(timeout));
+                }
+                ids
+            },
             domains: Domains::new(config.monitoring.domain_cache_entries),
             flows: HashMap::default(),
             unnamed_by_cookie: HashMap::default(),
@@ -258,6 +269,7 @@ impl<'a> Primary<'a> {
             generation: 0,
             monitor_gen: 0,
             hasher: None,
+            user_hasher: None,
             writer: None,
             last_hash_progress: Instant::now(),
             next_exec_key: 0,
@@ -366,6 +378,17 @@ impl<'a> Primary<'a> {
                             self.virustotal.relinked();
                         }
                     },
+                    Input::UserHash(g, msg) if self.user_hasher.as_ref().is_some_and(|(ug, _)| *ug == g) => match msg {
+                        Ok(Some((reply, _))) => {
+                            if let Some(new) = self.ids.by_desktop_user.as_mut().and_then(|u| u.done(reply, &mut self.status)) {
+                                self.virustotal.hashed(new);
+                            }
+                        }
+                        Ok(None) | Err(_) => {
+                            tracing::warn!("user-hasher link closed; requests will be repeated to its replacement");
+                            self.user_hasher = None;
+                        }
+                    },
                     Input::Ptr(g, msg) if self.rdns.link.as_ref().is_some_and(|(rg, _)| *rg == g) => match msg {
                         Ok(Some((reply, _))) => {
                             let ids = &mut self.ids;
@@ -383,10 +406,14 @@ impl<'a> Primary<'a> {
                             self.rdns.relinked();
                         }
                     },
-                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) | Input::ExeChanges(..) | Input::Verdict(..) | Input::Ptr(..) => {} // from a replaced link
+                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) | Input::ExeChanges(..) | Input::Verdict(..) | Input::UserHash(..) | Input::Ptr(..) => {} // from a replaced link
                 }
             }
             self.send_hash_jobs().await;
+            self.send_user_hash_jobs().await;
+            if let Some(u) = &mut self.ids.by_desktop_user {
+                u.give_up_if_silent(&mut self.status);
+            }
             self.virustotal.send().await;
             {
                 // A flow named (by a ClientHello or a late DNS answer) during the grace
@@ -440,7 +467,7 @@ impl<'a> Primary<'a> {
                 self.status.rows_dropped_queue_full = self.outbox.rows_dropped;
                 self.status.rows_acknowledged = self.outbox.rows_acknowledged;
                 self.status.flows_active = self.flows.len() as u64;
-                self.status.hashes_pending = self.ids.pending() as u64;
+                self.status.hashes_pending = (self.ids.pending() + self.ids.by_desktop_user.as_ref().map_or(0, |u| u.pending())) as u64;
                 self.status.virustotal_not_checked = self.virustotal.not_checked;
                 self.domains.report(&mut self.status);
                 self.rdns.report(&mut self.status);
@@ -490,6 +517,14 @@ impl<'a> Primary<'a> {
                 spawn_reader(self.ex, Rc::clone(&link), g, self.tx.clone(), Input::Verdict);
                 self.virustotal.link = Some((g, link));
                 self.virustotal.relinked();
+            }
+            Role::UserHasher => {
+                let link: Rc<UserHasherLink> = Rc::new(Link::new(sock)?);
+                spawn_reader(self.ex, Rc::clone(&link), g, self.tx.clone(), Input::UserHash);
+                self.user_hasher = Some((g, link));
+                if let Some(u) = &mut self.ids.by_desktop_user {
+                    u.relinked();
+                }
             }
             Role::ReverseDns => {
                 let link: Rc<reverse_dns::RdnsLink> = Rc::new(Link::new(sock)?);
@@ -872,6 +907,21 @@ impl<'a> Primary<'a> {
                 tracing::warn!(error = %e, "hasher link failed; the request will be repeated to its replacement");
                 self.hasher = None;
                 self.ids.resend_all();
+                return;
+            }
+        }
+    }
+
+    /// Requests for the desktop user's hasher, a few at a time (it hashes one by one).
+    async fn send_user_hash_jobs(&mut self) {
+        let Some(u) = &mut self.ids.by_desktop_user else { return };
+        while u.outstanding() < HASH_WINDOW {
+            let Some((_, link)) = &self.user_hasher else { return };
+            let Some(req) = u.next_job() else { return };
+            if let Err(e) = link.send(&req).await {
+                tracing::warn!(error = %e, "user-hasher link failed; the request will be repeated to its replacement");
+                self.user_hasher = None;
+                u.relinked();
                 return;
             }
         }

@@ -139,6 +139,7 @@ impl Periods {
 
     /// Ends the period: rows whose hashes are known (or that waited `max_wait`), summed
     /// by row; the rest wait for the next period.
+    #[cfg(test)]
     pub fn flush(&mut self, max_wait: Duration, log: &LogConfig) -> Flushed {
         self.flush_holding(max_wait, log, |_, _| false)
     }
