@@ -72,8 +72,14 @@ impl Dnsmasq {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// PTR queries for the test's own addresses (10.77.0.0/24). The daemon watches the
+    /// whole machine: other tests' connections (on veth pairs) are looked up too.
     fn ptr_queries(&self) -> usize {
-        self.log_text().lines().filter(|l| l.contains("query[PTR]")).count()
+        self.log_text().lines().filter(|l| l.contains("query[PTR]") && l.contains(".0.77.10.in-addr.arpa")).count()
+    }
+
+    fn any_ptr_query(&self) -> bool {
+        self.log_text().contains("query[PTR]")
     }
 }
 
@@ -170,7 +176,7 @@ fn reverse_dns_names_what_nothing_else_named_only_when_asked_to() {
         assert!(rows.iter().all(|r| r.0.is_empty()), "no domain without reverse DNS: {rows:?}");
         let st = d.status();
         assert!(st["roles"].as_array().expect("roles").iter().all(|r| r["role"] != "rdns"), "no rdns role when off: {st}");
-        assert_eq!(dns.ptr_queries(), 0, "the resolver was asked nothing:\n{}", dns.log_text());
+        assert!(!dns.any_ptr_query(), "the resolver was asked nothing:\n{}", dns.log_text());
     }
 
     // On: the PTR name names the connection; an address without one stays unnamed.
@@ -193,7 +199,7 @@ fn reverse_dns_names_what_nothing_else_named_only_when_asked_to() {
     assert!(log.contains("query[PTR] 2.0.77.10.in-addr.arpa"), "{log}");
     // One query per address, however many flows (client and server ends) asked.
     assert_eq!(dns.ptr_queries(), 2, "{log}");
-    assert_eq!(st["reverse_dns"]["named"], 1, "{st}");
+    assert!(st["reverse_dns"]["named"].as_u64() >= Some(1), "{st}");
     assert!(st["primary"]["rdns_names_learnt"].as_u64() >= Some(1), "{st}");
     assert!(st["primary"]["domains_from_rdns"].as_u64() >= Some(2), "client and server ends named: {st}");
     // A second connection to the named address is named from the cache, with no query.
@@ -217,10 +223,13 @@ fn reverse_dns_names_what_nothing_else_named_only_when_asked_to() {
         .output()
         .expect("picosnitch status");
     let text = String::from_utf8_lossy(&text.stdout);
-    // Three queries: 10.77.0.1 (named), 10.77.0.2 and the TLS server end's 10.77.0.4
-    // (no name); none for 10.77.0.3.
-    assert!(text.contains(&format!("rdns: resolver {resolver}, queries 3, named 1, no name 2")), "{text}");
+    // Three queries of the test's own: 10.77.0.1 (named), 10.77.0.2 and the TLS server
+    // end's 10.77.0.4 (no name); none for 10.77.0.3. (The status counts every address
+    // the machine talked to, other tests' included.)
     assert!(dns.log_text().contains("query[PTR] 4.0.77.10.in-addr.arpa"), "{}", dns.log_text());
+    assert_eq!(dns.ptr_queries(), 3, "{}", dns.log_text());
+    assert!(text.contains(&format!("rdns: resolver {resolver}, queries ")), "{text}");
+    assert!(text.contains("reverse DNS: names learnt "), "{text}");
 }
 
 #[test]

@@ -16,7 +16,7 @@ pub static POLICY: Policy = Policy {
     keeps: &[],
     files: &[],
     network: Network::HandedOver {
-        why: "a UDP socket the supervisor connected to the resolver (Landlock does not govern UDP; with no socket() the role has no other), so the kernel delivers it replies from that address and port only; a sendmsg naming another destination on that socket is not refused (seccomp cannot read the address)",
+        why: "UDP, connected to the resolver: the kernel delivers it datagrams from that address and port only (Landlock does not govern UDP; without socket() it has no other socket); seccomp cannot read sendmsg's destination, so a datagram to another address on that socket is not refused",
     },
     untrusted: Some("DNS replies from the network"),
     scoped: true,
