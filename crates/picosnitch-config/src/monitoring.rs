@@ -50,6 +50,8 @@ pub struct MonitoringConfig {
     pub reverse_dns_resolver: String,
     /// How long one lookup may take before it counts as timed out.
     pub reverse_dns_timeout_ms: u32,
+    /// Lookups sent per second at most (a burst of new addresses waits its turn).
+    pub reverse_dns_per_second: u32,
 }
 
 impl Default for MonitoringConfig {
@@ -66,6 +68,7 @@ impl Default for MonitoringConfig {
             reverse_dns: false,
             reverse_dns_resolver: String::new(),
             reverse_dns_timeout_ms: 2000,
+            reverse_dns_per_second: 20,
         }
     }
 }
@@ -84,6 +87,12 @@ impl MonitoringConfig {
     pub(crate) fn check(&self) -> Result<(), KeyError> {
         if let Err(e) = self.reverse_dns_resolver_addr() {
             return Err(("reverse_dns_resolver".into(), e));
+        }
+        if !(1..=1000).contains(&self.reverse_dns_per_second) {
+            return Err((
+                "reverse_dns_per_second".into(),
+                format!("{} is out of range; allowed 1..=1000", self.reverse_dns_per_second),
+            ));
         }
         if !(100..=30_000).contains(&self.reverse_dns_timeout_ms) {
             return Err((

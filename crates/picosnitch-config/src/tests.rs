@@ -102,6 +102,7 @@ fn semantic_errors_name_the_key_and_its_line() {
         ("[monitoring]\nflow_map_entries = 10", "monitoring.flow_map_entries", 2),
         ("[monitoring]\nreverse_dns = true\nreverse_dns_resolver = \"dns.example\"", "monitoring.reverse_dns_resolver", 3),
         ("[monitoring]\nreverse_dns_timeout_ms = 50", "monitoring.reverse_dns_timeout_ms", 2),
+        ("[monitoring]\nreverse_dns_per_second = 0", "monitoring.reverse_dns_per_second", 2),
         ("[log]\nignore_sha256 = [\"ABC\"]", "log.ignore_sha256", 2),
         ("[desktop]\nuser = \"root\"", "desktop.user", 2),
         ("[data]\nmode = \"0666\"", "data.mode", 2),

@@ -54,6 +54,9 @@ pub struct ReverseDns {
     flows: HashMap<IpAddr, Vec<EntryKey>>,
     waiting_keys: HashSet<EntryKey>,
     timeout: Duration,
+    /// When the lookups of the last second were sent, at most `per_second` of them.
+    recent: VecDeque<Instant>,
+    per_second: usize,
     pub link: Option<(u32, Rc<RdnsLink>)>,
     /// Names learnt, lookups that failed or timed out, addresses not asked about.
     pub learnt: u64,
@@ -82,6 +85,8 @@ impl ReverseDns {
             flows: HashMap::default(),
             waiting_keys: HashSet::default(),
             timeout: Duration::from_millis(u64::from(config.reverse_dns_timeout_ms)),
+            recent: VecDeque::new(),
+            per_second: config.reverse_dns_per_second.max(1) as usize,
             link: None,
             learnt: 0,
             failed: 0,
@@ -197,7 +202,10 @@ impl ReverseDns {
     /// on a failed link everything waits for the next.
     pub async fn send(&mut self, unnamed: impl Fn(&EntryKey) -> bool) {
         let now = Instant::now();
-        while self.sent.len() < WINDOW {
+        while self.recent.front().is_some_and(|t| now.saturating_duration_since(*t) >= Duration::from_secs(1)) {
+            self.recent.pop_front();
+        }
+        while self.sent.len() < WINDOW && self.recent.len() < self.per_second {
             let Some((_, link)) = &self.link else { return };
             let Some(&(addr, since)) = self.waiting.front() else { return };
             if now.saturating_duration_since(since) < GRACE {
@@ -222,6 +230,7 @@ impl ReverseDns {
                 return;
             }
             self.sent.insert(addr);
+            self.recent.push_back(now);
         }
     }
 
@@ -290,6 +299,26 @@ mod tests {
         assert!(!r.is_waiting(&(1, 1)) && r.is_waiting(&(1, 2)));
         let req = smol::block_on(peer.recv()).expect("recv").expect("a request");
         assert_eq!(req.addr, a("192.0.2.2"));
+    }
+
+    #[test]
+    fn lookups_are_paced_per_second() {
+        let mut r = ReverseDns::new(&picosnitch_config::MonitoringConfig { reverse_dns: true, reverse_dns_per_second: 3, ..Default::default() });
+        let (ours, _theirs) = picosnitch_ipc::SeqPacket::pair().expect("pair");
+        r.link = Some((1, Rc::new(Link::new(ours).expect("link"))));
+        for i in 0..10u8 {
+            r.want(IpAddr::from([192, 0, 2, i]), (1, u64::from(i)));
+        }
+        for w in r.waiting.iter_mut() {
+            w.1 -= GRACE;
+        }
+        smol::block_on(r.send(|_| true));
+        assert_eq!((r.sent.len(), r.waiting.len()), (3, 7), "three this second");
+        for t in r.recent.iter_mut() {
+            *t -= Duration::from_secs(1);
+        }
+        smol::block_on(r.send(|_| true));
+        assert_eq!((r.sent.len(), r.waiting.len()), (6, 4), "three more the next");
     }
 
     #[test]
