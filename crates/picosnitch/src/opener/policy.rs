@@ -12,8 +12,10 @@
 use picosnitch_sandbox::{any, Allow, Capability, Family, Kept, Network, Policy, Syscall, User};
 use syscalls::Sysno;
 
-/// openat's flags argument: exactly the opener's (see [`super::OPEN_FLAGS`]).
-const OPEN_FLAGS: &[u64] = &[super::OPEN_FLAGS.bits() as u64];
+/// openat's flags argument: exactly the opener's (see [`super::OPEN_FLAGS`]), with or
+/// without O_LARGEFILE (which rustix always adds, and which means nothing on 64 bits).
+const OPEN_FLAGS: &[u64] =
+    &[super::OPEN_FLAGS.bits() as u64, super::OPEN_FLAGS.union(rustix::fs::OFlags::LARGEFILE).bits() as u64];
 /// mmap's descriptor argument: -1 only (anonymous memory; glibc passes it sign-extended,
 /// and the kernel reads a descriptor as 32 bits, where 0xffffffff is -1 too).
 const NO_FD: &[u64] = &[u64::MAX, 0xffff_ffff];
@@ -25,10 +27,23 @@ const OWN: &[Syscall] = &[
         family: Family::Files,
         why: "/proc/PID/exe, read-only, non-blocking, close-on-exec: no other flags (so nothing is created or written)",
     },
+    #[cfg(target_arch = "x86_64")]
+    Syscall {
+        call: Sysno::open,
+        allow: Allow::ArgIn { index: 1, values: OPEN_FLAGS },
+        family: Family::Files,
+        why: "as openat (what the standard library calls on x86_64)",
+    },
     any(Sysno::statx, Family::Files, "the (device, inode) of the opened executable"),
     any(Sysno::fstat, Family::Files, "the (device, inode) of the opened executable"),
     any(Sysno::newfstatat, Family::Files, "the (device, inode) of the opened executable"),
     any(Sysno::close, Family::Files, "closing descriptors it has answered with"),
+    Syscall {
+        call: Sysno::fcntl,
+        allow: Allow::ArgIn { index: 1, values: &[libc::F_GETFD as u64] },
+        family: Family::Files,
+        why: "the standard library checking a descriptor it adopts is open (F_GETFD only)",
+    },
     any(Sysno::write, Family::Files, "logs to stderr; the seccomp handler's note to the supervisor"),
     any(Sysno::writev, Family::Files, "logs to stderr"),
     any(Sysno::recvmsg, Family::Links, "requests from the primary, commands from the supervisor"),
