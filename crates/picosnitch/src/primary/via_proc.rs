@@ -112,7 +112,7 @@ impl ProcExeRequests {
         };
         if fds.next().is_some() {
             failed(status, "more than one descriptor");
-            fail(exe.as_ref(), p.fallback);
+            fail(exe.as_ref(), p.fallback, status);
             return None;
         }
         match (reply.outcome, fd) {
@@ -121,7 +121,7 @@ impl ProcExeRequests {
                     Ok(md) => md,
                     Err(e) => {
                         failed(status, &format!("fstat: {e}"));
-                        fail(exe.as_ref(), p.fallback);
+                        fail(exe.as_ref(), p.fallback, status);
                         return None;
                     }
                 };
@@ -129,7 +129,7 @@ impl ProcExeRequests {
                 let expected = ExeIdentity { dev: u64::from(p.request.dev), ino: p.request.ino };
                 if !md.is_file() || !found.matches(&expected, dev_mask) {
                     failed(status, "not the file asked for");
-                    fail(exe.as_ref(), p.fallback);
+                    fail(exe.as_ref(), p.fallback, status);
                     return None;
                 }
                 status.exe_opened_via_proc += 1;
@@ -139,7 +139,7 @@ impl ProcExeRequests {
             }
             (Outcome::Opened, None) => {
                 failed(status, "opened, but no descriptor came");
-                fail(exe.as_ref(), p.fallback);
+                fail(exe.as_ref(), p.fallback, status);
                 None
             }
             (outcome, _) => {
@@ -151,7 +151,7 @@ impl ProcExeRequests {
                         tracing::warn!(pid = p.request.pid, error = %std::io::Error::from_raw_os_error(reply.errno), "the opener cannot open /proc/PID/exe");
                     }
                 }
-                fail(exe.as_ref(), p.fallback);
+                fail(exe.as_ref(), p.fallback, status);
                 None
             }
         }
@@ -166,13 +166,18 @@ impl ProcExeRequests {
         for id in late {
             if let Some(p) = self.pending.remove(&id) {
                 status.exe_proc_failed += 1;
-                fail(p.exe.upgrade().as_ref(), p.fallback);
+                fail(p.exe.upgrade().as_ref(), p.fallback, status);
             }
         }
     }
 }
 
-fn fail(exe: Option<&Exe>, fallback: &'static str) {
+/// Records the path's outcome after all (`!replaced` counts as a replaced executable,
+/// as it did before the opener was asked).
+fn fail(exe: Option<&Exe>, fallback: &'static str, status: &mut PrimaryStatus) {
+    if fallback == super::identity::SHA_REPLACED {
+        status.exe_replaced += 1;
+    }
     if let Some(exe) = exe {
         exe.borrow_mut().sha256 = Sha::Known(fallback.into());
     }
@@ -224,7 +229,7 @@ mod tests {
         let fd = f.as_fd().try_clone_to_owned().expect("dup");
         assert!(r.answered(OpenReply { id: req.id, outcome: Outcome::Opened, errno: 0 }, vec![fd], u64::MAX, &mut st).is_none());
         assert_eq!(wrong.borrow().sha256, Sha::Known("!replaced".into()));
-        assert_eq!(st.exe_proc_failed, 1);
+        assert_eq!((st.exe_proc_failed, st.exe_replaced), (1, 1));
 
         // A process gone.
         let gone = exe();
