@@ -133,7 +133,7 @@ pub fn render(policies: &[&Policy]) -> String {
     };
     if !shared.is_empty() {
         let _ = writeln!(s);
-        let _ = writeln!(s, "- **every role with a filter** (the runtime, its event loop and its links):");
+        let _ = writeln!(s, "- **every role with the shared list** (the runtime, its event loop and its links):");
         for line in &shared {
             let _ = writeln!(s, "{line}");
         }
