@@ -58,7 +58,7 @@ const STOP_ORDER: [(Role, Duration); 8] = [
     (Role::Primary, Duration::from_secs(25)),
     (Role::Writer, Duration::from_secs(10)),
     (Role::Hasher, Duration::from_secs(3)),
-    (Role::Opener, Duration::from_secs(3)),
+    (Role::Opener, Duration::from_secs(1)),
     (Role::Notify, Duration::from_secs(6)),
     (Role::Remote, Duration::from_secs(5)),
     (Role::VirusTotal, Duration::from_secs(3)),
