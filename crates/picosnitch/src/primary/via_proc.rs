@@ -14,7 +14,6 @@ use picosnitch_ipc::status::PrimaryStatus;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::MetadataExt;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
@@ -117,25 +116,27 @@ impl ProcExeRequests {
         }
         match (reply.outcome, fd) {
             (Outcome::Opened, Some(fd)) => {
-                let md = match std::fs::File::from(fd.try_clone().ok()?).metadata() {
-                    Ok(md) => md,
+                let st = match rustix::fs::fstat(&fd) {
+                    Ok(st) => st,
                     Err(e) => {
                         failed(status, &format!("fstat: {e}"));
                         fail(exe.as_ref(), p.fallback, status);
                         return None;
                     }
                 };
-                let found = ExeIdentity::from_user_dev(md.dev(), md.ino());
+                let found = ExeIdentity::from_user_dev(st.st_dev, st.st_ino);
                 let expected = ExeIdentity { dev: u64::from(p.request.dev), ino: p.request.ino };
-                if !md.is_file() || !found.matches(&expected, dev_mask) {
+                let regular = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
+                if !regular || !found.matches(&expected, dev_mask) {
                     failed(status, "not the file asked for");
                     fail(exe.as_ref(), p.fallback, status);
                     return None;
                 }
                 status.exe_opened_via_proc += 1;
                 tracing::debug!(pid = p.request.pid, "executable opened through /proc/PID/exe");
-                let mtime_ns = md.mtime().saturating_mul(1_000_000_000).saturating_add(md.mtime_nsec());
-                exe.map(|exe| OpenedViaProc { exe, file: FileId { dev: p.request.dev, ino: p.request.ino }, fd, size: md.len(), mtime_ns })
+                let mtime_ns = st.st_mtime.saturating_mul(1_000_000_000).saturating_add(i64::try_from(st.st_mtime_nsec).unwrap_or(0));
+                let size = u64::try_from(st.st_size).unwrap_or(0);
+                exe.map(|exe| OpenedViaProc { exe, file: FileId { dev: p.request.dev, ino: p.request.ino }, fd, size, mtime_ns })
             }
             (Outcome::Opened, None) => {
                 failed(status, "opened, but no descriptor came");
@@ -187,6 +188,7 @@ fn fail(exe: Option<&Exe>, fallback: &'static str, status: &mut PrimaryStatus) {
 mod tests {
     use super::*;
     use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
 
     fn exe() -> Exe {
         Rc::new(RefCell::new(ExeInfo { exe: "/x".into(), cmdline: String::new(), sha256: Sha::Pending }))
