@@ -171,3 +171,39 @@ fn wait_readable(control: &SeqPacket, primary: Option<&SeqPacket>, wait: Duratio
     let ready = |p: &libc::pollfd| p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0;
     Ok((ready(&fds[0]), primary.is_some() && ready(&fds[1])))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn own() -> (u32, u64) {
+        let md = std::fs::metadata("/proc/self/exe").expect("own exe");
+        (picosnitch_identity::exe::kernel_dev_from_user(md.dev()) as u32, md.ino())
+    }
+
+    #[test]
+    fn only_the_kernels_file_is_handed_out() {
+        let mut st = OpenerStatus::default();
+        let (dev, ino) = own();
+        let pid = std::process::id();
+        let (reply, fd) = open(OpenRequest { id: 1, pid, dev, ino, dev_mask: u32::MAX }, &mut st);
+        assert_eq!((reply.id, reply.outcome), (1, Outcome::Opened));
+        let fd = fd.expect("a descriptor");
+        let md = std::fs::File::from(fd).metadata().expect("stat");
+        assert_eq!(md.ino(), ino);
+
+        // The pid runs another file than the one asked for: nothing is handed out.
+        let (reply, fd) = open(OpenRequest { id: 2, pid, dev, ino: ino + 1, dev_mask: u32::MAX }, &mut st);
+        assert_eq!((reply.outcome, fd.is_none()), (Outcome::Mismatch, true));
+        // btrfs-like: the device is not compared under mask 0, the inode still is.
+        let (reply, _) = open(OpenRequest { id: 3, pid, dev: dev ^ 1, ino, dev_mask: 0 }, &mut st);
+        assert_eq!(reply.outcome, Outcome::Opened);
+
+        // No such process (pid_max is at most 2^22).
+        let (reply, fd) = open(OpenRequest { id: 4, pid: u32::MAX - 1, dev, ino, dev_mask: u32::MAX }, &mut st);
+        assert_eq!((reply.outcome, fd.is_none()), (Outcome::Gone, true));
+        let (reply, _) = open(OpenRequest { id: 5, pid: 0, dev, ino, dev_mask: u32::MAX }, &mut st);
+        assert_eq!(reply.outcome, Outcome::Failed);
+        assert_eq!((st.requests, st.opened, st.mismatched, st.gone, st.failed), (5, 2, 1, 1, 1));
+    }
+}
