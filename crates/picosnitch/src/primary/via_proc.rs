@@ -133,7 +133,7 @@ impl ProcExeRequests {
                     return None;
                 }
                 status.exe_opened_via_proc += 1;
-                tracing::debug!(pid = p.request.pid, "executable opened through /proc/PID/exe");
+                tracing::debug!(pid = p.request.pid, answered_us = p.asked.elapsed().as_micros() as u64, "executable opened through /proc/PID/exe");
                 let mtime_ns = st.st_mtime.saturating_mul(1_000_000_000).saturating_add(i64::try_from(st.st_mtime_nsec).unwrap_or(0));
                 let size = u64::try_from(st.st_size).unwrap_or(0);
                 exe.map(|exe| OpenedViaProc { exe, file: FileId { dev: p.request.dev, ino: p.request.ino }, fd, size, mtime_ns })
