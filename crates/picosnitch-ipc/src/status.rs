@@ -95,9 +95,9 @@ pub struct PrimaryStatus {
     pub hash_failures: u64,
     pub hashes_pending: u64,
     /// Executables that could not be opened by path, opened through /proc/PID/exe by
-    /// the opener role instead; and those the opener could not open because the
-    /// process had exited, ran another file by then, or for another reason (including
-    /// no opener running, or no answer in time).
+    /// the opener role instead; and those not opened because the process had exited
+    /// (before the opener was asked, or by the time it tried), ran another file by
+    /// then, or for another reason (the opener could not, or did not answer in time).
     pub exe_opened_via_proc: u64,
     pub exe_proc_gone: u64,
     pub exe_proc_mismatch: u64,

@@ -246,6 +246,9 @@ impl Identities {
                 Sha::Known(SHA_REPLACED.into())
             }
             Err(e) if path.is_empty() || e.is_vanished() => {
+                if e.is_vanished() {
+                    status.exe_proc_gone += 1; // gone before the opener could be asked
+                }
                 tracing::debug!(error = %e, "executable gone");
                 Sha::Known(if path.is_empty() { SHA_UNKNOWN } else { SHA_UNREADABLE }.into())
             }
