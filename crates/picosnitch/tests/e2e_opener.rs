@@ -97,3 +97,63 @@ fn a_binary_in_another_mount_namespace_is_hashed_through_proc() {
     connect_once(&client, srv.port);
     srv.finish();
 }
+
+/// A directory under /dev that may hold executables: /dev/shm when it is not mounted
+/// noexec (container runtimes mount it so), else a tmpfs the test mounts (and removes).
+struct DevDir {
+    path: std::path::PathBuf,
+    mounted: bool,
+    _shm: Option<tempfile::TempDir>,
+}
+
+impl DevDir {
+    fn new() -> DevDir {
+        let shm_exec = {
+            let c = std::ffi::CString::new("/dev/shm").expect("path");
+            // SAFETY: statvfs with a valid path and a zeroed struct it fills.
+            let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+            (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0) && st.f_flag & libc::ST_NOEXEC == 0
+        };
+        if shm_exec {
+            let dir = tempfile::Builder::new().prefix("picosnitch-e2e-").tempdir_in("/dev/shm").expect("a directory in /dev/shm");
+            return DevDir { path: dir.path().to_path_buf(), mounted: false, _shm: Some(dir) };
+        }
+        let path = std::path::PathBuf::from(format!("/dev/picosnitch-e2e-{}", std::process::id()));
+        std::fs::create_dir(&path).expect("a directory under /dev");
+        let st = Command::new("mount").args(["-t", "tmpfs", "-o", "size=64m", "picosnitch-e2e"]).arg(&path).status().expect("mount");
+        assert!(st.success(), "mounting a tmpfs on {}", path.display());
+        DevDir { path, mounted: true, _shm: None }
+    }
+}
+
+impl Drop for DevDir {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+            let _ = std::fs::remove_dir(&self.path);
+        }
+    }
+}
+
+/// A binary run from under /dev, where the primary's Landlock rules let it open nothing
+/// (it reads no device or shared-memory file): opened through /proc by the opener.
+#[test]
+fn a_binary_run_from_dev_shm_is_hashed_through_proc() {
+    if !root_or_skip("a_binary_run_from_dev_shm_is_hashed_through_proc") {
+        return;
+    }
+    let d = Daemon::start("");
+    let dir = DevDir::new();
+    let path = dir.path.join("opshmsrv");
+    std::fs::copy(traffic_binary(), &path).expect("copying the server under /dev");
+    let sha = sha256_of(&path);
+    let srv = Traffic::new("opshmunused").serve_with(Command::new(&path).args(["tcp-server", "--accepts", "2", "--send", "5"]));
+    let client = Traffic::new("opshmcli");
+    connect_once(&client, srv.port);
+    let rows = d.wait_rows(&path, Duration::from_secs(30), |r| sums(r).1 >= 7);
+    assert!(rows.iter().all(|r| r.sha256 == sha), "{sha}, got {:?}\n{}", rows.iter().map(|r| &r.sha256).collect::<Vec<_>>(), opener_log(&d));
+    wait_opened(&d, 1);
+    connect_once(&client, srv.port);
+    srv.finish();
+    let _ = std::fs::remove_file(&path);
+}
