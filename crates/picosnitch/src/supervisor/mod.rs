@@ -48,11 +48,12 @@ fn probes_for(role: Role) -> Vec<(String, Option<String>)> {
 /// The order roles start in: each finds the peers it needs already running. The
 /// remote role (only with `[database.remote]`) needs no peer: it reads the spool; the
 /// virustotal role (only with a `[virustotal]` API key), the notify and user-hasher
-/// roles (only with a desktop user) and the rdns role (only with `[monitoring]
-/// reverse_dns`) must be up before the primary links to them.
-const START_ORDER: [Role; 9] = [
+/// roles (only with a desktop user), the opener and the rdns role (only with
+/// `[monitoring] reverse_dns`) must be up before the primary links to them.
+const START_ORDER: [Role; 10] = [
     Role::Writer,
     Role::Hasher,
+    Role::Opener,
     Role::VirusTotal,
     Role::Notify,
     Role::UserHasher,
@@ -63,11 +64,12 @@ const START_ORDER: [Role; 9] = [
 ];
 /// The order they stop in: the monitor hands its last counts to the primary, the
 /// primary its last rows to the writer, which spools them for the remote role.
-const STOP_ORDER: [(Role, Duration); 9] = [
+const STOP_ORDER: [(Role, Duration); 10] = [
     (Role::Monitor, Duration::from_secs(5)),
     (Role::Primary, Duration::from_secs(25)),
     (Role::Writer, Duration::from_secs(10)),
     (Role::Hasher, Duration::from_secs(3)),
+    (Role::Opener, Duration::from_secs(1)),
     (Role::Notify, Duration::from_secs(6)),
     // A hung read is abandoned, never waited for: it stops at once.
     (Role::UserHasher, Duration::from_secs(3)),
@@ -507,6 +509,7 @@ impl Supervisor {
                         RoleStatus::Monitor(m) => st.monitor = Some(m),
                         RoleStatus::Primary(p) => st.primary = Some(p),
                         RoleStatus::Hasher(h) => st.hasher = Some(h),
+                        RoleStatus::Opener(o) => st.opener = Some(o),
                         RoleStatus::Notify(n) => st.notify = Some(n),
                         RoleStatus::UserHasher(u) => st.user_hasher = Some(u),
                         RoleStatus::Remote(r) => st.remote = Some(r),
