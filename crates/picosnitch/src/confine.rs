@@ -156,6 +156,8 @@ pub fn all_policies() -> Vec<&'static Policy> {
         &crate::remote::policy::POLICY,
         &crate::virustotal::policy::POLICY,
         &crate::webui::policy::POLICY,
+        &crate::terminal_ui::policy::TOP,
+        &crate::terminal_ui::policy::TUI,
     ]
 }
 

@@ -24,6 +24,7 @@ pub mod role;
 pub mod sd_notify;
 pub mod status;
 pub mod supervisor;
+pub mod terminal_ui;
 pub mod virustotal;
 pub mod webui;
 pub mod writer;
