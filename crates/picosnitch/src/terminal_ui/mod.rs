@@ -18,7 +18,7 @@ pub mod policy;
 
 /// Probes of the sandbox tests: run from inside the confinement right after it is
 /// applied (see picosnitch_sandbox::probe); each outcome goes to stderr as
-/// `sandbox probe NAME: OUTCOME` (the tests send stderr to a file, not the screen).
+/// `sandbox probe NAME result: OUTCOME` (the tests send stderr to a file, not the screen).
 pub const PROBE_ENV: &str = "PICOSNITCH_TERMINAL_UI_PROBE";
 
 /// Confines this process to `policy`. `database` is the history the TUI reads (its
@@ -48,6 +48,6 @@ fn run_probes() {
         };
         eprintln!("sandbox probe {probe}: started");
         let outcome = picosnitch_sandbox::probe::attempt(probe, arg);
-        eprintln!("sandbox probe {probe}: {outcome}");
+        eprintln!("sandbox probe {probe} result: {outcome}");
     }
 }
