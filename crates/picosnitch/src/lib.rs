@@ -25,6 +25,7 @@ pub mod sd_notify;
 pub mod status;
 pub mod supervisor;
 pub mod terminal_ui;
+pub mod unconfined;
 pub mod virustotal;
 pub mod webui;
 pub mod writer;

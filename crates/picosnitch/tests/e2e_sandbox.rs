@@ -456,3 +456,31 @@ fn the_terminal_uis_cannot_connect_or_execute() {
     listener.set_nonblocking(true).expect("nonblocking");
     assert!(listener.accept().is_err(), "nothing reached the listener");
 }
+
+/// PICOSNITCH_UNCONFINED_FOR_BENCHMARK=1 (for the benchmark's cost of confinement
+/// only) turns every role's sandbox off, and nobody can miss it: each role warns in the
+/// log, and `picosnitch status` says UNCONFINED. Without it, the status says nothing.
+#[test]
+fn the_unconfined_benchmark_mode_is_loud() {
+    if !root_or_skip("the_unconfined_benchmark_mode_is_loud") {
+        return;
+    }
+    let d = Daemon::start_env("", &[("PICOSNITCH_UNCONFINED_FOR_BENCHMARK", "1")]);
+    job_still_works(&d, "unconf");
+    for role in ["supervisor", "monitor", "primary", "hasher", "writer"] {
+        let line = d.wait_log(&["UNCONFINED", &format!("role=\"{role}\"")], Duration::from_secs(10));
+        assert!(line.contains("WARN"), "{role}: {line}");
+    }
+    let pid = d.role_pid("hasher");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("role status");
+    assert!(status.lines().any(|l| l.starts_with("Seccomp:") && l.ends_with('0')), "the hasher has no filter:\n{status}");
+    assert_eq!(d.status()["unconfined"], true);
+    let text = std::process::Command::new(DAEMON).args(["status", "--config"]).arg(&d.config).output().expect("picosnitch status");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.lines().next().unwrap_or_default().contains("running UNCONFINED"), "{text}");
+
+    let confined = Daemon::start("");
+    assert!(confined.status().get("unconfined").is_none(), "a confined daemon's status has no unconfined field");
+    let text = std::process::Command::new(DAEMON).args(["status", "--config"]).arg(&confined.config).output().expect("picosnitch status");
+    assert!(!String::from_utf8_lossy(&text.stdout).contains("UNCONFINED"));
+}
