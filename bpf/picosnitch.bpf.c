@@ -542,6 +542,16 @@ static __always_inline void on_connect(struct bpf_sock_addr *ctx, __u16 family)
 			stat_add(PS_STAT_FLOW_MAP_FULL, 1);
 		return;
 	}
+	if (p->valid) {
+		/* An earlier connect() of this socket that moved nothing (getaddrinfo connects
+		 * one UDP socket to each candidate address to learn its source address): its
+		 * announcement goes out now, or overwriting it below would leave its flow in
+		 * the map unannounced until the monitor's orphan sweep. */
+		struct ps_flow_value *prev = bpf_map_lookup_elem(&flows, &p->ev.key);
+		if (prev)
+			prev->flags &= ~PS_FLOW_PENDING_OPEN;
+		announce_pending(p, 0, SEND, 0);
+	}
 	__builtin_memset(&p->ev, 0, sizeof(p->ev));
 	p->ev.kind = PS_EV_FLOW_NEW;
 	p->ev.ktime_ns = bpf_ktime_get_ns();

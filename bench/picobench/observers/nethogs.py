@@ -2,13 +2,11 @@
 with the bytes it sent and received so far (`-v 2`: total bytes), over TCP and UDP
 (`-C`), on every device of the watched namespace including loopback (`-a`). It maps
 packets it captures with libpcap to sockets it finds under /proc."""
-import os
 import shutil
-from pathlib import Path
 
-from ..proc import Background, run
-from .base import Observation, Observer, Unavailable, other_lines, wait_for_output
-from .refreshes import growth_in_window, max_totals, split_refreshes
+from ..proc import run
+from .base import Observation, Unavailable
+from .refreshes import RefreshingObserver, growth_in_window, max_totals
 
 UNKNOWN = "unknown "
 
@@ -28,17 +26,14 @@ def program_of(key):
     return key.rsplit("/", 2)[0]
 
 
-class NetHogs(Observer):
+class NetHogs(RefreshingObserver):
     name = "nethogs"
     # libpcap hands it whole frames; which length it adds up is measured, not assumed:
     # the report compares its numbers with the payload and with the wire.
     counts = "frames"
     names_by = "path"
 
-    def __init__(self):
-        self.proc = None
-        self.out = None
-        self._refreshes = None
+    parse_row = staticmethod(parse_row)
 
     def install(self, env):
         if not shutil.which("nethogs"):
@@ -49,26 +44,7 @@ class NetHogs(Observer):
         return run(["nethogs", "-V"], check=False).stdout.strip() or "nethogs (version unknown)"
 
     def start(self, lab, workdir):
-        self.out = Path(workdir) / "nethogs.out"
-        self.proc = Background([*lab.exec_prefix(lab.host), "nethogs", "-t", "-v", "2", "-C", "-a", "-d", "1"], self.out)
-        self._refreshes = None
-        # It prints its first refresh once it has opened every device.
-        wait_for_output(self.proc, self.out, "Refreshing:", 10, "nethogs")
-
-    def failure(self):
-        return self.proc and self.proc.exited() and f"nethogs {self.proc.exited()}"
-
-    def mark(self):
-        return os.path.getsize(self.out) if self.out and self.out.exists() else 0
-
-    def stop(self):
-        if self.proc:
-            self.proc.stop()
-
-    def refreshes(self):
-        if self._refreshes is None:
-            self._refreshes = split_refreshes(self.out.read_text(errors="replace"), parse_row)
-        return self._refreshes
+        self.run_tool(lab, workdir, ["nethogs", "-t", "-v", "2", "-C", "-a", "-d", "1"], 10)
 
     def observe(self, subject, trial):
         path = str(subject.gen.path)
@@ -80,9 +56,5 @@ class NetHogs(Observer):
         return Observation(seen=True, sent=sum(s for s, _ in mine.values()), received=sum(r for _, r in mine.values()),
                            connections=None, unattributed=unknown, notes=[f"{len(mine)} pid(s)"])
 
-    def diagnostics(self):
-        return {"output": other_lines(self.out, lambda s: s == "Refreshing:" or parse_row(s) is not None or s.startswith("Unknown connection")),
-                "stderr": other_lines(self.proc.err_path, lambda s: False) if self.proc else []}
-
-    def pids(self):
-        return [self.proc.pid] if self.proc and not self.proc.exited() else []
+    def is_data(self, line):
+        return super().is_data(line) or line.startswith("Unknown connection")

@@ -87,6 +87,10 @@ enum Command {
         /// connect() first, then send(); otherwise sendto() each datagram.
         #[arg(long)]
         connected: bool,
+        /// With --connected: connect() to this address first, moving nothing (repeat
+        /// for several), as getaddrinfo does to pick a source address.
+        #[arg(long = "probe", requires = "connected")]
+        probes: Vec<SocketAddr>,
         /// Send with sendmmsg, this many per call.
         #[arg(long)]
         mmsg: Option<usize>,
@@ -243,8 +247,9 @@ fn main() -> std::process::ExitCode {
             tcp::client(to, send, io, repeat, rate, until, Pace::new(pace))
         }
         Command::UdpServer { bind, count, reply, mmsg, pace } => udp::server(bind, count, reply, mmsg, Pace::new(pace)),
-        Command::UdpClient { to, count, size, connected, mmsg, replies, pace } => {
-            udp::client(to, count, size, connected, mmsg, replies, Pace::new(pace))
+        Command::UdpClient { to, count, size, connected, probes, mmsg, replies, pace } => {
+            let addressing = if connected { udp::Addressing::Connected { probes } } else { udp::Addressing::Unconnected };
+            udp::client(to, count, size, addressing, mmsg, replies, Pace::new(pace))
         }
         Command::Ping { to, count, size, pace } => ip_raw::ping(to, count, size, false, Pace::new(pace)),
         Command::RawPing { to, count, size, pace } => ip_raw::ping(to, count, size, true, Pace::new(pace)),

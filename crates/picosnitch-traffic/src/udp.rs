@@ -44,11 +44,21 @@ pub fn server(bind: SocketAddr, count: usize, reply: usize, mmsg: Option<usize>,
     Ok(r)
 }
 
+/// How the client addresses its datagrams.
+pub enum Addressing {
+    /// sendto() each datagram.
+    Unconnected,
+    /// connect() to each of `probes` first, moving nothing (as getaddrinfo does on one
+    /// UDP socket to learn the source address toward each candidate), then to the
+    /// destination, and send().
+    Connected { probes: Vec<SocketAddr> },
+}
+
 pub fn client(
     to: SocketAddr,
     count: usize,
     size: usize,
-    connected: bool,
+    addressing: Addressing,
     mmsg: Option<usize>,
     replies: usize,
     pace: Pace,
@@ -57,7 +67,11 @@ pub fn client(
     let s = UdpSocket::bind(bind)?;
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     roomy_receive_buffer(&s);
-    if connected {
+    let connected = matches!(addressing, Addressing::Connected { .. });
+    if let Addressing::Connected { probes } = &addressing {
+        for probe in probes {
+            s.connect(probe).with_context(|| format!("connecting to {probe}"))?;
+        }
         s.connect(to).with_context(|| format!("connecting to {to}"))?;
     }
     let payload = vec![b'u'; size];

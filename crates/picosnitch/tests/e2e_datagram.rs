@@ -64,6 +64,36 @@ fn udp_unconnected_connected_and_batched_are_exact() {
 }
 
 #[test]
+fn each_connect_of_one_udp_socket_is_recorded_even_when_it_moves_nothing() {
+    if !root_or_skip("each_connect_of_one_udp_socket_is_recorded_even_when_it_moves_nothing") {
+        return;
+    }
+    let d = Daemon::start("");
+    let server = Traffic::new("usrv-probe");
+    let client = Traffic::new("ucli-probe");
+    let srv = server.serve(&["udp-server", "--bind", "127.0.0.1:0", "--count", "3", "--reply", "21"]);
+    let to = format!("127.0.0.1:{}", srv.port);
+    // getaddrinfo's source address selection: one UDP socket connected to each
+    // candidate in turn, nothing sent, then the real connection on a socket of its own.
+    let c = client.run(&[
+        "udp-client", "--connected", "--probe", "127.0.0.2:9", "--probe", "127.0.0.3:9", "--to", &to, "--count", "3", "--size", "50",
+        "--replies", "3",
+    ]);
+    srv.finish();
+    let rows = d.wait_rows(&client.path, WAIT, |r| {
+        ["127.0.0.2", "127.0.0.3"].iter().all(|a| r.iter().any(|x| x.raddr == *a)) && sums(r).0 >= c.sent && sums(r).1 >= c.received
+    });
+    for probe in ["127.0.0.2", "127.0.0.3"] {
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.raddr == probe).collect();
+        assert_eq!(mine.len(), 1, "one row for the connect() to {probe}: {rows:#?}");
+        assert_eq!((mine[0].send, mine[0].recv, mine[0].rport, mine[0].protocol), (0, 0, 9, 17), "{probe}: {rows:#?}");
+    }
+    let real: Vec<&Row> = rows.iter().filter(|r| r.raddr == "127.0.0.1").collect();
+    assert_eq!(real.iter().map(|r| (r.send, r.recv)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)), (c.sent, c.received), "{rows:#?}");
+    assert!(rows.iter().all(|r| r.sha256 == client.sha256()), "{rows:#?}");
+}
+
+#[test]
 fn icmp_echo_through_ping_and_raw_sockets() {
     if !root_or_skip("icmp_echo_through_ping_and_raw_sockets") {
         return;

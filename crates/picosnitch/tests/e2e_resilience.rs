@@ -106,6 +106,46 @@ fn killed_monitor_and_primary_come_back_and_record_new_traffic() {
     }
 }
 
+/// How many fanotify descriptors a process holds.
+fn fanotify_fds(pid: u32) -> usize {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("listing the primary's descriptors");
+    fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok()).filter(|l| l.to_string_lossy() == "anon_inode:[fanotify]").count()
+}
+
+#[test]
+fn a_restarted_monitor_leaves_the_primary_only_the_new_executable_watch() {
+    if !root_or_skip("a_restarted_monitor_leaves_the_primary_only_the_new_executable_watch") {
+        return;
+    }
+    let d = Daemon::start("");
+    let watching = "watching hashed executables for changes (fanotify)";
+    d.wait_log(&[watching], Duration::from_secs(30));
+    let primary = d.role_pid("primary");
+    let before = fanotify_fds(primary);
+    assert!(before > 0, "the primary holds the monitor's fanotify group");
+    for restart in 1..=2u64 {
+        let pid = d.role_pid("monitor");
+        // SAFETY: sending a signal to a pid of our own daemon's role.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0, "killing the monitor");
+        d.wait_status("the monitor to be restarted", Duration::from_secs(30), |st| {
+            st["roles"].as_array().is_some_and(|rs| rs.iter().any(|r| r["role"] == "monitor" && r["restarts"] == restart && r["ready"] == true))
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while d.log().matches(watching).count() < 1 + restart as usize {
+            assert!(std::time::Instant::now() < deadline, "the new monitor's watch never reached the primary; log:\n{}", d.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // Each new group replaces the old one: the old groups (and their marks, which keep
+    // reporting writes) are closed, not kept alive by their readers.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fanotify_fds(primary) != before && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(fanotify_fds(primary), before, "fanotify descriptors in the primary after two monitor restarts");
+    assert_eq!(d.role_pid("primary"), primary, "the primary itself was not restarted");
+}
+
 #[test]
 fn a_full_disk_holds_rows_in_memory_and_writes_them_when_space_returns() {
     if !root_or_skip("a_full_disk_holds_rows_in_memory_and_writes_them_when_space_returns") {

@@ -142,3 +142,19 @@ pub fn generate(store: &mut Store, shape: &Shape) -> Result<f64, StoreError> {
     }
     Ok(started.elapsed().as_secs_f64())
 }
+
+/// The benchmark's history at `db`: generated (`rows` over `days` ending now) when it
+/// does not exist or `regenerate` asks for a new one, else reused as it is.
+pub fn prepare(db: &std::path::Path, rows: u64, days: u64, regenerate: bool) {
+    if !regenerate && db.exists() {
+        return;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    eprintln!("generating {rows} rows over {days} days into {}", db.display());
+    let (mut store, _) = Store::open(db).expect("open for writing");
+    let shape = Shape { rows, days, end: picosnitch_store::unix_now(), seed: 42 };
+    let secs = generate(&mut store, &shape).expect("generate");
+    eprintln!("generated in {secs:.0} s ({:.0} rows/s)", rows as f64 / secs);
+}

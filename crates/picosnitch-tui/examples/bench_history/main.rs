@@ -83,16 +83,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if args.regenerate || !args.db.exists() {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", args.db.display()));
-        }
-        eprintln!("generating {} rows over {} days into {}", args.rows, args.days, args.db.display());
-        let (mut store, _) = Store::open(&args.db).expect("open for writing");
-        let shape = generate::Shape { rows: args.rows, days: args.days, end: picosnitch_store::unix_now(), seed: 42 };
-        let secs = generate::generate(&mut store, &shape).expect("generate");
-        eprintln!("generated in {secs:.0} s ({:.0} rows/s)", args.rows as f64 / secs);
-    }
+    generate::prepare(&args.db, args.rows, args.days, args.regenerate);
     if args.rebuild {
         let (mut store, _) = Store::open(&args.db).expect("open for writing");
         let start = Instant::now();

@@ -84,16 +84,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if args.regenerate || !args.db.exists() {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", args.db.display()));
-        }
-        eprintln!("generating {} rows over {} days into {}", args.rows, args.days, args.db.display());
-        let (mut store, _) = Store::open(&args.db).expect("open for writing");
-        let shape = generate::Shape { rows: args.rows, days: args.days, end: picosnitch_store::unix_now(), seed: 42 };
-        let secs = generate::generate(&mut store, &shape).expect("generate");
-        eprintln!("generated in {secs:.0} s");
-    }
+    generate::prepare(&args.db, args.rows, args.days, args.regenerate);
     // Opening for writing migrates an older history (schema 3 counts namespaces).
     let started = Instant::now();
     drop(Store::open(&args.db).expect("open for writing (migrating)"));

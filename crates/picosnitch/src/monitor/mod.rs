@@ -327,6 +327,12 @@ impl Monitor {
         let mut removed = 0u64;
         let mut tgids = Vec::new();
         for key in orphans.intersection(&self.orphan_suspects) {
+            // A connect() whose announcement waits for its first byte or for the socket's
+            // end (a connection still being made, an idle connected UDP socket) is not
+            // lost: it is announced then.
+            if self.cap.flows.get(key, 0).is_ok_and(|v| v.flags & events::FLOW_PENDING_OPEN != 0) {
+                continue;
+            }
             let _ = self.cap.flows.remove(key);
             removed += 1;
             if tgids.len() < 8 {

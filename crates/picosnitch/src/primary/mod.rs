@@ -207,8 +207,11 @@ struct Primary<'a> {
     notify: Option<Rc<NotifyLink>>,
     notices: VecDeque<Notice>,
     awaiting_sha: VecDeque<(identity::Exe, Rc<str>)>,
-    /// Generation of the current fanotify watch; a reader of an older one stops.
+    /// Generation of the current fanotify watch; reports of an older one are ignored.
     watch_gen: u32,
+    /// The reader of the current watch. Replacing it cancels the old reader, which
+    /// closes the old group and its marks (a restarted monitor hands over a new one).
+    watch_reader: Option<smol::Task<()>>,
     virustotal: virustotal::VirusTotalQueue,
 }
 
@@ -261,6 +264,7 @@ impl<'a> Primary<'a> {
             notices: VecDeque::new(),
             awaiting_sha: VecDeque::new(),
             watch_gen: 0,
+            watch_reader: None,
             virustotal: virustotal::VirusTotalQueue::new(&config.virustotal),
         }
     }
@@ -696,23 +700,22 @@ impl<'a> Primary<'a> {
         let g = self.next_generation();
         self.watch_gen = g;
         let tx = self.tx.clone();
-        self.ex
-            .spawn(async move {
-                loop {
-                    if reader.readable().await.is_err() {
-                        return;
-                    }
-                    let changes = crate::exe_watch::read_changes(reader.as_fd());
-                    if changes.is_empty() {
-                        continue;
-                    }
-                    // A closed channel (stopping) or a newer watch ends this reader.
-                    if tx.send(Input::ExeChanges(g, changes)).await.is_err() {
-                        return;
-                    }
+        let task = self.ex.spawn(async move {
+            loop {
+                if reader.readable().await.is_err() {
+                    return;
                 }
-            })
-            .detach();
+                let changes = crate::exe_watch::read_changes(reader.as_fd());
+                if changes.is_empty() {
+                    continue;
+                }
+                // A closed channel (stopping) ends this reader; a newer watch cancels it.
+                if tx.send(Input::ExeChanges(g, changes)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        self.watch_reader = Some(task);
         tracing::info!("watching hashed executables for changes (fanotify)");
     }
 

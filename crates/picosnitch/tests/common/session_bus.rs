@@ -92,8 +92,25 @@ pub fn dbus_or_skip(test: &str) -> bool {
     false
 }
 
-/// A system account `name` with `uid`, created if missing: dbus-daemon refuses to run
-/// as a uid without one. Returns its primary gid.
+/// Accounts this test process created, removed when it exits.
+static CREATED_ACCOUNTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Removes the accounts this process created (`atexit`: the test harness exits
+/// normally after a test, passed or failed, and no test holds a guard object long
+/// enough: the bus and its processes are gone by then).
+extern "C" fn remove_created_accounts() {
+    let names = std::mem::take(&mut *CREATED_ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner()));
+    for name in names {
+        match Command::new("userdel").arg(&name).stderr(Stdio::null()).status() {
+            Ok(st) if st.success() => {}
+            other => eprintln!("could not remove the test account {name} ({other:?}): remove it with `userdel {name}`"),
+        }
+    }
+}
+
+/// A system account `name` with `uid`, created if missing (and then removed when the
+/// test process exits): dbus-daemon refuses to run as a uid without one. Returns its
+/// primary gid.
 pub fn ensure_account(name: &str, uid: u32) -> u32 {
     let lookup = || {
         let out = Command::new("getent").args(["passwd", &uid.to_string()]).output().expect("running getent");
@@ -110,6 +127,14 @@ pub fn ensure_account(name: &str, uid: u32) -> u32 {
         .status()
         .expect("running useradd (Debian package passwd)");
     assert!(st.success() || lookup().is_some(), "useradd {name} failed: {st}");
+    if st.success() {
+        let mut created = CREATED_ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        if created.is_empty() {
+            // SAFETY: registers a plain function without arguments; it runs once, at exit.
+            unsafe { libc::atexit(remove_created_accounts) };
+        }
+        created.push(name.to_string());
+    }
     lookup().expect("the account just created")
 }
 
