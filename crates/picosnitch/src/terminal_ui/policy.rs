@@ -10,7 +10,7 @@ use syscalls::Sysno;
 const UNTRUSTED: &str = "rows with command lines and names any local program chooses, drawn on a terminal";
 
 const TIME_ZONE: [FileRule; 2] = [
-    FileRule { place: Place::Path("/etc/localtime"), access: FileAccess::Read, why: "the local time zone (read again when it changes)" },
+    FileRule { place: Place::Path("/etc/localtime"), access: FileAccess::Read, why: "the local time zone (read at start; allowed should a lookup come later)" },
     FileRule { place: Place::Path("/usr/share/zoneinfo"), access: FileAccess::Read, why: "the time zone database /etc/localtime points into" },
 ];
 
