@@ -232,7 +232,7 @@ in
               type = types.str;
               default = "";
               example = "alice";
-              description = "Desktop user (name or uid) whose session gets notifications; empty: nobody. Never root.";
+              description = "Desktop user (name or uid) whose session gets notifications, and as whom executables the service cannot read (FUSE mounts, AppImages) are hashed; empty: nobody. Never root.";
             };
             notifications = mkOption {
               type = types.bool;
@@ -257,7 +257,7 @@ in
             hash_timeout_seconds = mkOption {
               type = types.ints.between 1 3600;
               default = 10;
-              description = "Seconds the desktop user's hasher may take for one file (FUSE mounts, AppImages) before it is recorded unhashed.";
+              description = "Seconds the desktop user's hasher (the user-hasher role, run whenever desktop.user is set) may take for one file the service cannot read (FUSE mounts, AppImages) before the executable is recorded as `!hash-timeout` (a FUSE server that does not answer; counted in `picosnitch status`).";
             };
           };
 
@@ -404,7 +404,10 @@ in
         # /proc/PID/exe is already gone (short-lived processes), and the desktop session's
         # D-Bus socket under /run/user is used for notifications.
         ProtectHome = "read-only";
-        PrivateTmp = true;
+        # The real /tmp, read-only (ProtectSystem = "strict"; Landlock confines each role
+        # further): programs run from it, AppImages above all (their FUSE mount is
+        # /tmp/.mount_*), are opened there to be hashed. A private /tmp would hide them.
+        PrivateTmp = false;
         PrivateDevices = true;
         DevicePolicy = "closed";
         PrivateMounts = true;

@@ -13,6 +13,7 @@ packages=(
     tmux                  # the TUI tests drive the real binary in a real terminal
     dbus-daemon           # the notification tests run a real session bus for the desktop user
     passwd                # useradd: dbus-daemon needs an account for the desktop user it runs as
+    bindfs fuse           # the desktop-user hasher tests mount a real FUSE filesystem as a desktop user (bindfs, without allow_other) and unmount it (fusermount)
     nethogs               # a peer the benchmark's smoke run (bench/run --smoke) measures beside picosnitch
     libnetfilter-queue1 libnfnetlink0 iptables # the OpenSnitch daemon the smoke run unpacks (apt-get download, not installed: its service would filter the machine) needs these
     postgresql            # the remote-history tests start a throwaway PostgreSQL cluster (initdb, postgres, psql) on loopback

@@ -265,7 +265,7 @@ let
     } {
       ProtectSystem = [ "strict" ];
       ProtectHome = [ "read-only" ];
-      PrivateTmp = [ "true" ];
+      PrivateTmp = [ "false" ];
       PrivateDevices = [ "true" ];
       NoNewPrivileges = [ "true" ];
       SystemCallArchitectures = [ "native" ];

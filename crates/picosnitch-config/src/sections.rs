@@ -3,11 +3,13 @@ use crate::{absolute_or_empty, KeyError};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// `[desktop]`: who gets notifications.
+/// `[desktop]`: who gets notifications, and as whom files the service cannot read are
+/// hashed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DesktopConfig {
-    /// The desktop user (name or uid) whose session receives notifications; empty
+    /// The desktop user (name or uid) whose session receives notifications, and who
+    /// hashes the executables only that user can read (the user-hasher role); empty
     /// means none. Never root.
     pub user: String,
     /// picosnitch 2.x's "Desktop notifications".

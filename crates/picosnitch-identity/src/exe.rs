@@ -127,6 +127,14 @@ impl ExeOpenError {
             && self.path_error.as_ref().is_none_or(procfs::is_vanished_io)
     }
 
+    /// The binary is at its path but this process may not open it, even with
+    /// CAP_DAC_READ_SEARCH: a FUSE mount without `allow_other` refuses every user but
+    /// its owner (root included), who may be able to hash it. Judged by the path alone:
+    /// `/proc/<tgid>/exe` is refused for other reasons too (Landlock's ptrace check).
+    pub fn is_denied(&self) -> bool {
+        self.path_error.as_ref().is_some_and(|e| e.kind() == io::ErrorKind::PermissionDenied)
+    }
+
     fn describe(&self) -> String {
         let mut s = format!(
             "cannot open executable of pid {}: /proc/{}/exe: {}",
@@ -241,7 +249,8 @@ pub fn open_verified(
 }
 
 /// Opens `path` read-only and returns the descriptor with its identity, size, mtime (ns).
-fn open_and_stat(path: &Path) -> io::Result<(OwnedFd, ExeIdentity, u64, i64)> {
+/// Non-blocking, like [`open_verified`]'s attempts.
+pub fn open_and_stat(path: &Path) -> io::Result<(OwnedFd, ExeIdentity, u64, i64)> {
     let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
     let fd = crate::retry::retry_eintr(|| rustix::fs::open(path, flags, Mode::empty()))?;
     let file = File::from(fd);
@@ -394,6 +403,23 @@ mod tests {
             }
             other => panic!("expected Verified, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn only_a_refused_path_is_denied() {
+        let err = |proc_kind, path_kind: Option<io::ErrorKind>| ExeOpenError {
+            tgid: 1,
+            path: PathBuf::from("/run/user/1000/mnt/app"),
+            proc_error: io::Error::from(proc_kind),
+            path_error: path_kind.map(io::Error::from),
+        };
+        use io::ErrorKind::{NotFound, PermissionDenied};
+        assert!(err(PermissionDenied, Some(PermissionDenied)).is_denied());
+        assert!(err(NotFound, Some(PermissionDenied)).is_denied());
+        // /proc/PID/exe refused (Landlock) but the path is simply not there: nothing
+        // the desktop user could open either.
+        assert!(!err(PermissionDenied, Some(NotFound)).is_denied());
+        assert!(!err(PermissionDenied, None).is_denied());
     }
 
     #[test]

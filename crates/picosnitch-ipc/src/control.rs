@@ -17,10 +17,13 @@ pub enum Role {
     VirusTotal,
     /// Desktop notifications, as the desktop user (only with `[desktop] user` set).
     Notify,
+    /// Hashes, as the desktop user, executables the service cannot open (FUSE mounts,
+    /// AppImages); only with `[desktop] user` set.
+    UserHasher,
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer, Role::Remote, Role::VirusTotal, Role::Notify];
+    pub const ALL: [Role; 8] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer, Role::Remote, Role::VirusTotal, Role::Notify, Role::UserHasher];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -31,6 +34,7 @@ impl Role {
             Role::Remote => "remote",
             Role::VirusTotal => "virustotal",
             Role::Notify => "notify",
+            Role::UserHasher => "user-hasher",
         }
     }
 
@@ -41,7 +45,7 @@ impl Role {
     /// The roles this one talks to directly. The primary is the hub.
     pub fn peers(self) -> &'static [Role] {
         match self {
-            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer, Role::VirusTotal, Role::Notify],
+            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer, Role::VirusTotal, Role::Notify, Role::UserHasher],
             // It reads the spool the writer fills; no link to anyone but the supervisor.
             Role::Remote => &[],
             _ => &[Role::Primary],

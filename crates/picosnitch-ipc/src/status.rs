@@ -13,6 +13,7 @@ pub enum RoleStatus {
     Remote(RemoteStatus),
     VirusTotal(VirusTotalStatus),
     Notify(NotifyStatus),
+    UserHasher(UserHasherStatus),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +78,12 @@ pub struct PrimaryStatus {
     pub hash_cache_hits: u64,
     pub hash_failures: u64,
     pub hashes_pending: u64,
+    /// Executables it could not open, handed to the desktop user's hasher by path.
+    #[serde(default)]
+    pub user_hash_requests: u64,
+    /// Of those, recorded `!hash-timeout`: not hashed in `[desktop] hash_timeout_seconds`.
+    #[serde(default)]
+    pub user_hash_timeouts: u64,
     /// Executables not checked on VirusTotal because too many were waiting.
     pub virustotal_not_checked: u64,
     /// Live feed readers connected now.
@@ -125,6 +132,23 @@ pub struct HasherStatus {
     pub files_hashed: u64,
     pub bytes_hashed: u64,
     pub failures: u64,
+}
+
+/// The desktop user's hasher: files it hashed by path, as that user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserHasherStatus {
+    pub files_hashed: u64,
+    pub bytes_hashed: u64,
+    /// Answered from its cache (same device, inode, size and modification time).
+    pub cache_hits: u64,
+    /// The file at the path was not the one the kernel ran.
+    pub replaced: u64,
+    pub failures: u64,
+    /// Files not hashed within `[desktop] hash_timeout_seconds` (a hung FUSE server),
+    /// including those refused while an earlier read on the same filesystem hangs.
+    pub timeouts: u64,
+    /// Reads still hung right now (each holds one abandoned thread).
+    pub reads_hung: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

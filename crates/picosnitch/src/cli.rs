@@ -280,6 +280,7 @@ fn run_role(role: Role, config: &Config) -> anyhow::Result<()> {
         Role::Notify => crate::notify::run(control, config),
         Role::Remote => crate::remote::run(control, config),
         Role::VirusTotal => crate::virustotal::run(control, config),
+        Role::UserHasher => crate::user_hasher::run(control, config),
     }
 }
 

@@ -157,6 +157,7 @@ pub fn all_policies() -> Vec<&'static Policy> {
         &crate::hasher::policy::POLICY,
         &crate::writer::policy::POLICY,
         &crate::notify::policy::POLICY,
+        &crate::user_hasher::policy::POLICY,
         &crate::remote::policy::POLICY,
         &crate::virustotal::policy::POLICY,
         &crate::webui::policy::POLICY,

@@ -26,6 +26,7 @@ pub mod status;
 pub mod supervisor;
 pub mod terminal_ui;
 pub mod unconfined;
+pub mod user_hasher;
 pub mod virustotal;
 pub mod webui;
 pub mod writer;

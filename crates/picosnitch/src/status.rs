@@ -1,6 +1,6 @@
 //! The daemon's status, written by the supervisor to `<runtime_dir>/status.json` every
 //! second and read by `picosnitch status`. Every loss counter of every role is in it.
-use picosnitch_ipc::status::{HasherStatus, MonitorStatus, NotifyStatus, PrimaryStatus, RemoteStatus, VirusTotalStatus, WriterStatus};
+use picosnitch_ipc::status::{HasherStatus, MonitorStatus, NotifyStatus, PrimaryStatus, RemoteStatus, UserHasherStatus, VirusTotalStatus, WriterStatus};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -43,6 +43,9 @@ pub struct PipelineStatus {
     /// Absent without a desktop user.
     #[serde(default)]
     pub notify: Option<NotifyStatus>,
+    /// Absent without a desktop user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_hasher: Option<UserHasherStatus>,
     /// Only with `[database.remote]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<RemoteStatus>,
@@ -200,8 +203,15 @@ impl PipelineStatus {
             );
             let _ = writeln!(
                 s,
-                "  executables: replaced {}, unresolved {}; hashes requested {}, cache hits {}, failed {}, pending {}",
-                p.exe_replaced, p.exe_unresolved, p.hash_requests, p.hash_cache_hits, p.hash_failures, p.hashes_pending
+                "  executables: replaced {}, unresolved {}; hashes requested {}, cache hits {}, failed {}, pending {}; by the desktop user {}, timed out {}",
+                p.exe_replaced,
+                p.exe_unresolved,
+                p.hash_requests,
+                p.hash_cache_hits,
+                p.hash_failures,
+                p.hashes_pending,
+                p.user_hash_requests,
+                p.user_hash_timeouts
             );
             let _ = writeln!(
                 s,
@@ -227,6 +237,13 @@ impl PipelineStatus {
         }
         if let Some(h) = &self.hasher {
             let _ = writeln!(s, "\nhasher: {} files, {} bytes hashed, {} failures", h.files_hashed, h.bytes_hashed, h.failures);
+        }
+        if let Some(u) = &self.user_hasher {
+            let _ = writeln!(
+                s,
+                "\nuser-hasher (as the desktop user): {} files, {} bytes hashed, cache hits {}, replaced {}, failures {}, timed out {}, reads hung now {}",
+                u.files_hashed, u.bytes_hashed, u.cache_hits, u.replaced, u.failures, u.timeouts, u.reads_hung
+            );
         }
         if let Some(w) = &self.writer {
             let _ = writeln!(s, "\nwriter: database {}", w.db_path);

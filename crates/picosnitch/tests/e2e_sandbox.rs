@@ -484,3 +484,34 @@ fn the_unconfined_benchmark_mode_is_loud() {
     let text = std::process::Command::new(DAEMON).args(["status", "--config"]).arg(&confined.config).output().expect("picosnitch status");
     assert!(!String::from_utf8_lossy(&text.stdout).contains("UNCONFINED"));
 }
+
+#[test]
+fn the_user_hasher_is_the_desktop_user_reads_only_and_refuses_the_rest() {
+    let test = "the_user_hasher_is_the_desktop_user_reads_only_and_refuses_the_rest";
+    if !root_or_skip(test) {
+        return;
+    }
+    let uid = 61343; // a bare uid: the role needs no account
+    // /etc/hostname is readable by every user: only Landlock refuses it.
+    let probes = "user-hasher:read-shadow,user-hasher:read-file=/etc/hostname,user-hasher:write-outside,user-hasher:connect=9";
+    let d = Daemon::start_env(&format!("[desktop]\nuser = \"{uid}\"\nnotifications = false\n"), &[("PICOSNITCH_SANDBOX_PROBE", probes)]);
+    for probe in ["read-shadow", "read-file", "write-outside"] {
+        let line = d.wait_log(&["sandbox probe result", "role=user-hasher", &format!("probe={probe}")], Duration::from_secs(30));
+        assert!(line.contains("refused: Permission denied"), "{probe}: {line}");
+    }
+    // An inet socket is outside its policy: the role is stopped and restarted.
+    let line = d.wait_log(&["forbids", "role=user-hasher", "syscall=socket"], Duration::from_secs(30));
+    assert!(line.contains("stopped before the call ran"), "{line}");
+    d.wait_status("the user-hasher restarted and ready", Duration::from_secs(30), |st| {
+        st["roles"].as_array().is_some_and(|rs| rs.iter().any(|r| r["role"] == "user-hasher" && r["restarts"] == 1 && r["ready"] == true))
+    });
+    let pid = d.role_pid("user-hasher");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("role status");
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or_default().to_string();
+    assert!(field("Uid:").split_whitespace().all(|u| u == uid.to_string()), "the desktop user, never root: {}", field("Uid:"));
+    for set in ["CapEff:", "CapPrm:", "CapBnd:", "CapInh:", "CapAmb:"] {
+        assert_eq!(field(set), "0000000000000000", "user-hasher {set}");
+    }
+    assert_eq!(field("NoNewPrivs:"), "1");
+    assert_eq!(field("Seccomp:"), "2");
+}

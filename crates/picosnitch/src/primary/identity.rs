@@ -92,6 +92,9 @@ pub struct Identities {
     empty: Exe,
     /// The fanotify group hashed executables are marked in (see crate::exe_watch).
     watch: Option<Rc<OwnedFd>>,
+    /// Files the primary may not open, asked of the desktop user's hasher (only with
+    /// `[desktop] user`).
+    pub by_desktop_user: Option<super::user_hash::UserHashes>,
 }
 
 fn cap(n: usize) -> NonZeroUsize {
@@ -115,6 +118,7 @@ impl Identities {
             log_commands,
             empty: Rc::new(RefCell::new(ExeInfo { exe: String::new(), cmdline: String::new(), sha256: Sha::Known(String::new()) })),
             watch: None,
+            by_desktop_user: None,
         }
     }
 
@@ -258,6 +262,10 @@ impl Identities {
                 tracing::debug!(error = %e, "executable gone");
                 Sha::Known(if path.is_empty() { SHA_UNKNOWN } else { SHA_UNREADABLE }.into())
             }
+            Err(e) if e.is_denied() && self.by_desktop_user.is_some() => match &mut self.by_desktop_user {
+                Some(u) => u.ask(path, file, self.dev_mask, exe, status),
+                None => Sha::Known(SHA_UNREADABLE.into()),
+            },
             Err(e) => {
                 status.hash_failures += 1;
                 tracing::warn!(error = %e, "cannot open the executable to hash it");

@@ -10,6 +10,7 @@ mod pack;
 mod periods;
 pub mod policy;
 mod sightings;
+mod user_hash;
 mod virustotal;
 
 use crate::role::{self, Command, Control};
@@ -26,7 +27,7 @@ use sightings::Sightings;
 use picosnitch_config::Config;
 use picosnitch_ipc::control::{FromRole, Role};
 use picosnitch_ipc::events::{EventBatch, FlowOpen, KernelEvent};
-use picosnitch_ipc::hashing::{HashReply, HashRequest};
+use picosnitch_ipc::hashing::{HashReply, HashRequest, UserHashReply, UserHashRequest};
 use picosnitch_ipc::rows::{RowAck, RowBatch};
 use picosnitch_ipc::status::{PrimaryStatus, RoleStatus};
 use picosnitch_ipc::{IpcError, Link, SeqPacket};
@@ -61,6 +62,7 @@ type MonitorLink = Link<(), EventBatch>;
 type HasherLink = Link<HashRequest, HashReply>;
 type WriterLink = Link<RowBatch, RowAck>;
 type NotifyLink = Link<Notice, ()>;
+type UserHasherLink = Link<UserHashRequest, UserHashReply>;
 
 /// Notices waiting for the notify role; beyond this they are dropped and counted.
 const MAX_NOTICES_QUEUED: usize = 256;
@@ -80,6 +82,7 @@ enum Input {
     /// fanotify's reports on hashed executables, from the watch of this generation.
     ExeChanges(u32, Vec<crate::exe_watch::Change>),
     Verdict(u32, Received<picosnitch_ipc::virustotal::VtReply>),
+    UserHash(u32, Received<UserHashReply>),
 }
 
 pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
@@ -198,6 +201,7 @@ struct Primary<'a> {
     generation: u32,
     monitor_gen: u32,
     hasher: Option<(u32, Rc<HasherLink>)>,
+    user_hasher: Option<(u32, Rc<UserHasherLink>)>,
     writer: Option<(u32, Rc<WriterLink>)>,
     last_hash_progress: Instant,
     next_exec_key: u64,
@@ -241,7 +245,14 @@ impl<'a> Primary<'a> {
             config,
             ex,
             tx,
-            ids: Identities::new(dev_mask, config.log.commands),
+            ids: {
+                let mut ids = Identities::new(dev_mask, config.log.commands);
+                if crate::user_hasher::enabled(config) {
+                    let timeout = Duration::from_secs(u64::from(config.desktop.hash_timeout_seconds));
+                    ids.by_desktop_user = Some(user_hash::UserHashes::new(timeout));
+                }
+                ids
+            },
             domains: Domains::new(config.monitoring.domain_cache_entries),
             flows: HashMap::default(),
             unnamed_by_cookie: HashMap::default(),
@@ -255,6 +266,7 @@ impl<'a> Primary<'a> {
             generation: 0,
             monitor_gen: 0,
             hasher: None,
+            user_hasher: None,
             writer: None,
             last_hash_progress: Instant::now(),
             next_exec_key: 0,
@@ -362,10 +374,25 @@ impl<'a> Primary<'a> {
                             self.virustotal.relinked();
                         }
                     },
-                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) | Input::ExeChanges(..) | Input::Verdict(..) => {} // from a replaced link
+                    Input::UserHash(g, msg) if self.user_hasher.as_ref().is_some_and(|(ug, _)| *ug == g) => match msg {
+                        Ok(Some((reply, _))) => {
+                            if let Some(new) = self.ids.by_desktop_user.as_mut().and_then(|u| u.done(reply, &mut self.status)) {
+                                self.virustotal.hashed(new);
+                            }
+                        }
+                        Ok(None) | Err(_) => {
+                            tracing::warn!("user-hasher link closed; requests will be repeated to its replacement");
+                            self.user_hasher = None;
+                        }
+                    },
+                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) | Input::ExeChanges(..) | Input::Verdict(..) | Input::UserHash(..) => {} // from a replaced link
                 }
             }
             self.send_hash_jobs().await;
+            self.send_user_hash_jobs().await;
+            if let Some(u) = &mut self.ids.by_desktop_user {
+                u.give_up_if_silent(&mut self.status);
+            }
             self.virustotal.send().await;
             if self.config.database.enabled {
                 self.outbox.push_verdicts(std::mem::take(&mut self.virustotal.verdicts));
@@ -409,7 +436,7 @@ impl<'a> Primary<'a> {
                 self.status.rows_dropped_queue_full = self.outbox.rows_dropped;
                 self.status.rows_acknowledged = self.outbox.rows_acknowledged;
                 self.status.flows_active = self.flows.len() as u64;
-                self.status.hashes_pending = self.ids.pending() as u64;
+                self.status.hashes_pending = (self.ids.pending() + self.ids.by_desktop_user.as_ref().map_or(0, |u| u.pending())) as u64;
                 self.status.virustotal_not_checked = self.virustotal.not_checked;
                 self.domains.report(&mut self.status);
                 let feed = self.feed.stats();
@@ -458,6 +485,14 @@ impl<'a> Primary<'a> {
                 spawn_reader(self.ex, Rc::clone(&link), g, self.tx.clone(), Input::Verdict);
                 self.virustotal.link = Some((g, link));
                 self.virustotal.relinked();
+            }
+            Role::UserHasher => {
+                let link: Rc<UserHasherLink> = Rc::new(Link::new(sock)?);
+                spawn_reader(self.ex, Rc::clone(&link), g, self.tx.clone(), Input::UserHash);
+                self.user_hasher = Some((g, link));
+                if let Some(u) = &mut self.ids.by_desktop_user {
+                    u.relinked();
+                }
             }
             Role::Primary => tracing::warn!("ignoring a link to itself"),
             Role::Remote => tracing::warn!("ignoring a link to the remote role, which the primary does not use"),
@@ -822,6 +857,21 @@ impl<'a> Primary<'a> {
                 tracing::warn!(error = %e, "hasher link failed; the request will be repeated to its replacement");
                 self.hasher = None;
                 self.ids.resend_all();
+                return;
+            }
+        }
+    }
+
+    /// Requests for the desktop user's hasher, a few at a time (it hashes one by one).
+    async fn send_user_hash_jobs(&mut self) {
+        let Some(u) = &mut self.ids.by_desktop_user else { return };
+        while u.outstanding() < HASH_WINDOW {
+            let Some((_, link)) = &self.user_hasher else { return };
+            let Some(req) = u.next_job() else { return };
+            if let Err(e) = link.send(&req).await {
+                tracing::warn!(error = %e, "user-hasher link failed; the request will be repeated to its replacement");
+                self.user_hasher = None;
+                u.relinked();
                 return;
             }
         }

@@ -47,17 +47,20 @@ fn probes_for(role: Role) -> Vec<(String, Option<String>)> {
 
 /// The order roles start in: each finds the peers it needs already running. The
 /// remote role (only with `[database.remote]`) needs no peer: it reads the spool; the
-/// virustotal role (only with a `[virustotal]` API key) and the notify role (only with
-/// a desktop user) must be up before the primary links to them.
-const START_ORDER: [Role; 7] = [Role::Writer, Role::Hasher, Role::VirusTotal, Role::Notify, Role::Primary, Role::Monitor, Role::Remote];
+/// virustotal role (only with a `[virustotal]` API key) and the notify and user-hasher
+/// roles (only with a desktop user) must be up before the primary links to them.
+const START_ORDER: [Role; 8] =
+    [Role::Writer, Role::Hasher, Role::VirusTotal, Role::Notify, Role::UserHasher, Role::Primary, Role::Monitor, Role::Remote];
 /// The order they stop in: the monitor hands its last counts to the primary, the
 /// primary its last rows to the writer, which spools them for the remote role.
-const STOP_ORDER: [(Role, Duration); 7] = [
+const STOP_ORDER: [(Role, Duration); 8] = [
     (Role::Monitor, Duration::from_secs(5)),
     (Role::Primary, Duration::from_secs(25)),
     (Role::Writer, Duration::from_secs(10)),
     (Role::Hasher, Duration::from_secs(3)),
     (Role::Notify, Duration::from_secs(6)),
+    // A hung read is abandoned, never waited for: it stops at once.
+    (Role::UserHasher, Duration::from_secs(3)),
     (Role::Remote, Duration::from_secs(5)),
     (Role::VirusTotal, Duration::from_secs(3)),
 ];
@@ -119,6 +122,7 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
         .filter(|r| *r != Role::Remote || config.database.remote.is_some())
         .filter(|r| *r != Role::VirusTotal || config.virustotal.enabled())
         .filter(|r| *r != Role::Notify || crate::notify::enabled(config))
+        .filter(|r| *r != Role::UserHasher || crate::user_hasher::enabled(config))
         .collect();
     let _lock = lock_runtime_dir(runtime_dir)?;
     let feed_path = runtime_dir.join(picosnitch_feed::SOCKET_NAME);
@@ -481,6 +485,7 @@ impl Supervisor {
                         RoleStatus::Primary(p) => st.primary = Some(p),
                         RoleStatus::Hasher(h) => st.hasher = Some(h),
                         RoleStatus::Notify(n) => st.notify = Some(n),
+                        RoleStatus::UserHasher(u) => st.user_hasher = Some(u),
                         RoleStatus::Remote(r) => st.remote = Some(r),
                         RoleStatus::VirusTotal(v) => st.virustotal = Some(v),
                         RoleStatus::Writer(w) => {
