@@ -336,7 +336,11 @@ impl TerminalUi {
             err.display(),
             err.display()
         );
-        let tmux = tmux_driver::Tmux::start(&format!("sandbox-{ui}"), 160, 40, &command);
+        // A tmux server of its own each time: one just killed under the same name may
+        // still be going away.
+        static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmux = tmux_driver::Tmux::start(&format!("sandbox-{ui}-{n}"), 160, 40, &command);
         TerminalUi { tmux, err }
     }
 
