@@ -8,6 +8,7 @@ packages=(
     clang llvm libbpf-dev # the BPF programs are C compiled by clang (-target bpf) with libbpf's headers
     bpftool               # the test that checks the Rust mirror of the event structs dumps the object's BTF
     iproute2              # tests make network namespaces and veth pairs (ip netns, ip link)
+    util-linux mount      # the opener's tests start a server in a new mount namespace (unshare) from a tmpfs (mount)
     procps                # sysctl for the ping-socket range inside a test namespace
     sqlite3               # the README's example queries
     tmux                  # the TUI tests drive the real binary in a real terminal

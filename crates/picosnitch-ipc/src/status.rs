@@ -14,6 +14,23 @@ pub enum RoleStatus {
     VirusTotal(VirusTotalStatus),
     Notify(NotifyStatus),
     UserHasher(UserHasherStatus),
+    Opener(OpenerStatus),
+}
+
+/// What the opener did with the primary's requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenerStatus {
+    pub requests: u64,
+    /// Opened and verified: the descriptor went to the primary.
+    pub opened: u64,
+    /// The process had exited.
+    pub gone: u64,
+    /// The process runs another file than the one asked for.
+    pub mismatched: u64,
+    /// `/proc/PID/exe` could not be opened for another reason.
+    pub failed: u64,
+    /// Messages that were not a well-formed request (dropped).
+    pub malformed: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +101,14 @@ pub struct PrimaryStatus {
     /// Of those, recorded `!hash-timeout`: not hashed in `[desktop] hash_timeout_seconds`.
     #[serde(default)]
     pub user_hash_timeouts: u64,
+    /// Executables that could not be opened by path, opened through /proc/PID/exe by
+    /// the opener role instead; and those not opened because the process had exited
+    /// (before the opener was asked, or by the time it tried), ran another file by
+    /// then, or for another reason (the opener could not, or did not answer in time).
+    pub exe_opened_via_proc: u64,
+    pub exe_proc_gone: u64,
+    pub exe_proc_mismatch: u64,
+    pub exe_proc_failed: u64,
     /// Executables not checked on VirusTotal because too many were waiting.
     pub virustotal_not_checked: u64,
     /// Live feed readers connected now.

@@ -5,7 +5,7 @@
 use std::ffi::CString;
 
 /// The probes, by name.
-pub const PROBES: &[&str] = &["read-shadow", "read-file", "write-outside", "connect", "execve", "ptrace", "bpf-load", "regain-root"];
+pub const PROBES: &[&str] = &["read-shadow", "read-file", "read-contents", "write-outside", "connect", "execve", "ptrace", "bpf-load", "regain-root"];
 
 fn errno() -> String {
     std::io::Error::last_os_error().to_string()
@@ -33,6 +33,23 @@ pub fn attempt(name: &str, arg: Option<&str>) -> String {
                 // SAFETY: closing the descriptor just opened.
                 unsafe { libc::close(fd) };
             }
+            r
+        }
+        "read-contents" => {
+            // For a role that may open any file (the opener): the open is allowed, the
+            // read that would follow must not be.
+            let path = CString::new(arg.unwrap_or("/etc/shadow")).unwrap_or_default();
+            // SAFETY: open(2) with a valid NUL-terminated path.
+            let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) };
+            if fd < 0 {
+                return refused(-1);
+            }
+            let mut byte = [0u8; 1];
+            // SAFETY: read(2) of one byte into a live buffer, from the descriptor just opened.
+            let n = unsafe { libc::read(fd, byte.as_mut_ptr().cast(), 1) };
+            let r = if n < 0 { refused(-1) } else { format!("ALLOWED: read {n} byte(s)") };
+            // SAFETY: closing the descriptor just opened.
+            unsafe { libc::close(fd) };
             r
         }
         "write-outside" => {

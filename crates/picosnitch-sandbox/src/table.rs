@@ -125,22 +125,29 @@ pub fn render(policies: &[&Policy]) -> String {
     let _ = writeln!(s, "`*`: allowed only with the arguments listed below. Why each call is allowed:");
     let filtered: Vec<(&Policy, Vec<String>)> =
         policies.iter().map(|p| (*p, reasons(p))).filter(|(_, lines)| !lines.is_empty()).collect();
-    // The calls of the runtime every role shares are explained once.
-    let shared: Vec<String> = match filtered.split_first() {
+    // The calls of the runtime every role shares are explained once. A role with a
+    // single list of its own (the opener, which runs no event loop) shares none.
+    let sharing: Vec<&(&Policy, Vec<String>)> = filtered.iter().filter(|(p, _)| p.syscalls.len() > 1).collect();
+    let shared: Vec<String> = match sharing.split_first() {
         Some(((_, first), rest)) => first.iter().filter(|l| rest.iter().all(|(_, other)| other.contains(l))).cloned().collect(),
         None => Vec::new(),
     };
     if !shared.is_empty() {
         let _ = writeln!(s);
-        let _ = writeln!(s, "- **every role with a filter** (the runtime, its event loop and its links):");
+        let _ = writeln!(s, "- **every role with the shared list** (the runtime, its event loop and its links):");
         for line in &shared {
             let _ = writeln!(s, "{line}");
         }
     }
     for (p, lines) in &filtered {
+        let own_only = p.syscalls.len() == 1;
         let _ = writeln!(s);
-        let _ = writeln!(s, "- **{}**, besides those:", p.role);
-        for line in lines.iter().filter(|l| !shared.contains(l)) {
+        if own_only {
+            let _ = writeln!(s, "- **{}**, its own list (none of the above):", p.role);
+        } else {
+            let _ = writeln!(s, "- **{}**, besides those:", p.role);
+        }
+        for line in lines.iter().filter(|l| own_only || !shared.contains(l)) {
             let _ = writeln!(s, "{line}");
         }
     }

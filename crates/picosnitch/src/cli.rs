@@ -278,6 +278,7 @@ fn run_role(role: Role, config: &Config) -> anyhow::Result<()> {
         Role::Hasher => crate::hasher::run(control, config),
         Role::Writer => crate::writer::run(control, config),
         Role::Notify => crate::notify::run(control, config),
+        Role::Opener => crate::opener::run(control, config),
         Role::Remote => crate::remote::run(control, config),
         Role::VirusTotal => crate::virustotal::run(control, config),
         Role::UserHasher => crate::user_hasher::run(control, config),

@@ -155,6 +155,7 @@ pub fn all_policies() -> Vec<&'static Policy> {
         &crate::monitor::policy::POLICY,
         &crate::primary::policy::POLICY,
         &crate::hasher::policy::POLICY,
+        &crate::opener::policy::POLICY,
         &crate::writer::policy::POLICY,
         &crate::notify::policy::POLICY,
         &crate::user_hasher::policy::POLICY,

@@ -1,6 +1,8 @@
 //! The daemon's status, written by the supervisor to `<runtime_dir>/status.json` every
 //! second and read by `picosnitch status`. Every loss counter of every role is in it.
-use picosnitch_ipc::status::{HasherStatus, MonitorStatus, NotifyStatus, PrimaryStatus, RemoteStatus, UserHasherStatus, VirusTotalStatus, WriterStatus};
+use picosnitch_ipc::status::{
+    HasherStatus, MonitorStatus, NotifyStatus, OpenerStatus, PrimaryStatus, RemoteStatus, UserHasherStatus, VirusTotalStatus, WriterStatus,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -52,6 +54,8 @@ pub struct PipelineStatus {
     /// Absent unless `[virustotal]` has an API key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virustotal: Option<VirusTotalStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opener: Option<OpenerStatus>,
 }
 
 impl PipelineStatus {
@@ -215,6 +219,11 @@ impl PipelineStatus {
             );
             let _ = writeln!(
                 s,
+                "  executables not openable by path: opened via /proc {}, process gone {}, process runs another file {}, failed {}",
+                p.exe_opened_via_proc, p.exe_proc_gone, p.exe_proc_mismatch, p.exe_proc_failed
+            );
+            let _ = writeln!(
+                s,
                 "  live feed: readers {}, updates sent {}, readers dropped for falling behind {}, refused {}",
                 p.feed_subscribers, p.feed_updates_published, p.feed_subscribers_dropped_slow, p.feed_subscribers_refused
             );
@@ -243,6 +252,13 @@ impl PipelineStatus {
                 s,
                 "\nuser-hasher (as the desktop user): {} files, {} bytes hashed, cache hits {}, replaced {}, failures {}, timed out {}, reads hung now {}",
                 u.files_hashed, u.bytes_hashed, u.cache_hits, u.replaced, u.failures, u.timeouts, u.reads_hung
+            );
+        }
+        if let Some(o) = &self.opener {
+            let _ = writeln!(
+                s,
+                "\nopener: requests {}, opened {}, process gone {}, another file {}, failed {}, malformed {}",
+                o.requests, o.opened, o.gone, o.mismatched, o.failed, o.malformed
             );
         }
         if let Some(w) = &self.writer {

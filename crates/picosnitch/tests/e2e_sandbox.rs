@@ -10,7 +10,11 @@ mod tmux_driver;
 use common::*;
 use std::time::Duration;
 
-const ROLES: [&str; 5] = ["monitor", "primary", "hasher", "writer", "remote"];
+/// The roles Landlock confines (files and network).
+const LANDLOCKED: [&str; 5] = ["monitor", "primary", "hasher", "writer", "remote"];
+/// Every role of a daemon with a remote database: the opener has no Landlock (see its
+/// policy), its seccomp list stands in for it.
+const ROLES: [&str; 6] = ["monitor", "primary", "hasher", "writer", "remote", "opener"];
 
 /// A remote database nothing answers for (the discard port), so that the remote role
 /// runs too: it keeps trying, confined like the others.
@@ -49,13 +53,20 @@ fn roles_run_as_the_service_user_with_only_their_capabilities() {
         return;
     }
     let d = start(&[]);
-    for (role, caps) in [("monitor", "0000000000000000"), ("primary", "0000000000000004"), ("hasher", "0000000000000000"), ("writer", "0000000000000000"), ("remote", "0000000000000000")] {
+    // CAP_DAC_READ_SEARCH is bit 2, CAP_SYS_PTRACE bit 19.
+    for (role, caps) in [
+        ("monitor", "0000000000000000"),
+        ("primary", "0000000000000004"),
+        ("hasher", "0000000000000000"),
+        ("writer", "0000000000000000"),
+        ("remote", "0000000000000000"),
+        ("opener", "0000000000080004"),
+    ] {
         let pid = d.role_pid(role);
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("role status");
         let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or_default().to_string();
         assert!(field("Uid:").split_whitespace().all(|u| u == SERVICE_UID.to_string()), "{role} uids: {}", field("Uid:"));
         assert!(field("Gid:").split_whitespace().all(|g| g == SERVICE_UID.to_string()), "{role} gids: {}", field("Gid:"));
-        // CAP_DAC_READ_SEARCH is bit 2: the primary's only capability.
         for set in ["CapEff:", "CapPrm:", "CapBnd:"] {
             assert_eq!(field(set), caps, "{role} {set}");
         }
@@ -74,7 +85,7 @@ fn no_role_can_read_secrets_or_write_outside_its_directory() {
         return;
     }
     let mut spec: Vec<String> =
-        ROLES.iter().flat_map(|r| [format!("{r}:read-shadow"), format!("{r}:write-outside")]).collect();
+        LANDLOCKED.iter().flat_map(|r| [format!("{r}:read-shadow"), format!("{r}:write-outside")]).collect();
     // The remote role read its password file before confining itself; now it cannot.
     spec.push("remote:read-file=PASSWORD".into());
     let dir = tempfile::tempdir().expect("tempdir");
@@ -82,7 +93,7 @@ fn no_role_can_read_secrets_or_write_outside_its_directory() {
     let spec = spec.join(",").replace("PASSWORD", &dir.path().join("remote-password").display().to_string());
     let db = dir.path().join("db/picosnitch.db");
     let d = Daemon::start_in_env(dir, db, &extra, &[("PICOSNITCH_SANDBOX_PROBE", &spec)]);
-    for role in ROLES {
+    for role in LANDLOCKED {
         for probe in ["read-shadow", "write-outside"] {
             let line = d.wait_log(&["sandbox probe result", &format!("role={role}"), &format!("probe={probe}")], Duration::from_secs(30));
             assert!(line.contains("refused: Permission denied"), "{role} {probe}: {line}");
@@ -91,6 +102,43 @@ fn no_role_can_read_secrets_or_write_outside_its_directory() {
     let line = d.wait_log(&["sandbox probe result", "role=remote", "probe=read-file"], Duration::from_secs(30));
     assert!(line.contains("refused: Permission denied"), "remote read-file: {line}");
     job_still_works(&d, "afterfs");
+}
+
+/// The opener has no Landlock and may open any file (CAP_DAC_READ_SEARCH): what stops
+/// it reading /etc/shadow is that it has no call to read with. It opens the file (with
+/// the one set of flags it may use) and is stopped at the read; an open for writing
+/// stops it at the open. It is restarted each time and still opens what the primary asks.
+#[test]
+fn the_opener_can_open_but_never_read_or_write_a_file() {
+    if !root_or_skip("the_opener_can_open_but_never_read_or_write_a_file") {
+        return;
+    }
+    for (probe, syscall) in [("read-contents=/etc/shadow", "read"), ("write-outside", "open")] {
+        let d = Daemon::start_env("", &[("PICOSNITCH_SANDBOX_PROBE", &format!("opener:{probe}"))]);
+        let line = d.wait_log(&["forbids", "role=opener", &format!("syscall={syscall}")], Duration::from_secs(30));
+        assert!(line.contains("stopped before the call ran"), "{probe}: {line}");
+        assert!(!d.log().contains("outcome=ALLOWED"), "{probe}: {}", d.log());
+        d.wait_status("the opener restarted", Duration::from_secs(30), |st| {
+            st["roles"].as_array().is_some_and(|rs| rs.iter().any(|r| r["role"] == "opener" && r["restarts"] == 1 && r["ready"] == true))
+        });
+        job_still_works(&d, &format!("opener{syscall}"));
+        opener_still_works(&d, &format!("opener{syscall}"));
+    }
+}
+
+/// The opener's job: a server whose binary was deleted after it started is recorded
+/// with that binary's sha256.
+fn opener_still_works(d: &Daemon, tag: &str) {
+    let server = Traffic::new(&format!("{tag}del"));
+    let sha = server.sha256();
+    let srv = server.serve(&["tcp-server", "--accepts", "2", "--send", "5"]);
+    std::fs::remove_file(&server.path).expect("deleting the running server");
+    let client = Traffic::new(&format!("{tag}cli"));
+    client.run(&["tcp-client", "--to", &format!("127.0.0.1:{}", srv.port), "--send", "7"]);
+    let rows = d.wait_rows(&server.path, Duration::from_secs(30), |r| sums(r).1 >= 7);
+    assert_eq!(rows[0].sha256, sha, "opened through /proc by the restarted opener");
+    client.run(&["tcp-client", "--to", &format!("127.0.0.1:{}", srv.port), "--send", "7"]);
+    srv.finish();
 }
 
 /// Each forbidden call, attempted by every role at once in one daemon.
@@ -471,7 +519,7 @@ fn the_unconfined_benchmark_mode_is_loud() {
     }
     let d = Daemon::start_env("", &[("PICOSNITCH_UNCONFINED_FOR_BENCHMARK", "1")]);
     job_still_works(&d, "unconf");
-    for role in ["supervisor", "monitor", "primary", "hasher", "writer"] {
+    for role in ["supervisor", "monitor", "primary", "hasher", "opener", "writer"] {
         let line = d.wait_log(&["UNCONFINED", &format!("role=\"{role}\"")], Duration::from_secs(10));
         assert!(line.contains("WARN"), "{role}: {line}");
     }

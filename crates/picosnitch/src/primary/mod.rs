@@ -11,6 +11,7 @@ mod periods;
 pub mod policy;
 mod sightings;
 mod user_hash;
+mod via_proc;
 mod virustotal;
 
 use crate::role::{self, Command, Control};
@@ -63,6 +64,9 @@ type HasherLink = Link<HashRequest, HashReply>;
 type WriterLink = Link<RowBatch, RowAck>;
 type NotifyLink = Link<Notice, ()>;
 type UserHasherLink = Link<UserHashRequest, UserHashReply>;
+type OpenerLink = Link<picosnitch_ipc::opening::OpenRequest, picosnitch_ipc::opening::OpenReply>;
+/// Requests to the opener in flight at once (under the link's 10-message queue).
+const OPEN_WINDOW: usize = 4;
 
 /// Notices waiting for the notify role; beyond this they are dropped and counted.
 const MAX_NOTICES_QUEUED: usize = 256;
@@ -83,6 +87,7 @@ enum Input {
     ExeChanges(u32, Vec<crate::exe_watch::Change>),
     Verdict(u32, Received<picosnitch_ipc::virustotal::VtReply>),
     UserHash(u32, Received<UserHashReply>),
+    Opened(u32, Received<picosnitch_ipc::opening::OpenReply>),
 }
 
 pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
@@ -202,6 +207,7 @@ struct Primary<'a> {
     monitor_gen: u32,
     hasher: Option<(u32, Rc<HasherLink>)>,
     user_hasher: Option<(u32, Rc<UserHasherLink>)>,
+    opener: Option<(u32, Rc<OpenerLink>)>,
     writer: Option<(u32, Rc<WriterLink>)>,
     last_hash_progress: Instant,
     next_exec_key: u64,
@@ -267,6 +273,7 @@ impl<'a> Primary<'a> {
             monitor_gen: 0,
             hasher: None,
             user_hasher: None,
+            opener: None,
             writer: None,
             last_hash_progress: Instant::now(),
             next_exec_key: 0,
@@ -385,9 +392,31 @@ impl<'a> Primary<'a> {
                             self.user_hasher = None;
                         }
                     },
-                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) | Input::ExeChanges(..) | Input::Verdict(..) | Input::UserHash(..) => {} // from a replaced link
+                    Input::Opened(g, msg) if self.opener.as_ref().is_some_and(|(og, _)| *og == g) => match msg {
+                        Ok(Some((reply, fds))) => {
+                            let dev_mask = self.ids.dev_mask();
+                            if let Some(opened) = self.ids.via_proc.answered(reply, fds, dev_mask, &mut self.status) {
+                                self.ids.opened_via_proc(opened, &mut self.status);
+                            }
+                        }
+                        Ok(None) | Err(_) => {
+                            tracing::warn!("opener link closed; its requests are repeated to its replacement");
+                            self.opener = None;
+                            self.ids.via_proc.unlinked();
+                        }
+                    },
+                    // From a replaced link.
+                    Input::Events(..)
+                    | Input::Hash(..)
+                    | Input::Ack(..)
+                    | Input::ExeChanges(..)
+                    | Input::Verdict(..)
+                    | Input::UserHash(..)
+                    | Input::Opened(..) => {}
                 }
             }
+            self.send_open_requests().await;
+            self.ids.via_proc.expire(&mut self.status);
             self.send_hash_jobs().await;
             self.send_user_hash_jobs().await;
             if let Some(u) = &mut self.ids.by_desktop_user {
@@ -472,6 +501,12 @@ impl<'a> Primary<'a> {
                 self.hasher = Some((g, link));
                 self.ids.resend_all();
                 self.last_hash_progress = Instant::now();
+            }
+            Role::Opener => {
+                let link: Rc<OpenerLink> = Rc::new(Link::new(sock)?);
+                spawn_reader(self.ex, Rc::clone(&link), g, self.tx.clone(), Input::Opened);
+                self.opener = Some((g, link));
+                self.ids.via_proc.linked();
             }
             Role::Writer => {
                 let link: Rc<WriterLink> = Rc::new(Link::new(sock)?);
@@ -872,6 +907,19 @@ impl<'a> Primary<'a> {
                 tracing::warn!(error = %e, "user-hasher link failed; the request will be repeated to its replacement");
                 self.user_hasher = None;
                 u.relinked();
+                return;
+            }
+        }
+    }
+
+    async fn send_open_requests(&mut self) {
+        while self.ids.via_proc.outstanding() < OPEN_WINDOW {
+            let Some((_, opener)) = &self.opener else { return };
+            let Some(request) = self.ids.via_proc.next_request() else { return };
+            if let Err(e) = opener.send(&request).await {
+                tracing::warn!(error = %e, "opener link failed; the request will be repeated to its replacement");
+                self.opener = None;
+                self.ids.via_proc.unlinked();
                 return;
             }
         }

@@ -47,17 +47,28 @@ fn probes_for(role: Role) -> Vec<(String, Option<String>)> {
 
 /// The order roles start in: each finds the peers it needs already running. The
 /// remote role (only with `[database.remote]`) needs no peer: it reads the spool; the
-/// virustotal role (only with a `[virustotal]` API key) and the notify and user-hasher
-/// roles (only with a desktop user) must be up before the primary links to them.
-const START_ORDER: [Role; 8] =
-    [Role::Writer, Role::Hasher, Role::VirusTotal, Role::Notify, Role::UserHasher, Role::Primary, Role::Monitor, Role::Remote];
+/// virustotal role (only with a `[virustotal]` API key), the notify and user-hasher
+/// roles (only with a desktop user) and the opener must be up before the primary links
+/// to them.
+const START_ORDER: [Role; 9] = [
+    Role::Writer,
+    Role::Hasher,
+    Role::Opener,
+    Role::VirusTotal,
+    Role::Notify,
+    Role::UserHasher,
+    Role::Primary,
+    Role::Monitor,
+    Role::Remote,
+];
 /// The order they stop in: the monitor hands its last counts to the primary, the
 /// primary its last rows to the writer, which spools them for the remote role.
-const STOP_ORDER: [(Role, Duration); 8] = [
+const STOP_ORDER: [(Role, Duration); 9] = [
     (Role::Monitor, Duration::from_secs(5)),
     (Role::Primary, Duration::from_secs(25)),
     (Role::Writer, Duration::from_secs(10)),
     (Role::Hasher, Duration::from_secs(3)),
+    (Role::Opener, Duration::from_secs(1)),
     (Role::Notify, Duration::from_secs(6)),
     // A hung read is abandoned, never waited for: it stops at once.
     (Role::UserHasher, Duration::from_secs(3)),
@@ -484,6 +495,7 @@ impl Supervisor {
                         RoleStatus::Monitor(m) => st.monitor = Some(m),
                         RoleStatus::Primary(p) => st.primary = Some(p),
                         RoleStatus::Hasher(h) => st.hasher = Some(h),
+                        RoleStatus::Opener(o) => st.opener = Some(o),
                         RoleStatus::Notify(n) => st.notify = Some(n),
                         RoleStatus::UserHasher(u) => st.user_hasher = Some(u),
                         RoleStatus::Remote(r) => st.remote = Some(r),
