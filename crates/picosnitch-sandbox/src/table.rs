@@ -62,6 +62,7 @@ pub fn render(policies: &[&Policy]) -> String {
             User::Root => "root".to_string(),
             User::Service => "service user".to_string(),
             User::Invoker => "whoever starts it; root must name an unprivileged user to become".to_string(),
+            User::Viewer => "whoever starts it; root becomes `nobody` with `[data] group` as its only group".to_string(),
             User::Desktop => "desktop user".to_string(),
         };
         let mut caps: Vec<String> = Vec::new();

@@ -131,6 +131,10 @@ fn confine_with(policy: &Policy, ctx: picosnitch_sandbox::Context) -> anyhow::Re
     // Files the role creates (the history) are readable by its group, nobody else.
     // SAFETY: umask only changes the process's file creation mask.
     unsafe { libc::umask(0o027) };
+    if crate::unconfined::requested() {
+        crate::unconfined::warn(policy.role);
+        return Ok(());
+    }
     let report = picosnitch_sandbox::confine(policy, &ctx).with_context(|| format!("confining the {} role", policy.role))?;
     tracing::info!(
         role = policy.role,
@@ -159,6 +163,8 @@ pub fn all_policies() -> Vec<&'static Policy> {
         &crate::virustotal::policy::POLICY,
         &crate::rdns::policy::POLICY,
         &crate::webui::policy::POLICY,
+        &crate::terminal_ui::policy::TOP,
+        &crate::terminal_ui::policy::TUI,
     ]
 }
 

@@ -27,6 +27,8 @@ pub mod role;
 pub mod sd_notify;
 pub mod status;
 pub mod supervisor;
+pub mod terminal_ui;
+pub mod unconfined;
 pub mod user_hasher;
 pub mod virustotal;
 pub mod webui;

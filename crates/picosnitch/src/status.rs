@@ -35,6 +35,9 @@ pub struct PipelineStatus {
     pub updated_unix: i64,
     /// The kernel hooks are attached and the database is open.
     pub ready: bool,
+    /// Started with PICOSNITCH_UNCONFINED_FOR_BENCHMARK=1: no role is sandboxed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unconfined: bool,
     pub roles: Vec<RoleState>,
     pub monitor: Option<MonitorStatus>,
     pub primary: Option<PrimaryStatus>,
@@ -163,8 +166,20 @@ impl PipelineStatus {
     /// Human-readable form for `picosnitch status`.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let state = if self.ready { "running" } else { "starting" };
+        let state = match (self.ready, self.unconfined) {
+            (true, false) => "running",
+            (false, false) => "starting",
+            (true, true) => "running UNCONFINED",
+            (false, true) => "starting UNCONFINED",
+        };
         let _ = writeln!(s, "picosnitch {} {state} (supervisor pid {})", self.version, self.supervisor_pid);
+        if self.unconfined {
+            let _ = writeln!(
+                s,
+                "UNCONFINED: started with {}=1, so no role is sandboxed (for measuring the sandbox's cost only); restart it without that variable",
+                crate::unconfined::ENV
+            );
+        }
         let _ = writeln!(s, "\nroles:");
         for r in &self.roles {
             let pid = r.pid.map_or_else(|| "-".to_string(), |p| p.to_string());

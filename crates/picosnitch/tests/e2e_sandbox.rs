@@ -4,6 +4,8 @@
 //! Every attempt fails; a call its seccomp policy forbids stops the role, the
 //! supervisor names the call and restarts it, and the role's job still works after.
 mod common;
+#[path = "../../picosnitch-tui/tests/common/tmux_driver.rs"]
+mod tmux_driver;
 
 use common::*;
 use std::time::Duration;
@@ -369,6 +371,175 @@ fn the_web_ui_runs_unprivileged_and_confined() {
     }
     listener.set_nonblocking(true).expect("nonblocking");
     assert!(listener.accept().is_err(), "nothing reached the listener");
+}
+
+/// `picosnitch top` or `picosnitch tui` started by root in a terminal of its own (tmux),
+/// with the probes in `probes`; its stderr, and then `EXIT=status`, go to a file.
+struct TerminalUi {
+    tmux: tmux_driver::Tmux,
+    err: std::path::PathBuf,
+}
+
+impl TerminalUi {
+    fn start(d: &Daemon, ui: &str, probes: &str) -> TerminalUi {
+        let err = d.dir.path().join(format!("{ui}-{}.err", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.as_nanos()).unwrap_or(0)));
+        let command = format!(
+            "PICOSNITCH_TERMINAL_UI_PROBE='{probes}' {DAEMON} {ui} --config {} 2>{}; echo EXIT=$? >>{}",
+            d.config.display(),
+            err.display(),
+            err.display()
+        );
+        // A tmux server of its own each time: one just killed under the same name may
+        // still be going away.
+        static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmux = tmux_driver::Tmux::start(&format!("sandbox-{ui}-{n}"), 160, 40, &command);
+        TerminalUi { tmux, err }
+    }
+
+    fn err(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    /// The line with the outcome of `probe`.
+    fn probe_result(&self, probe: &str) -> String {
+        wait_log_line("the terminal UI", || self.err(), &[&format!("sandbox probe {probe} result: ")], Duration::from_secs(20))
+    }
+
+    fn wait_exit(&self) -> i32 {
+        let line = wait_log_line("the terminal UI", || self.err(), &["EXIT="], Duration::from_secs(30));
+        line.trim().trim_start_matches("EXIT=").parse().unwrap_or(-1)
+    }
+
+    /// The UI's process: the one whose command line is `picosnitch UI --config ...`.
+    fn pid(&self, d: &Daemon, ui: &str) -> u32 {
+        let want = [DAEMON.to_string(), ui.to_string(), "--config".to_string(), d.config.display().to_string()];
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            for entry in std::fs::read_dir("/proc").expect("/proc").filter_map(Result::ok) {
+                let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+                let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+                let args: Vec<String> = cmdline.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+                if args == want {
+                    return pid;
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "no process `{}`", want.join(" "));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The UI's identity and confinement, from /proc: `nobody` with the history's group
+/// as its only group (it was started by root), no capability, no_new_privs, seccomp.
+fn assert_confined_as_nobody(pid: u32, ui: &str) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the UI's status");
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or_default().to_string();
+    assert!(field("Uid:").split_whitespace().all(|u| u == "65534"), "{ui} uids: {}", field("Uid:"));
+    assert!(field("Gid:").split_whitespace().all(|g| g == SERVICE_UID.to_string()), "{ui} gids: {}", field("Gid:"));
+    assert_eq!(field("Groups:"), SERVICE_UID.to_string(), "{ui}: the history's group is its only group");
+    for set in ["CapEff:", "CapPrm:", "CapBnd:", "CapInh:", "CapAmb:"] {
+        assert_eq!(field(set), "0000000000000000", "{ui} {set}");
+    }
+    assert_eq!(field("NoNewPrivs:"), "1", "{ui} no_new_privs");
+    assert_eq!(field("Seccomp:"), "2", "{ui} seccomp filter mode");
+}
+
+/// `picosnitch top` and `picosnitch tui`, started by root in a real terminal, become
+/// `nobody` with the history's group, keep no capability, and from inside their
+/// confinement can neither read /etc/shadow nor write a file; they still show the rows
+/// of real traffic (tui from the history, top from the live feed) afterwards.
+#[test]
+fn the_terminal_uis_run_unprivileged_and_confined() {
+    if !root_or_skip("the_terminal_uis_run_unprivileged_and_confined") || !tmux_driver::tmux_available() {
+        return;
+    }
+    let d = Daemon::start("");
+    let server = Traffic::new("uisrv");
+    let client = Traffic::new("uicli");
+    let exchange = || {
+        let srv = server.serve(&["tcp-server", "--send", "5"]);
+        let c = client.run(&["tcp-client", "--to", &format!("127.0.0.1:{}", srv.port), "--send", "7"]);
+        srv.finish();
+        c
+    };
+    let c = exchange();
+    d.wait_rows(&client.path, Duration::from_secs(60), |r| sums(r).0 >= c.sent);
+    let probes = "read-shadow,write-outside";
+
+    let tui = TerminalUi::start(&d, "tui", probes);
+    for probe in ["read-shadow", "write-outside"] {
+        let line = tui.probe_result(probe);
+        assert!(line.contains("refused: Permission denied"), "tui {probe}: {line}");
+    }
+    assert_confined_as_nobody(tui.pid(&d, "tui"), "tui");
+    let screen = tui.tmux.wait_for(&[&client.path.display().to_string()]);
+    assert!(screen.contains("picosnitch tui"), "still the tui:\n{screen}");
+    tui.tmux.keys(&["q"]);
+    assert_eq!(tui.wait_exit(), 0, "tui quit cleanly: {}", tui.err());
+
+    let top = TerminalUi::start(&d, "top", probes);
+    for probe in ["read-shadow", "write-outside"] {
+        let line = top.probe_result(probe);
+        assert!(line.contains("refused: Permission denied"), "top {probe}: {line}");
+    }
+    assert_confined_as_nobody(top.pid(&d, "top"), "top");
+    d.wait_status("top to subscribe", Duration::from_secs(20), |s| s["primary"]["feed_subscribers"].as_u64() == Some(1));
+    exchange();
+    let screen = top.tmux.wait_for(&["uicli", "uisrv", "live"]);
+    assert!(screen.contains("picosnitch top"), "still top:\n{screen}");
+    top.tmux.keys(&["q"]);
+    assert_eq!(top.wait_exit(), 0, "top quit cleanly: {}", top.err());
+}
+
+/// A TCP connect or an execve from inside `top` or `tui` is outside their seccomp
+/// lists: the process ends at once with status 159, before the call runs.
+#[test]
+fn the_terminal_uis_cannot_connect_or_execute() {
+    if !root_or_skip("the_terminal_uis_cannot_connect_or_execute") || !tmux_driver::tmux_available() {
+        return;
+    }
+    let d = Daemon::start("");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = listener.local_addr().expect("addr").port();
+    for ui in ["top", "tui"] {
+        for probe in [format!("connect={port}"), "execve".to_string()] {
+            let t = TerminalUi::start(&d, ui, &probe);
+            assert_eq!(t.wait_exit(), 159, "{ui} {probe}: {}", t.err());
+            assert!(t.err().contains("started"), "{ui} {probe} ran: {}", t.err());
+            assert!(!t.err().contains("ALLOWED"), "{ui} {probe}: {}", t.err());
+        }
+    }
+    listener.set_nonblocking(true).expect("nonblocking");
+    assert!(listener.accept().is_err(), "nothing reached the listener");
+}
+
+/// PICOSNITCH_UNCONFINED_FOR_BENCHMARK=1 (for the benchmark's cost of confinement
+/// only) turns every role's sandbox off, and nobody can miss it: each role warns in the
+/// log, and `picosnitch status` says UNCONFINED. Without it, the status says nothing.
+#[test]
+fn the_unconfined_benchmark_mode_is_loud() {
+    if !root_or_skip("the_unconfined_benchmark_mode_is_loud") {
+        return;
+    }
+    let d = Daemon::start_env("", &[("PICOSNITCH_UNCONFINED_FOR_BENCHMARK", "1")]);
+    job_still_works(&d, "unconf");
+    for role in ["supervisor", "monitor", "primary", "hasher", "opener", "writer"] {
+        let line = d.wait_log(&["UNCONFINED", &format!("role=\"{role}\"")], Duration::from_secs(10));
+        assert!(line.contains("WARN"), "{role}: {line}");
+    }
+    let pid = d.role_pid("hasher");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("role status");
+    assert!(status.lines().any(|l| l.starts_with("Seccomp:") && l.ends_with('0')), "the hasher has no filter:\n{status}");
+    assert_eq!(d.status()["unconfined"], true);
+    let text = std::process::Command::new(DAEMON).args(["status", "--config"]).arg(&d.config).output().expect("picosnitch status");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.lines().next().unwrap_or_default().contains("running UNCONFINED"), "{text}");
+
+    let confined = Daemon::start("");
+    assert!(confined.status().get("unconfined").is_none(), "a confined daemon's status has no unconfined field");
+    let text = std::process::Command::new(DAEMON).args(["status", "--config"]).arg(&confined.config).output().expect("picosnitch status");
+    assert!(!String::from_utf8_lossy(&text.stdout).contains("UNCONFINED"));
 }
 
 #[test]

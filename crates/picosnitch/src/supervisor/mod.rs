@@ -145,8 +145,13 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
     let feed = bind_feed(&feed_path, ctx.service_gid);
     // INVARIANT: the directories exist and the lock is held; what remains is starting
     // roles and writing status, so the supervisor confines itself before anything else.
-    let report = picosnitch_sandbox::confine(&policy::POLICY, &ctx).context("confining the supervisor")?;
-    tracing::info!(capabilities = %report.capabilities.join(","), landlock = %report.landlock, "supervisor confined");
+    let unconfined = crate::unconfined::requested();
+    if unconfined {
+        crate::unconfined::warn(policy::POLICY.role);
+    } else {
+        let report = picosnitch_sandbox::confine(&policy::POLICY, &ctx).context("confining the supervisor")?;
+        tracing::info!(capabilities = %report.capabilities.join(","), landlock = %report.landlock, "supervisor confined");
+    }
     let exe = std::env::current_exe().context("finding this executable to start the roles")?;
     let (fatal_tx, fatal_rx) = async_channel::unbounded();
     let sup = Rc::new(Supervisor {
@@ -158,6 +163,7 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
             version: env!("CARGO_PKG_VERSION").into(),
             supervisor_pid: std::process::id(),
             started_unix: picosnitch_store::unix_now(),
+            unconfined,
             ..Default::default()
         }),
         attached: Cell::new(false),
