@@ -98,6 +98,9 @@ pub enum Allow {
     Any,
     /// Only when argument `index` is one of `values`.
     ArgIn { index: u8, values: &'static [u64] },
+    /// Only when argument `index` is not `value` (another entry for the same call may
+    /// allow more: entries are alternatives).
+    ArgNot { index: u8, value: u64 },
 }
 
 /// Groups calls for the README table.

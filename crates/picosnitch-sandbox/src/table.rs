@@ -42,6 +42,7 @@ fn reasons(p: &Policy) -> Vec<String> {
                 let values: Vec<String> = values.iter().map(|&v| if v >= 0x1000 { format!("{v:#x}") } else { v.to_string() }).collect();
                 format!(" (argument {index} one of {})", values.join(", "))
             }
+            Allow::ArgNot { index, value } => format!(" (argument {index} not {value})"),
         };
         let line = format!("  - `{}`{args}: {}", c.call.name(), c.why);
         if !lines.contains(&line) {
@@ -97,7 +98,7 @@ pub fn render(policies: &[&Policy]) -> String {
         for c in p.all_syscalls() {
             let name = match c.allow {
                 Allow::Any => c.call.name().to_string(),
-                Allow::ArgIn { .. } => format!("{}*", c.call.name()),
+                Allow::ArgIn { .. } | Allow::ArgNot { .. } => format!("{}*", c.call.name()),
             };
             let list = families.entry(c.family).or_default();
             if !list.contains(&name) {

@@ -73,8 +73,14 @@ pub const RUNTIME: &[Syscall] = &[
     any(Sysno::exit, Family::Process, "ending a thread"),
     any(Sysno::exit_group, Family::Process, "ending"),
     any(Sysno::getsockopt, Family::Links, "checking an inherited link is a SOCK_SEQPACKET socket"),
-    any(Sysno::sendmsg, Family::Links, "messages (and descriptors) on its links; logs to journald"),
     any(Sysno::recvmsg, Family::Links, "messages (and descriptors) on its links"),
+];
+
+/// Sending on any socket the role holds: its links, journald. Every role but the rdns
+/// role, whose handed-over UDP socket must only send to the address it is connected to
+/// (see `crate::rdns::policy`).
+pub const LINK_SENDS: &[Syscall] = &[
+    any(Sysno::sendmsg, Family::Links, "messages (and descriptors) on its links; logs to journald"),
     any(Sysno::sendto, Family::Links, "logs to journald"),
 ];
 

@@ -186,6 +186,26 @@ fn no_role_can_connect_to_the_network() {
 }
 
 #[test]
+fn the_rdns_role_sends_only_to_its_resolver() {
+    if !root_or_skip("the_rdns_role_sends_only_to_its_resolver") {
+        return;
+    }
+    // A datagram to another address on the socket connected to the resolver is stopped
+    // by seccomp before it leaves (sendto with a destination on fd 5).
+    let elsewhere = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp listener");
+    let port = elsewhere.local_addr().expect("addr").port().to_string();
+    let d = start(&[("PICOSNITCH_SANDBOX_PROBE", &format!("rdns:send-elsewhere={port}"))]);
+    let line = d.wait_log(&["forbids", "role=rdns", "syscall=sendto"], Duration::from_secs(30));
+    assert!(line.contains("stopped before the call ran"), "{line}");
+    elsewhere.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+    let mut buf = [0u8; 16];
+    assert!(elsewhere.recv_from(&mut buf).is_err(), "a datagram reached the other address");
+    d.wait_status("the rdns role restarted", Duration::from_secs(30), |st| {
+        st["roles"].as_array().is_some_and(|rs| rs.iter().any(|r| r["role"] == "rdns" && r["restarts"] == 1 && r["ready"] == true))
+    });
+}
+
+#[test]
 fn no_role_can_execute_a_program() {
     if !root_or_skip("no_role_can_execute_a_program") {
         return;

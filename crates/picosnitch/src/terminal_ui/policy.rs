@@ -1,7 +1,7 @@
 //! The terminal UIs' privileges: `top` reads the live feed, `tui` the history and the
 //! live feed, and neither may write a file, reach the network or execute anything.
 //! Their terminal is the one they inherit on stdin and stdout: no device is opened.
-use crate::confine::RUNTIME;
+use crate::confine::{LINK_SENDS, RUNTIME};
 use picosnitch_sandbox::{any, Allow, Family, FileAccess, FileRule, Network, Place, Policy, Syscall, User};
 use syscalls::Sysno;
 
@@ -69,7 +69,7 @@ pub static TOP: Policy = Policy {
     network: Network::UnixOnly { why: "the live feed's socket; no TCP (Landlock), no inet socket (seccomp)" },
     untrusted: Some(UNTRUSTED),
     scoped: true,
-    syscalls: &[RUNTIME, TERMINAL, FEED],
+    syscalls: &[RUNTIME, LINK_SENDS, TERMINAL, FEED],
     unfiltered: None,
     unlandlocked: None,
 };
@@ -91,7 +91,7 @@ pub static TUI: Policy = Policy {
     network: Network::UnixOnly { why: "the live feed's socket; no TCP (Landlock), no inet socket (seccomp)" },
     untrusted: Some(UNTRUSTED),
     scoped: true,
-    syscalls: &[RUNTIME, TERMINAL, FEED, HISTORY],
+    syscalls: &[RUNTIME, LINK_SENDS, TERMINAL, FEED, HISTORY],
     unfiltered: None,
     unlandlocked: None,
 };
