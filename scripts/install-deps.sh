@@ -8,6 +8,7 @@ packages=(
     clang llvm libbpf-dev # the BPF programs are C compiled by clang (-target bpf) with libbpf's headers
     bpftool               # the test that checks the Rust mirror of the event structs dumps the object's BTF
     iproute2              # tests make network namespaces and veth pairs (ip netns, ip link)
+    util-linux mount      # the opener's tests start a server in a new mount namespace (unshare) from a tmpfs (mount)
     procps                # sysctl for the ping-socket range inside a test namespace
     sqlite3               # the README's example queries
     tmux                  # the TUI tests drive the real binary in a real terminal
@@ -19,6 +20,7 @@ packages=(
     postgresql            # the remote-history tests start a throwaway PostgreSQL cluster (initdb, postgres, psql) on loopback
     chromium              # the web UI tests run the page in headless Chromium (/usr/bin/chromium)
     chromium-driver       # (the issue asks for it with chromium; Playwright talks CDP to the browser itself)
+    dnsmasq-base          # the reverse DNS tests run a real DNS server with PTR records (the binary only: the dnsmasq package would start a system resolver)
 )
 # The web UI tests drive Chromium with playwright-core from npm (pinned in
 # crates/picosnitch/tests/browser/package-lock.json). A node that already brings its npm

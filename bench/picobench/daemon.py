@@ -58,9 +58,10 @@ class Daemon:
                                + (extra + "\n" if extra else ""))
         self.proc = None
 
-    def start(self, timeout=60):
+    def start(self, timeout=60, env=None):
+        """Starts it and waits until its status says ready; `env` replaces the environment."""
         self.proc = Background([self.binary, "daemon", "--config", self.config], self.dir / "daemon.out",
-                               self.dir / "daemon.log")
+                               self.dir / "daemon.log", env=env)
         try:
             wait_until("the daemon to report ready", lambda: self.exited_early() or self.status().get("ready"), timeout)
         except CommandFailed:

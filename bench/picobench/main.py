@@ -26,9 +26,9 @@ from .observers.opensnitch import OpenSnitch
 from .observers.picosnitch import Picosnitch
 from .proc import CommandFailed
 from .scenarios import Sizes, scenarios
-from .sections import accuracy, capacity, footprint, overhead, storage
+from .sections import accuracy, capacity, footprint, overhead, sandbox, storage
 
-SECTIONS = ["accuracy", "overhead", "capacity", "footprint", "storage"]
+SECTIONS = ["accuracy", "overhead", "capacity", "footprint", "storage", "sandbox"]
 PEERS = ["nethogs", "bandwhich", "opensnitch"]
 
 
@@ -41,6 +41,8 @@ def parse(argv):
     ap.add_argument("--trials", type=int, default=3, help="trials per accuracy scenario")
     ap.add_argument("--rounds", type=int, default=5, help="daemon-off/daemon-on rounds in the overhead section")
     ap.add_argument("--rates", default="100,1000,10000", help="new connections per second in the footprint section")
+    ap.add_argument("--sandbox-rounds", type=int, default=5,
+                    help="confined/unconfined daemon pairs in the sandbox section (cost of confinement)")
     ap.add_argument("--storage-rows", type=int, default=10_000_000, help="rows of the history the TUI queries")
     ap.add_argument("--smoke", action="store_true",
                     help="CI's version: a few scenarios, one trial, short phases, small history; no timing targets")
@@ -64,6 +66,7 @@ def parse(argv):
         a.rounds = 1
         a.rates = "100,1000"
         a.storage_rows = min(a.storage_rows, 20_000)
+        a.sandbox_rounds = 1
     return a
 
 
@@ -135,6 +138,7 @@ def main(argv=None):
             "footprint": lambda: footprint.run(env, binaries, lab, [float(r) for r in args.rates.split(",")], args.smoke,
                                                workdir),
             "storage": lambda: storage.run(env, binaries, args.storage_rows, workdir),
+            "sandbox": lambda: sandbox.run(env, binaries, lab, args.sandbox_rounds, args.smoke, workdir),
         }
         for name in args.sections:
             t0 = time.monotonic()

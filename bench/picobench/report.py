@@ -1,7 +1,7 @@
 """report.md: where and what was measured, the issue's targets met or missed, then one
 table per section."""
 from .markdown import table
-from .sections import accuracy, capacity, footprint, overhead, storage
+from .sections import accuracy, capacity, footprint, overhead, sandbox, storage
 
 RENDER = {
     "accuracy": ("Accuracy", lambda r, sc: accuracy.render(r, sc)),
@@ -9,6 +9,7 @@ RENDER = {
     "capacity": ("Capacity", lambda r, sc: capacity.render(r)),
     "footprint": ("Footprint", lambda r, sc: footprint.render(r)),
     "storage": ("Storage", lambda r, sc: storage.render(r)),
+    "sandbox": ("Cost of confinement", lambda r, sc: sandbox.render(r)),
 }
 TARGETS = {"accuracy": accuracy, "overhead": overhead, "capacity": capacity, "footprint": footprint}
 

@@ -11,7 +11,7 @@ from picobench.netlab import wire_delta
 from picobench.observers import bandwhich, nethogs, opensnitch
 from picobench.observers.base import Observation, other_lines
 from picobench.observers.refreshes import growth_in_window, max_totals, split_refreshes
-from picobench.sections import accuracy, capacity, footprint, overhead, storage
+from picobench.sections import accuracy, capacity, footprint, overhead, sandbox, storage
 from picobench.stats import median, percentile, spread
 
 NETHOGS = """Adding local address: 10.251.0.1
@@ -253,6 +253,30 @@ class Targets(unittest.TestCase):
         self.assertEqual(cpu_text, "2.50%")
         r["phases"][1]["pss_kib_max"] = 29_400  # 30.1 MB
         self.assertFalse(footprint.targets(r)[0][2])
+
+
+class Sandbox(unittest.TestCase):
+    """The cost-of-confinement table: ratios confined/unconfined per round, their median
+    and spread."""
+
+    def test_ratios_and_report(self):
+        def run(r, cs, us, cc, uc):
+            d = {"round": r, "order": ["confined", "unconfined"],
+                 "confined": {"startup_s": cs, "cpu_ms_per_1000_connections": cc, "achieved_rate": 1000,
+                              "role_uids": ["61338"], "role_seccomp_modes": ["2"]},
+                 "unconfined": {"startup_s": us, "cpu_ms_per_1000_connections": uc, "achieved_rate": 1000,
+                                "role_uids": ["0"], "role_seccomp_modes": ["0"]}}
+            d["startup_ratio"], d["cpu_ratio"] = cs / us, cc / uc
+            return d
+        runs = [run(1, 1.2, 1.0, 110.0, 100.0), run(2, 1.1, 1.0, 105.0, 100.0), run(3, 1.3, 1.0, 120.0, 100.0)]
+        summary = {k: {"confined_median": median([x["confined"][k] for x in runs]),
+                       "unconfined_median": median([x["unconfined"][k] for x in runs]),
+                       "ratio_median": median([x[rk] for x in runs]), "ratio_spread": spread([x[rk] for x in runs])}
+                   for k, rk in [("startup_s", "startup_ratio"), ("cpu_ms_per_1000_connections", "cpu_ratio")]}
+        text = sandbox.render({"rounds": 3, "rate": 1000.0, "load_seconds": 20, "runs": runs, "summary": summary})
+        self.assertIn("| start-up to READY=1 (s) | 1.200 | 1.000 | 1.200 | 1.100 – 1.300 |", text)
+        self.assertIn("| daemon CPU per 1,000 connections (ms) | 110.0 | 100.0 | 1.100 | 1.050 – 1.200 |", text)
+        self.assertIn("unconfined ones as uid 0 with seccomp mode 0", text)
 
 
 if __name__ == "__main__":

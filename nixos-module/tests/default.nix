@@ -104,7 +104,11 @@ let
           user = "alice";
           notifications = false;
         };
-        monitoring.every_exe = true;
+        monitoring = {
+          every_exe = true;
+          reverse_dns = true; # freeform: rendered as given, judged by check-config
+          reverse_dns_resolver = "127.0.0.53";
+        };
       };
     };
   };
@@ -403,7 +407,11 @@ let
         ignore_sha256 = [ "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" ];
         commands = false;
       };
-      monitoring.every_exe = true;
+      monitoring = {
+        every_exe = true;
+        reverse_dns = true;
+        reverse_dns_resolver = "127.0.0.53";
+      };
       virustotal.api_key_file = "${credentialsDir}/virustotal-api-key";
     })
     (test "full: every rendered key is in config.example.toml with the same type" (unknownKeys (toml full)) [ ])

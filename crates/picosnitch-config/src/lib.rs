@@ -15,7 +15,7 @@ mod webui;
 pub use database::{DatabaseConfig, RemoteClient, RemoteConfig, TlsMode};
 pub use error::ConfigError;
 pub use log::LogConfig;
-pub use monitoring::{HookSetChoice, MonitoringConfig};
+pub use monitoring::{parse_resolver, HookSetChoice, MonitoringConfig};
 pub use sections::{DashConfig, DataConfig, DesktopConfig, VirusTotalConfig};
 pub use webui::WebUiConfig;
 

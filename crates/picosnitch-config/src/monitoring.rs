@@ -41,6 +41,17 @@ pub struct MonitoringConfig {
     /// Addresses whose DNS name is remembered at once, over all network namespaces
     /// (each for its TTL, at least a minute); the least recently used go first.
     pub domain_cache_entries: u32,
+    /// Ask the resolver for the name of remote addresses that no DNS answer or TLS
+    /// ClientHello named (PTR lookups). Off by default: each lookup tells the resolver
+    /// an address the machine talks to.
+    pub reverse_dns: bool,
+    /// The resolver asked, `address` or `address:port` (`[v6]:port`); empty: the first
+    /// `nameserver` of /etc/resolv.conf, port 53.
+    pub reverse_dns_resolver: String,
+    /// How long one lookup may take before it counts as timed out.
+    pub reverse_dns_timeout_ms: u32,
+    /// Lookups sent per second at most (a burst of new addresses waits its turn).
+    pub reverse_dns_per_second: u32,
 }
 
 impl Default for MonitoringConfig {
@@ -54,6 +65,10 @@ impl Default for MonitoringConfig {
             flow_map_entries: 65536,
             hook_set: HookSetChoice::Auto,
             domain_cache_entries: 16384,
+            reverse_dns: false,
+            reverse_dns_resolver: String::new(),
+            reverse_dns_timeout_ms: 2000,
+            reverse_dns_per_second: 20,
         }
     }
 }
@@ -64,7 +79,27 @@ impl MonitoringConfig {
         self.perf_ring_buffer_pages.saturating_mul(4096)
     }
 
+    /// `reverse_dns_resolver` as a socket address; None when empty (use resolv.conf).
+    pub fn reverse_dns_resolver_addr(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        parse_resolver(&self.reverse_dns_resolver)
+    }
+
     pub(crate) fn check(&self) -> Result<(), KeyError> {
+        if let Err(e) = self.reverse_dns_resolver_addr() {
+            return Err(("reverse_dns_resolver".into(), e));
+        }
+        if !(1..=1000).contains(&self.reverse_dns_per_second) {
+            return Err((
+                "reverse_dns_per_second".into(),
+                format!("{} is out of range; allowed 1..=1000", self.reverse_dns_per_second),
+            ));
+        }
+        if !(100..=30_000).contains(&self.reverse_dns_timeout_ms) {
+            return Err((
+                "reverse_dns_timeout_ms".into(),
+                format!("{} is out of range; allowed 100..=30000", self.reverse_dns_timeout_ms),
+            ));
+        }
         let p = self.perf_ring_buffer_pages;
         if !p.is_power_of_two() || !(16..=262_144).contains(&p) {
             return Err((
@@ -90,5 +125,23 @@ impl MonitoringConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// `192.0.2.53`, `192.0.2.53:5353`, `2001:db8::53`, `[2001:db8::53]:5353`; empty: None.
+pub fn parse_resolver(text: &str) -> Result<Option<std::net::SocketAddr>, String> {
+    use std::net::{IpAddr, SocketAddr};
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(ip) = t.parse::<IpAddr>() {
+        return Ok(Some(SocketAddr::new(ip, 53)));
+    }
+    match t.parse::<SocketAddr>() {
+        Ok(a) if a.port() != 0 => Ok(Some(a)),
+        _ => Err(format!(
+            "{text:?} is not a resolver address; write an IP address, optionally with a port (\"192.0.2.53\", \"192.0.2.53:5353\", \"[2001:db8::53]:53\"), or leave it empty for /etc/resolv.conf"
+        )),
     }
 }

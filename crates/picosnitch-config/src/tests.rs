@@ -100,6 +100,9 @@ fn semantic_errors_name_the_key_and_its_line() {
         ("[database]\npath = \"relative.db\"", "database.path", 2),
         ("[monitoring]\n\nperf_ring_buffer_pages = 1000", "monitoring.perf_ring_buffer_pages", 3),
         ("[monitoring]\nflow_map_entries = 10", "monitoring.flow_map_entries", 2),
+        ("[monitoring]\nreverse_dns = true\nreverse_dns_resolver = \"dns.example\"", "monitoring.reverse_dns_resolver", 3),
+        ("[monitoring]\nreverse_dns_timeout_ms = 50", "monitoring.reverse_dns_timeout_ms", 2),
+        ("[monitoring]\nreverse_dns_per_second = 0", "monitoring.reverse_dns_per_second", 2),
         ("[log]\nignore_sha256 = [\"ABC\"]", "log.ignore_sha256", 2),
         ("[desktop]\nuser = \"root\"", "desktop.user", 2),
         ("[data]\nmode = \"0666\"", "data.mode", 2),
@@ -121,6 +124,10 @@ fn semantic_errors_name_the_key_and_its_line() {
         }
     }
     assert_eq!(parse("[monitoring]\nst_dev_mask = 0").expect("zero").monitoring.st_dev_mask, Some(0));
+    for (text, addr) in [("192.0.2.53", "192.0.2.53:53"), ("127.0.0.1:5353", "127.0.0.1:5353"), ("[2001:db8::53]:54", "[2001:db8::53]:54"), ("2001:db8::53", "[2001:db8::53]:53")] {
+        let m = parse(&format!("[monitoring]\nreverse_dns = true\nreverse_dns_resolver = \"{text}\"")).expect(text).monitoring;
+        assert_eq!(m.reverse_dns_resolver_addr().expect(text).map(|a| a.to_string()).as_deref(), Some(addr));
+    }
     let web = parse("[webui]\naddress = \"::1\"\nport = 0\nallowed_hosts = [\"snitch.example.org\"]").expect("webui").webui;
     assert_eq!((web.address.to_string(), web.port, web.socket_mode_bits()), ("::1".to_string(), 0, 0o660));
 }

@@ -1,5 +1,5 @@
 //! DNS answers (RFC 1035), read only as far as needed to map addresses to names: the
-//! question, then the answer section's CNAME, A and AAAA records. A CNAME chain is
+//! question, then the answer section's CNAME, A, AAAA and PTR records. A CNAME chain is
 //! followed from the question, so `www.example.com CNAME cdn.example.net A 192.0.2.1`
 //! gives 192.0.2.1 the name the program asked for, `www.example.com`.
 //!
@@ -19,11 +19,14 @@ pub const MAX_RECORDS: usize = 256;
 pub const MAX_ADDRESSES: usize = 64;
 /// CNAMEs followed from the question.
 pub const MAX_CHAIN: usize = 16;
+/// PTR names taken from one answer.
+pub const MAX_POINTERS: usize = 8;
 /// DNS messages read from one TCP segment.
 pub const MAX_TCP_MESSAGES: usize = 16;
 
 const TYPE_A: u16 = 1;
 const TYPE_CNAME: u16 = 5;
+pub(crate) const TYPE_PTR: u16 = 12;
 const TYPE_AAAA: u16 = 28;
 const CLASS_IN: u16 = 1;
 
@@ -66,8 +69,18 @@ pub struct DnsAnswer {
     /// The response code (0: no error, 3: no such name).
     pub rcode: u8,
     pub resolved: Vec<Resolved>,
+    /// Names PTR records give the question (reverse DNS), at the end of its CNAME
+    /// chain (RFC 2317 delegation), with the smallest TTL along it.
+    pub pointers: Vec<Pointer>,
     /// The message ended inside a record: later records are missing.
     pub cut: bool,
+}
+
+/// A name a PTR record gives the question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pointer {
+    pub name: String,
+    pub ttl: u32,
 }
 
 fn byte(msg: &[u8], at: usize) -> Result<u8, DnsError> {
@@ -168,6 +181,7 @@ pub fn parse_answer(msg: &[u8]) -> Result<DnsAnswer, DnsError> {
     let mut out = DnsAnswer { question, rcode: (flags & 0xF) as u8, ..DnsAnswer::default() };
     let mut cnames: Vec<(String, String, u32)> = Vec::new();
     let mut addrs: Vec<(String, IpAddr, u32)> = Vec::new();
+    let mut ptrs: Vec<(String, String, u32)> = Vec::new();
     for _ in 0..usize::from(answers).min(MAX_RECORDS) {
         let (r, next) = match read_record(msg, p) {
             Ok(x) => x,
@@ -202,6 +216,13 @@ pub fn parse_answer(msg: &[u8]) -> Result<DnsAnswer, DnsError> {
                 }
                 cnames.push((r.owner, target, r.ttl));
             }
+            TYPE_PTR if ptrs.len() < MAX_POINTERS => {
+                let (target, end) = read_name(msg, r.rdata_at)?;
+                if end > r.rdata_at + usize::from(r.rdlen) {
+                    return Err(DnsError::BadRdata { rtype: r.rtype, len: r.rdlen });
+                }
+                ptrs.push((r.owner, target, r.ttl));
+            }
             _ => {}
         }
     }
@@ -223,6 +244,13 @@ pub fn parse_answer(msg: &[u8]) -> Result<DnsAnswer, DnsError> {
         })
         .collect();
     out.resolved = resolved;
+    out.pointers = ptrs
+        .into_iter()
+        .filter_map(|(owner, name, ttl)| {
+            let (_, chain_ttl) = chain.iter().find(|(n, _)| *n == owner)?;
+            Some(Pointer { name, ttl: ttl.min(*chain_ttl) })
+        })
+        .collect();
     Ok(out)
 }
 
@@ -270,10 +298,11 @@ pub fn parse_tcp_segment(seg: &[u8]) -> Result<TcpSegment, DnsError> {
 pub mod build {
     use std::net::IpAddr;
 
-    /// An answer record: owner, then either an address or a CNAME target.
+    /// An answer record: owner, then an address, a CNAME target or a PTR name.
     pub enum Rr<'a> {
         Addr(&'a str, IpAddr, u32),
         Cname(&'a str, &'a str, u32),
+        Ptr(&'a str, &'a str, u32),
     }
 
     fn name(out: &mut Vec<u8>, n: &str) {
@@ -287,6 +316,11 @@ pub mod build {
     /// A response to `question` (type A when `v6` is false, else AAAA) with `answers`,
     /// uncompressed, with the query's `id`.
     pub fn response(id: u16, question: &str, v6: bool, answers: &[Rr]) -> Vec<u8> {
+        response_of_type(id, question, if v6 { 28 } else { 1 }, answers)
+    }
+
+    /// A response to a question of type `qtype` (12: PTR).
+    pub fn response_of_type(id: u16, question: &str, qtype: u16, answers: &[Rr]) -> Vec<u8> {
         let mut m = Vec::new();
         m.extend_from_slice(&id.to_be_bytes());
         m.extend_from_slice(&0x8180u16.to_be_bytes()); // response, recursion desired and available
@@ -294,7 +328,7 @@ pub mod build {
         m.extend_from_slice(&(answers.len() as u16).to_be_bytes());
         m.extend_from_slice(&[0, 0, 0, 0]);
         name(&mut m, question);
-        m.extend_from_slice(&(if v6 { 28u16 } else { 1 }).to_be_bytes());
+        m.extend_from_slice(&qtype.to_be_bytes());
         m.extend_from_slice(&1u16.to_be_bytes());
         for rr in answers {
             let (owner, rtype, ttl, rdata) = match rr {
@@ -304,6 +338,11 @@ pub mod build {
                     let mut r = Vec::new();
                     name(&mut r, target);
                     (*o, 5u16, *t, r)
+                }
+                Rr::Ptr(o, target, t) => {
+                    let mut r = Vec::new();
+                    name(&mut r, target);
+                    (*o, 12u16, *t, r)
                 }
             };
             name(&mut m, owner);

@@ -1,7 +1,7 @@
 //! Properties every parse must keep, whatever the input: shared by the cargo-fuzz
 //! targets (`fuzz/`) and the bounded mutation run in `tests/fuzz_bounded.rs` that CI
 //! runs on stable Rust. They panic when a property breaks: that is the finding.
-use crate::dns::{DnsAnswer, MAX_ADDRESSES};
+use crate::dns::{DnsAnswer, MAX_ADDRESSES, MAX_POINTERS};
 use crate::name::MAX_NAME_TEXT;
 use crate::NameCache;
 use std::net::IpAddr;
@@ -19,6 +19,21 @@ pub fn check_answer(a: &DnsAnswer) {
     assert!(a.resolved.len() <= MAX_ADDRESSES, "{} addresses", a.resolved.len());
     for r in &a.resolved {
         check_name(&r.name);
+    }
+    assert!(a.pointers.len() <= MAX_POINTERS, "{} PTR names", a.pointers.len());
+    for p in &a.pointers {
+        check_name(&p.name);
+    }
+}
+
+/// A reverse DNS reply, read as the reply to the query (with the reply's own id) for
+/// 192.0.2.1 and for 2001:db8::1: never a panic, and a name it gives is a printable one.
+pub fn check_ptr_reply(data: &[u8]) {
+    let id = crate::ptr::reply_id(data).unwrap_or(0);
+    for addr in [IpAddr::from([192, 0, 2, 1]), IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1])] {
+        if let Ok(crate::ptr::PtrReply::Named(p)) = crate::ptr::parse_reply(data, id, addr) {
+            check_name(&p.name);
+        }
     }
 }
 

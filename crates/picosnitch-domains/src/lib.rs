@@ -4,12 +4,14 @@
 //! or any server on the network: they never panic, never allocate more than a small
 //! bound per packet, and say why a packet was refused (the caller counts it).
 //! `cache` keeps what was learnt per network namespace, bounded by TTL and size.
+//! `ptr` builds reverse DNS queries and reads their replies with the same parser.
 
 pub mod cache;
 pub mod dns;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod name;
+pub mod ptr;
 pub mod tls;
 
 pub use cache::NameCache;

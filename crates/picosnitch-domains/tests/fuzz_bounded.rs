@@ -109,9 +109,20 @@ fn seeds() -> Vec<Vec<u8>> {
     tcp.extend_from_slice(&chain);
     tcp.extend_from_slice(&(compressed.len() as u16).to_be_bytes());
     tcp.extend_from_slice(&compressed);
+    // Reverse DNS: a PTR through an RFC 2317 CNAME, compressed against the question.
+    let q = "1.2.0.192.in-addr.arpa";
+    let ptr = picosnitch_domains::dns::build::response_of_type(
+        3,
+        q,
+        12,
+        &[Rr::Cname(q, "1.0-63.2.0.192.in-addr.arpa", 60), Rr::Ptr("1.0-63.2.0.192.in-addr.arpa", "host.example", 300)],
+    );
+    let mut ptr_compressed = picosnitch_domains::dns::build::response_of_type(4, q, 12, &[]);
+    ptr_compressed[7] = 1;
+    ptr_compressed.extend_from_slice(&[0xC0, 12, 0, 12, 0, 1, 0, 0, 1, 0, 0, 4, 1, b'h', 0xC0, 12]);
     let hello = picosnitch_domains::tls::build::client_hello(Some("www.example.org"), 40);
     let hello_padded = picosnitch_domains::tls::build::client_hello(Some("a.example"), 1200);
-    vec![chain, compressed, tcp, hello, hello_padded]
+    vec![chain, compressed, tcp, hello, hello_padded, ptr, ptr_compressed]
 }
 
 fn check_one(input: &[u8]) {
@@ -128,8 +139,9 @@ fn check_one(input: &[u8]) {
         fuzzing::check_name(&n);
     }
     fuzzing::cache_stays_bounded(input);
+    fuzzing::check_ptr_reply(input);
     let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
-    assert!(peak <= PARSE_ALLOC_LIMIT, "parsing {} bytes allocated {peak} at once", input.len());
+    assert!(peak <= PARSE_ALLOC_LIMIT, "parsing {} bytes allocated {peak} at once: {input:?}", input.len());
 }
 
 #[test]
@@ -159,4 +171,7 @@ fn the_seeds_parse() {
     assert_eq!(parse_answer(&s[1]).expect("compressed").resolved.len(), 2);
     assert_eq!(parse_tcp_segment(&s[2]).expect("tcp").answers.len(), 2);
     assert_eq!(server_name(&s[4]), Ok(Some("a.example".into())));
+    let ptr = |m: &[u8], id| picosnitch_domains::ptr::parse_reply(m, id, "192.0.2.1".parse().expect("v4"));
+    assert!(matches!(ptr(&s[5], 3), Ok(picosnitch_domains::ptr::PtrReply::Named(p)) if p.name == "host.example"));
+    assert!(matches!(ptr(&s[6], 4), Ok(picosnitch_domains::ptr::PtrReply::Named(p)) if p.name == "h.1.2.0.192.in-addr.arpa"));
 }

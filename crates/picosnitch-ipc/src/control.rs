@@ -20,10 +20,26 @@ pub enum Role {
     /// Hashes, as the desktop user, executables the service cannot open (FUSE mounts,
     /// AppImages); only with `[desktop] user` set.
     UserHasher,
+    /// Opens `/proc/PID/exe` for the primary when the path the kernel reported no
+    /// longer leads to the binary (deleted, replaced, or in another mount namespace).
+    Opener,
+    /// Reverse DNS lookups (only with `[monitoring] reverse_dns`).
+    ReverseDns,
 }
 
 impl Role {
-    pub const ALL: [Role; 8] = [Role::Monitor, Role::Primary, Role::Hasher, Role::Writer, Role::Remote, Role::VirusTotal, Role::Notify, Role::UserHasher];
+    pub const ALL: [Role; 10] = [
+        Role::Monitor,
+        Role::Primary,
+        Role::Hasher,
+        Role::Writer,
+        Role::Remote,
+        Role::VirusTotal,
+        Role::Notify,
+        Role::UserHasher,
+        Role::Opener,
+        Role::ReverseDns,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -35,6 +51,8 @@ impl Role {
             Role::VirusTotal => "virustotal",
             Role::Notify => "notify",
             Role::UserHasher => "user-hasher",
+            Role::Opener => "opener",
+            Role::ReverseDns => "rdns",
         }
     }
 
@@ -45,7 +63,7 @@ impl Role {
     /// The roles this one talks to directly. The primary is the hub.
     pub fn peers(self) -> &'static [Role] {
         match self {
-            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer, Role::VirusTotal, Role::Notify, Role::UserHasher],
+            Role::Primary => &[Role::Monitor, Role::Hasher, Role::Writer, Role::VirusTotal, Role::Notify, Role::UserHasher, Role::Opener, Role::ReverseDns],
             // It reads the spool the writer fills; no link to anyone but the supervisor.
             Role::Remote => &[],
             _ => &[Role::Primary],

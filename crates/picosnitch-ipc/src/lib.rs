@@ -7,13 +7,15 @@
 //!
 //! - [`seqpacket`]: the socket, blocking and async.
 //! - [`link`]: typed send/receive over it.
-//! - [`control`], [`events`], [`hashing`], [`rows`], [`virustotal`], [`notices`]: what each link carries.
+//! - [`control`], [`events`], [`hashing`], [`opening`], [`rows`], [`virustotal`], [`notices`], [`reverse_dns`]: what each link carries.
 mod error;
 pub mod control;
 pub mod events;
 pub mod hashing;
 pub mod link;
 pub mod notices;
+pub mod opening;
+pub mod reverse_dns;
 pub mod rows;
 pub mod seqpacket;
 pub mod status;

@@ -59,6 +59,12 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, IpcError> {
     Ok(bytes)
 }
 
+/// One message as [`Link::recv`] decodes it, for roles that read their links without
+/// an event loop (the opener).
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, IpcError> {
+    postcard::from_bytes(bytes).map_err(|source| IpcError::Decode { len: bytes.len(), source })
+}
+
 /// The encoded size of one item, for splitting a batch into messages that fit.
 pub fn encoded_len<T: Serialize>(item: &T) -> Result<usize, IpcError> {
     postcard::to_allocvec(item).map(|v| v.len()).map_err(IpcError::Encode)

@@ -14,6 +14,43 @@ pub enum RoleStatus {
     VirusTotal(VirusTotalStatus),
     Notify(NotifyStatus),
     UserHasher(UserHasherStatus),
+    Opener(OpenerStatus),
+    ReverseDns(ReverseDnsStatus),
+}
+
+/// What the opener did with the primary's requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenerStatus {
+    pub requests: u64,
+    /// Opened and verified: the descriptor went to the primary.
+    pub opened: u64,
+    /// The process had exited.
+    pub gone: u64,
+    /// The process runs another file than the one asked for.
+    pub mismatched: u64,
+    /// `/proc/PID/exe` could not be opened for another reason.
+    pub failed: u64,
+    /// Messages that were not a well-formed request (dropped).
+    pub malformed: u64,
+}
+
+/// The rdns role: PTR lookups sent to the resolver and what came back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReverseDnsStatus {
+    /// The resolver asked (`address:port`).
+    pub resolver: String,
+    pub queries: u64,
+    /// Replies naming the address, and replies saying there is no name.
+    pub named: u64,
+    pub no_name: u64,
+    /// Lookups without a reply in time (a resolver down or slow).
+    pub timeouts: u64,
+    /// Replies that did not parse or did not fit their query, resolver errors
+    /// (SERVFAIL, REFUSED), and send failures.
+    pub errors: u64,
+    /// Lookups refused because too many were in flight.
+    pub dropped_busy: u64,
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +122,14 @@ pub struct PrimaryStatus {
     /// Of those, recorded `!hash-timeout`: not hashed in `[desktop] hash_timeout_seconds`.
     #[serde(default)]
     pub user_hash_timeouts: u64,
+    /// Executables that could not be opened by path, opened through /proc/PID/exe by
+    /// the opener role instead; and those not opened because the process had exited
+    /// (before the opener was asked, or by the time it tried), ran another file by
+    /// then, or for another reason (the opener could not, or did not answer in time).
+    pub exe_opened_via_proc: u64,
+    pub exe_proc_gone: u64,
+    pub exe_proc_mismatch: u64,
+    pub exe_proc_failed: u64,
     /// Executables not checked on VirusTotal because too many were waiting.
     pub virustotal_not_checked: u64,
     /// Live feed readers connected now.
@@ -123,6 +168,17 @@ pub struct PrimaryStatus {
     /// Flows given a domain from a DNS answer, and from a TLS server name.
     pub domains_from_dns: u64,
     pub domains_from_tls: u64,
+    /// Names learnt from reverse DNS (PTR) lookups, flows given a domain from one,
+    /// lookups that failed or timed out, and addresses not looked up because too many
+    /// were waiting (with `[monitoring] reverse_dns`).
+    #[serde(default)]
+    pub rdns_names_learnt: u64,
+    #[serde(default)]
+    pub domains_from_rdns: u64,
+    #[serde(default)]
+    pub rdns_failed: u64,
+    #[serde(default)]
+    pub rdns_not_asked: u64,
     /// Names in the cache now, and names pushed out before their TTL by its bounds.
     pub domain_cache_entries: u64,
     pub domain_cache_evicted_early: u64,

@@ -27,7 +27,7 @@ pub mod probe;
 pub mod table;
 
 pub use error::SandboxError;
-pub use policy::{any, Allow, Capability, Family, FileAccess, FileRule, Kept, Network, Place, Policy, Syscall, User};
+pub use policy::{any, Allow, Capability, Family, FileAccess, FileRule, Kept, Network, Place, Policy, Syscall, User, NOBODY_UID};
 pub use seccomp_filter::{syscall_name, DEATH_NOTE_FD, LOG_ONLY_ENV, SECCOMP_EXIT_STATUS};
 
 use std::path::PathBuf;
@@ -86,6 +86,8 @@ pub fn confine(policy: &Policy, ctx: &Context) -> Result<Report, SandboxError> {
             None if own_uid == 0 => return Err(SandboxError::RootInvoker { role: policy.role }),
             None => (own_uid, own_gid),
         },
+        User::Viewer if own_uid == 0 => (NOBODY_UID, ctx.service_gid),
+        User::Viewer => (own_uid, own_gid),
         User::Desktop => match ctx.desktop {
             Some((uid, gid)) if uid != 0 => (uid, gid),
             _ => return Err(SandboxError::NoDesktopUser { role: policy.role }),

@@ -3,6 +3,11 @@
 pub use caps::Capability;
 use syscalls::Sysno;
 
+/// The overflow uid (`nobody`): owns no file and no process of its own on any Linux
+/// system, so a process running as it can reach only what its group and "other"
+/// permissions allow.
+pub const NOBODY_UID: u32 = 65_534;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum User {
     /// Stays root (only the supervisor).
@@ -13,6 +18,12 @@ pub enum User {
     /// named in [`crate::Context::run_as`], and without one it refuses to run. For
     /// programs people start themselves (the web UI), not daemon roles.
     Invoker,
+    /// Whoever started it, kept as is (with its groups); started by root, `nobody`
+    /// ([`NOBODY_UID`]) with the history's group (`[data] group`, the context's
+    /// service gid) as its only group: it reads what a member of that group may read
+    /// and nothing root could. For the terminal UIs, which a person starts in a shell
+    /// where asking whom to become would be a nuisance.
+    Viewer,
     /// The desktop user (`[desktop] user`), never root.
     Desktop,
 }
@@ -87,6 +98,9 @@ pub enum Allow {
     Any,
     /// Only when argument `index` is one of `values`.
     ArgIn { index: u8, values: &'static [u64] },
+    /// Only when argument `index` is not `value` (another entry for the same call may
+    /// allow more: entries are alternatives).
+    ArgNot { index: u8, value: u64 },
 }
 
 /// Groups calls for the README table.

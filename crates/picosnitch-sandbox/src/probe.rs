@@ -5,7 +5,8 @@
 use std::ffi::CString;
 
 /// The probes, by name.
-pub const PROBES: &[&str] = &["read-shadow", "read-file", "write-outside", "connect", "execve", "ptrace", "bpf-load", "regain-root"];
+pub const PROBES: &[&str] =
+    &["read-shadow", "read-file", "read-contents", "write-outside", "connect", "send-elsewhere", "execve", "ptrace", "bpf-load", "regain-root"];
 
 fn errno() -> String {
     std::io::Error::last_os_error().to_string()
@@ -33,6 +34,23 @@ pub fn attempt(name: &str, arg: Option<&str>) -> String {
                 // SAFETY: closing the descriptor just opened.
                 unsafe { libc::close(fd) };
             }
+            r
+        }
+        "read-contents" => {
+            // For a role that may open any file (the opener): the open is allowed, the
+            // read that would follow must not be.
+            let path = CString::new(arg.unwrap_or("/etc/shadow")).unwrap_or_default();
+            // SAFETY: open(2) with a valid NUL-terminated path.
+            let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) };
+            if fd < 0 {
+                return refused(-1);
+            }
+            let mut byte = [0u8; 1];
+            // SAFETY: read(2) of one byte into a live buffer, from the descriptor just opened.
+            let n = unsafe { libc::read(fd, byte.as_mut_ptr().cast(), 1) };
+            let r = if n < 0 { refused(-1) } else { format!("ALLOWED: read {n} byte(s)") };
+            // SAFETY: closing the descriptor just opened.
+            unsafe { libc::close(fd) };
             r
         }
         "write-outside" => {
@@ -69,6 +87,29 @@ pub fn attempt(name: &str, arg: Option<&str>) -> String {
             // SAFETY: closing the socket just made.
             unsafe { libc::close(fd) };
             r
+        }
+        "send-elsewhere" => {
+            // A datagram on the role's descriptor 5 (the rdns role's socket, connected to
+            // the resolver) to another address: 127.0.0.1:PORT.
+            let port: u16 = arg.and_then(|a| a.parse().ok()).unwrap_or(9);
+            // SAFETY: a zeroed sockaddr_in filled with loopback and the port.
+            let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+            sa.sin_family = libc::AF_INET as u16;
+            sa.sin_port = port.to_be();
+            sa.sin_addr.s_addr = u32::from_be_bytes([127, 0, 0, 1]).to_be();
+            let payload = b"probe";
+            // SAFETY: sendto(2) with a valid buffer and address of the given lengths.
+            let rc = unsafe {
+                libc::sendto(
+                    5,
+                    payload.as_ptr().cast(),
+                    payload.len(),
+                    0,
+                    std::ptr::addr_of!(sa).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as u32,
+                )
+            };
+            refused(rc as i64)
         }
         "execve" => {
             let path = CString::new("/bin/true").unwrap_or_default();

@@ -67,6 +67,11 @@ pub(crate) fn install(policy: &Policy) -> Result<usize, SandboxError> {
                     entry.push(SeccompRule::new(vec![cond]).map_err(|e| SandboxError::Seccomp(e.to_string()))?);
                 }
             }
+            Allow::ArgNot { index, value } => {
+                let cond = SeccompCondition::new(index, SeccompCmpArgLen::Qword, SeccompCmpOp::Ne, value)
+                    .map_err(|e| SandboxError::Seccomp(format!("{}: {e}", s.call.name())))?;
+                entry.push(SeccompRule::new(vec![cond]).map_err(|e| SandboxError::Seccomp(e.to_string()))?);
+            }
         }
     }
     // A call allowed with any arguments in one entry and restricted in another is

@@ -42,6 +42,7 @@ fn reasons(p: &Policy) -> Vec<String> {
                 let values: Vec<String> = values.iter().map(|&v| if v >= 0x1000 { format!("{v:#x}") } else { v.to_string() }).collect();
                 format!(" (argument {index} one of {})", values.join(", "))
             }
+            Allow::ArgNot { index, value } => format!(" (argument {index} not {value})"),
         };
         let line = format!("  - `{}`{args}: {}", c.call.name(), c.why);
         if !lines.contains(&line) {
@@ -62,6 +63,7 @@ pub fn render(policies: &[&Policy]) -> String {
             User::Root => "root".to_string(),
             User::Service => "service user".to_string(),
             User::Invoker => "whoever starts it; root must name an unprivileged user to become".to_string(),
+            User::Viewer => "whoever starts it; root becomes `nobody` with `[data] group` as its only group".to_string(),
             User::Desktop => "desktop user".to_string(),
         };
         let mut caps: Vec<String> = Vec::new();
@@ -96,7 +98,7 @@ pub fn render(policies: &[&Policy]) -> String {
         for c in p.all_syscalls() {
             let name = match c.allow {
                 Allow::Any => c.call.name().to_string(),
-                Allow::ArgIn { .. } => format!("{}*", c.call.name()),
+                Allow::ArgIn { .. } | Allow::ArgNot { .. } => format!("{}*", c.call.name()),
             };
             let list = families.entry(c.family).or_default();
             if !list.contains(&name) {
@@ -124,22 +126,29 @@ pub fn render(policies: &[&Policy]) -> String {
     let _ = writeln!(s, "`*`: allowed only with the arguments listed below. Why each call is allowed:");
     let filtered: Vec<(&Policy, Vec<String>)> =
         policies.iter().map(|p| (*p, reasons(p))).filter(|(_, lines)| !lines.is_empty()).collect();
-    // The calls of the runtime every role shares are explained once.
-    let shared: Vec<String> = match filtered.split_first() {
+    // The calls of the runtime every role shares are explained once. A role with a
+    // single list of its own (the opener, which runs no event loop) shares none.
+    let sharing: Vec<&(&Policy, Vec<String>)> = filtered.iter().filter(|(p, _)| p.syscalls.len() > 1).collect();
+    let shared: Vec<String> = match sharing.split_first() {
         Some(((_, first), rest)) => first.iter().filter(|l| rest.iter().all(|(_, other)| other.contains(l))).cloned().collect(),
         None => Vec::new(),
     };
     if !shared.is_empty() {
         let _ = writeln!(s);
-        let _ = writeln!(s, "- **every role with a filter** (the runtime, its event loop and its links):");
+        let _ = writeln!(s, "- **every role with the shared list** (the runtime, its event loop and its links):");
         for line in &shared {
             let _ = writeln!(s, "{line}");
         }
     }
     for (p, lines) in &filtered {
+        let own_only = p.syscalls.len() == 1;
         let _ = writeln!(s);
-        let _ = writeln!(s, "- **{}**, besides those:", p.role);
-        for line in lines.iter().filter(|l| !shared.contains(l)) {
+        if own_only {
+            let _ = writeln!(s, "- **{}**, its own list (none of the above):", p.role);
+        } else {
+            let _ = writeln!(s, "- **{}**, besides those:", p.role);
+        }
+        for line in lines.iter().filter(|l| own_only || !shared.contains(l)) {
             let _ = writeln!(s, "{line}");
         }
     }

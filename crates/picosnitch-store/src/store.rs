@@ -160,6 +160,9 @@ impl Store {
         }
         .map_err(|e| StoreError::from_sqlite(path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| StoreError::from_sqlite(path, e))?;
+        // Sorts too big for the page cache spill into memory, not into a file in /tmp:
+        // the readers (web UI, tui) are confined by Landlock to reading the history.
+        conn.execute_batch("PRAGMA temp_store = MEMORY;").map_err(|e| StoreError::from_sqlite(path, e))?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| StoreError::from_sqlite(path, e))?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::TooNew { path: path.to_path_buf(), found: version, known: SCHEMA_VERSION });

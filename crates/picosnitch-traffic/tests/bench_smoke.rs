@@ -84,7 +84,8 @@ fn bench_smoke_run_reports_every_section_and_attributes_right() {
 
     // The report: where it ran, versions, the targets, a table per section.
     for heading in ["# picosnitch benchmark report", "- kernel: Linux", "CPUs", "- load average at start:", "## Versions",
-        "## Targets (issue 8)", "## Accuracy", "## Overhead", "## Capacity", "## Footprint", "## Storage"]
+        "## Targets (issue 8)", "## Accuracy", "## Overhead", "## Capacity", "## Footprint", "## Storage",
+        "## Cost of confinement"]
     {
         assert!(report.contains(heading), "report.md has no {heading:?}:\n{report}");
     }
@@ -92,7 +93,7 @@ fn bench_smoke_run_reports_every_section_and_attributes_right() {
     assert!(results["machine"]["cpus"].as_u64().is_some_and(|n| n > 0), "{:#}", results["machine"]);
     assert!(results["load_end"]["1min"].is_number(), "load average at the end");
     assert!(results["versions"]["picosnitch"].as_str().is_some_and(|v| v.contains("picosnitch")), "{:#}", results["versions"]);
-    for section in ["accuracy", "overhead", "capacity", "footprint", "storage"] {
+    for section in ["accuracy", "overhead", "capacity", "footprint", "storage", "sandbox"] {
         let s = &results["sections"][section];
         assert!(s.is_object() && s.get("error").is_none(), "section {section}: {s:#}");
     }
@@ -133,4 +134,19 @@ fn bench_smoke_run_reports_every_section_and_attributes_right() {
     assert_eq!(storage["rows"], 20_000, "{storage:#}");
     assert!(storage["bytes_per_row_connections"].as_f64().is_some_and(|b| b > 10.0), "{storage:#}");
     assert!(storage["views_ms"]["queries"].as_u64().is_some_and(|q| q > 0), "{storage:#}");
+
+    // The cost of confinement: a confined and an unconfined daemon, each really so (the
+    // roles' uid and seccomp mode read from /proc), each timed to READY=1 and charged
+    // CPU per connection.
+    let sandbox = &results["sections"]["sandbox"];
+    let rounds = sandbox["runs"].as_array().expect("sandbox runs");
+    assert_eq!(rounds.len(), 1, "one round in the smoke run: {sandbox:#}");
+    for (mode, seccomp) in [("confined", "2"), ("unconfined", "0")] {
+        let m = &rounds[0][mode];
+        assert!(m["startup_s"].as_f64().is_some_and(|s| s > 0.0), "{mode}: {m:#}");
+        assert!(m["cpu_ms_per_1000_connections"].as_f64().is_some_and(|c| c > 0.0), "{mode}: {m:#}");
+        assert_eq!(m["role_seccomp_modes"], serde_json::json!([seccomp]), "{mode}: {m:#}");
+    }
+    assert_eq!(rounds[0]["unconfined"]["role_uids"], serde_json::json!(["0"]), "{sandbox:#}");
+    assert!(sandbox["summary"]["startup_s"]["ratio_median"].as_f64().is_some_and(|r| r > 0.0), "{sandbox:#}");
 }

@@ -4,4 +4,7 @@
 pub enum TuiError {
     #[error("{step}: {source}")]
     Terminal { step: &'static str, source: std::io::Error },
+    /// The caller's sandbox could not be applied; the UI does not run unconfined.
+    #[error("confining the terminal UI: {0}")]
+    Confine(String),
 }

@@ -171,9 +171,14 @@ impl App for TopApp {
 /// Runs `picosnitch top` on the terminal until the user quits or a signal arrives.
 /// Works for any user who may open the feed socket (root or its group); problems with
 /// the feed are shown on screen and retried, not returned.
-pub fn run(options: TopOptions) -> Result<(), TuiError> {
+///
+/// `confine` runs once the time zone is read and the terminal is set up, while this is
+/// the only thread: the caller's sandbox then covers every thread the UI starts.
+pub fn run(options: TopOptions, confine: impl FnOnce() -> Result<(), TuiError>) -> Result<(), TuiError> {
     let tz = TimeZone::system();
     let mut guard = TerminalGuard::enter()?;
+    // INVARIANT: no thread has been started yet (see `confine` above).
+    confine()?;
     let (tx, rx) = std::sync::mpsc::sync_channel(8_192);
     let stop = Arc::new(AtomicBool::new(false));
     let feed = live::source::spawn(options.feed_socket.clone(), tx.clone(), stop.clone());

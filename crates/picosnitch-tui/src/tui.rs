@@ -367,14 +367,21 @@ impl App for TuiApp {
 /// Runs `picosnitch tui` on the terminal until the user quits or a signal arrives.
 /// The database is opened read-only on a query thread; a missing database, missing
 /// permissions or a stopped daemon are shown on screen and retried, not returned.
-pub fn run(options: TuiOptions) -> Result<(), TuiError> {
+///
+/// `confine` runs once the time zone and user names are read and the terminal is set
+/// up, while this is the only thread: the caller's sandbox then covers every thread
+/// the UI starts.
+pub fn run(options: TuiOptions, confine: impl FnOnce() -> Result<(), TuiError>) -> Result<(), TuiError> {
     let tz = TimeZone::system();
+    let names = UserNames::from_system();
     let mut guard = TerminalGuard::enter()?;
+    // INVARIANT: no thread has been started yet (see `confine` above).
+    confine()?;
     let (tx, rx) = std::sync::mpsc::sync_channel(8_192);
     let stop = Arc::new(AtomicBool::new(false));
     let worker = Worker::spawn(options.database.clone(), tz.clone(), tx.clone());
     let feed = live::source::spawn(options.feed_socket.clone(), tx.clone(), stop.clone());
-    let mut app = TuiApp::new(&options, tz, UserNames::from_system(), event_loop::unix_now());
+    let mut app = TuiApp::new(&options, tz, names, event_loop::unix_now());
     let first = app.start();
     let result = event_loop::run(&mut app, &mut guard, &rx, tx, Some(&worker), first);
     stop.store(true, Ordering::Relaxed);

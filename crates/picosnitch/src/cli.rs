@@ -143,14 +143,17 @@ pub fn main() -> ExitCode {
             })
         }
         Command::Top { config } => with_config_for_terminal(config.as_deref(), "top", |cfg| {
-            picosnitch_tui::top::run(picosnitch_tui::top::TopOptions::from_config(cfg))
+            let confine = || crate::terminal_ui::confine(&crate::terminal_ui::policy::TOP, cfg, None);
+            picosnitch_tui::top::run(picosnitch_tui::top::TopOptions::from_config(cfg), confine)
         }),
         Command::Tui { config, db } => with_config_for_terminal(config.as_deref(), "tui", |cfg| {
             let mut options = picosnitch_tui::tui::TuiOptions::from_config(cfg);
             if let Some(db) = db {
                 options.database = db;
             }
-            picosnitch_tui::tui::run(options)
+            let database = options.database.clone();
+            let confine = || crate::terminal_ui::confine(&crate::terminal_ui::policy::TUI, cfg, Some(&database));
+            picosnitch_tui::tui::run(options, confine)
         }),
         Command::Webui { config, address, port, socket, user, db } => {
             // Before anything opens a descriptor that could land on the death note's.
@@ -245,6 +248,8 @@ fn with_config_for_terminal(
     what: &str,
     body: impl FnOnce(&Config) -> Result<(), picosnitch_tui::TuiError>,
 ) -> ExitCode {
+    // Before anything opens a descriptor that could land on the seccomp death note's.
+    crate::webui::reserve_death_note_fd();
     let path = given.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
     let config = match Config::load_or_default(&path, given.is_some()) {
         Ok(c) => c,
@@ -273,9 +278,11 @@ fn run_role(role: Role, config: &Config) -> anyhow::Result<()> {
         Role::Hasher => crate::hasher::run(control, config),
         Role::Writer => crate::writer::run(control, config),
         Role::Notify => crate::notify::run(control, config),
+        Role::Opener => crate::opener::run(control, config),
         Role::Remote => crate::remote::run(control, config),
         Role::VirusTotal => crate::virustotal::run(control, config),
         Role::UserHasher => crate::user_hasher::run(control, config),
+        Role::ReverseDns => crate::rdns::run(control, config),
     }
 }
 

@@ -73,8 +73,14 @@ pub const RUNTIME: &[Syscall] = &[
     any(Sysno::exit, Family::Process, "ending a thread"),
     any(Sysno::exit_group, Family::Process, "ending"),
     any(Sysno::getsockopt, Family::Links, "checking an inherited link is a SOCK_SEQPACKET socket"),
-    any(Sysno::sendmsg, Family::Links, "messages (and descriptors) on its links; logs to journald"),
     any(Sysno::recvmsg, Family::Links, "messages (and descriptors) on its links"),
+];
+
+/// Sending on any socket the role holds: its links, journald. Every role but the rdns
+/// role, whose handed-over UDP socket must only send to the address it is connected to
+/// (see `crate::rdns::policy`).
+pub const LINK_SENDS: &[Syscall] = &[
+    any(Sysno::sendmsg, Family::Links, "messages (and descriptors) on its links; logs to journald"),
     any(Sysno::sendto, Family::Links, "logs to journald"),
 ];
 
@@ -131,6 +137,10 @@ fn confine_with(policy: &Policy, ctx: picosnitch_sandbox::Context) -> anyhow::Re
     // Files the role creates (the history) are readable by its group, nobody else.
     // SAFETY: umask only changes the process's file creation mask.
     unsafe { libc::umask(0o027) };
+    if crate::unconfined::requested() {
+        crate::unconfined::warn(policy.role);
+        return Ok(());
+    }
     let report = picosnitch_sandbox::confine(policy, &ctx).with_context(|| format!("confining the {} role", policy.role))?;
     tracing::info!(
         role = policy.role,
@@ -151,12 +161,16 @@ pub fn all_policies() -> Vec<&'static Policy> {
         &crate::monitor::policy::POLICY,
         &crate::primary::policy::POLICY,
         &crate::hasher::policy::POLICY,
+        &crate::opener::policy::POLICY,
         &crate::writer::policy::POLICY,
         &crate::notify::policy::POLICY,
         &crate::user_hasher::policy::POLICY,
         &crate::remote::policy::POLICY,
         &crate::virustotal::policy::POLICY,
+        &crate::rdns::policy::POLICY,
         &crate::webui::policy::POLICY,
+        &crate::terminal_ui::policy::TOP,
+        &crate::terminal_ui::policy::TUI,
     ]
 }
 

@@ -7,7 +7,8 @@
 //! ```text
 //! kernel ──ring buffer──▶ monitor ──▶ primary ──▶ writer ──▶ SQLite
 //!                                       │           └──▶ spool ──▶ remote ──▶ PostgreSQL
-//!                                       └──▶ hasher (executables as descriptors)
+//!                                       ├──▶ hasher (executables as descriptors)
+//!                                       └──▶ opener (/proc/PID/exe, when the path fails)
 //! ```
 pub mod accounts;
 pub mod cli;
@@ -17,13 +18,17 @@ pub mod hasher;
 pub mod logging;
 pub mod monitor;
 pub mod notify;
+pub mod opener;
 pub mod primary;
 pub mod query;
+pub mod rdns;
 pub mod remote;
 pub mod role;
 pub mod sd_notify;
 pub mod status;
 pub mod supervisor;
+pub mod terminal_ui;
+pub mod unconfined;
 pub mod user_hasher;
 pub mod virustotal;
 pub mod webui;

@@ -1,6 +1,9 @@
 //! The daemon's status, written by the supervisor to `<runtime_dir>/status.json` every
 //! second and read by `picosnitch status`. Every loss counter of every role is in it.
-use picosnitch_ipc::status::{HasherStatus, MonitorStatus, NotifyStatus, PrimaryStatus, RemoteStatus, UserHasherStatus, VirusTotalStatus, WriterStatus};
+use picosnitch_ipc::status::{
+    HasherStatus, MonitorStatus, NotifyStatus, OpenerStatus, PrimaryStatus, RemoteStatus, ReverseDnsStatus, UserHasherStatus, VirusTotalStatus,
+    WriterStatus,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -32,6 +35,9 @@ pub struct PipelineStatus {
     pub updated_unix: i64,
     /// The kernel hooks are attached and the database is open.
     pub ready: bool,
+    /// Started with PICOSNITCH_UNCONFINED_FOR_BENCHMARK=1: no role is sandboxed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unconfined: bool,
     pub roles: Vec<RoleState>,
     pub monitor: Option<MonitorStatus>,
     pub primary: Option<PrimaryStatus>,
@@ -49,6 +55,11 @@ pub struct PipelineStatus {
     /// Absent unless `[virustotal]` has an API key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virustotal: Option<VirusTotalStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opener: Option<OpenerStatus>,
+    /// Absent unless `[monitoring] reverse_dns` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverse_dns: Option<ReverseDnsStatus>,
 }
 
 impl PipelineStatus {
@@ -158,8 +169,20 @@ impl PipelineStatus {
     /// Human-readable form for `picosnitch status`.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let state = if self.ready { "running" } else { "starting" };
+        let state = match (self.ready, self.unconfined) {
+            (true, false) => "running",
+            (false, false) => "starting",
+            (true, true) => "running UNCONFINED",
+            (false, true) => "starting UNCONFINED",
+        };
         let _ = writeln!(s, "picosnitch {} {state} (supervisor pid {})", self.version, self.supervisor_pid);
+        if self.unconfined {
+            let _ = writeln!(
+                s,
+                "UNCONFINED: started with {}=1, so no role is sandboxed (for measuring the sandbox's cost only); restart it without that variable",
+                crate::unconfined::ENV
+            );
+        }
         let _ = writeln!(s, "\nroles:");
         for r in &self.roles {
             let pid = r.pid.map_or_else(|| "-".to_string(), |p| p.to_string());
@@ -203,6 +226,11 @@ impl PipelineStatus {
             );
             let _ = writeln!(
                 s,
+                "  executables not openable by path: opened via /proc {}, process gone {}, process runs another file {}, failed {}",
+                p.exe_opened_via_proc, p.exe_proc_gone, p.exe_proc_mismatch, p.exe_proc_failed
+            );
+            let _ = writeln!(
+                s,
                 "  live feed: readers {}, updates sent {}, readers dropped for falling behind {}, refused {}",
                 p.feed_subscribers, p.feed_updates_published, p.feed_subscribers_dropped_slow, p.feed_subscribers_refused
             );
@@ -221,6 +249,13 @@ impl PipelineStatus {
                 p.domain_cache_entries,
                 p.domain_cache_evicted_early
             );
+            if self.reverse_dns.is_some() || p.rdns_names_learnt + p.rdns_failed + p.rdns_not_asked > 0 {
+                let _ = writeln!(
+                    s,
+                    "  reverse DNS: names learnt {}, flows named {}, lookups failed or timed out {}, addresses not looked up (too many waiting) {}",
+                    p.rdns_names_learnt, p.domains_from_rdns, p.rdns_failed, p.rdns_not_asked
+                );
+            }
             let _ = writeln!(s, "  notices raised {}, dropped (no notify role, or it fell behind) {}", p.notices_raised, p.notices_dropped);
         }
         if let Some(h) = &self.hasher {
@@ -231,6 +266,13 @@ impl PipelineStatus {
                 s,
                 "\nuser-hasher (as the desktop user): {} files, {} bytes hashed, cache hits {}, replaced {}, failures {}, timed out {}, reads hung now {}",
                 u.files_hashed, u.bytes_hashed, u.cache_hits, u.replaced, u.failures, u.timeouts, u.reads_hung
+            );
+        }
+        if let Some(o) = &self.opener {
+            let _ = writeln!(
+                s,
+                "\nopener: requests {}, opened {}, process gone {}, another file {}, failed {}, malformed {}",
+                o.requests, o.opened, o.gone, o.mismatched, o.failed, o.malformed
             );
         }
         if let Some(w) = &self.writer {
@@ -278,6 +320,17 @@ impl PipelineStatus {
                 v.lookups, v.files_uploaded, v.flagged, v.queued, v.quota_errors, v.errors
             );
             if let Some(e) = &v.last_error {
+                let _ = writeln!(s, "  last error: {e}");
+            }
+        }
+        if let Some(r) = &self.reverse_dns {
+            // Not losses: an address without a name is recorded all the same.
+            let _ = writeln!(
+                s,
+                "\nrdns: resolver {}, queries {}, named {}, no name {}, timeouts {}, errors {}, refused (too many in flight) {}",
+                r.resolver, r.queries, r.named, r.no_name, r.timeouts, r.errors, r.dropped_busy
+            );
+            if let Some(e) = &r.last_error {
                 let _ = writeln!(s, "  last error: {e}");
             }
         }

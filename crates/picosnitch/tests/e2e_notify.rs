@@ -230,3 +230,34 @@ fn a_desktop_user_that_is_root_is_refused() {
         assert!(err.contains("never sent as root"), "{user}: {err}");
     }
 }
+
+#[test]
+fn an_executable_virustotal_flags_is_notified() {
+    let test = "an_executable_virustotal_flags_is_notified";
+    if !root_or_skip(test) || !dbus_or_skip(test) {
+        return;
+    }
+    let uid = 61342;
+    let gid = ensure_account("picosnitch-desktop-test3", uid);
+    let bus = SessionBus::start(uid, gid);
+    let fake = picosnitch_virustotal::fake::FakeVirusTotal::start(VT_KEY).expect("fake VirusTotal");
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start(&format!(
+        "{}[desktop]\nuser = \"picosnitch-desktop-test3\"\nnotification_burst = 50\n",
+        virustotal_section(&fake, secrets.path(), false)
+    ));
+    let flagged = Traffic::distinct("ntf-vtflagged");
+    fake.add_file(
+        &flagged.sha256(),
+        Some(picosnitch_virustotal::Stats { malicious: 5, suspicious: 2, undetected: 50, harmless: 1, ..Default::default() }),
+    );
+    udp_once(&flagged);
+    // Critical and kept until dismissed, with the path, the engines' counts and the sha256.
+    let a = bus.wait_for(&format!("VirusTotal flags {}", flagged.path.display()), Duration::from_secs(90));
+    assert_eq!(a.category, "picosnitch.virustotal_flagged", "{a:?}");
+    assert_eq!(a.urgency, 2, "critical: {a:?}");
+    assert_eq!(a.expire_timeout, 0, "stays until dismissed: {a:?}");
+    assert!(a.body.contains(&flagged.sha256()) && a.body.contains('5'), "{a:?}");
+    assert_eq!(a.sender_uid, uid);
+    drop(d);
+}

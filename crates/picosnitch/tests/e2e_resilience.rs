@@ -264,7 +264,7 @@ fn roles_stopped_and_continued_keep_running() {
     // role. The writer's blocking thread sleeps with a timeout for a while after each
     // commit, so the roles are stopped right after one.
     let d = Daemon::start("");
-    let roles = ["monitor", "primary", "hasher", "writer"];
+    let roles = ["monitor", "primary", "hasher", "writer", "opener"];
     let pids: Vec<u32> = roles.iter().map(|r| d.role_pid(r)).collect();
     let server = Traffic::new("thawsrv");
     let client = Traffic::new("thawcli");

@@ -7,18 +7,8 @@ mod common;
 use common::*;
 use picosnitch_virustotal::fake::FakeVirusTotal;
 use picosnitch_virustotal::Stats;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
-
-/// A copy of the traffic generator with its own sha256 (bytes appended after the ELF
-/// image change the hash, not what runs).
-fn distinct(name: &str) -> Traffic {
-    let t = Traffic::new(name);
-    let mut f = std::fs::OpenOptions::new().append(true).open(&t.path).expect("open copy");
-    f.write_all(format!("picosnitch-e2e-{name}-{}", std::process::id()).as_bytes()).expect("append");
-    t
-}
 
 fn verdict(d: &Daemon, sha: &str, timeout: Duration) -> (String, i64, i64, i64) {
     let deadline = Instant::now() + timeout;
@@ -54,8 +44,8 @@ fn verdicts_are_looked_up_uploaded_stored_and_shown() {
     let mut d = Daemon::start(&virustotal_section(&fake, secrets.path(), true));
 
     let server = Traffic::new("vtsrv");
-    let flagged = distinct("vtflagged");
-    let unknown = distinct("vtunknown");
+    let flagged = Traffic::distinct("vtflagged");
+    let unknown = Traffic::distinct("vtunknown");
     let flagged_sha = flagged.sha256();
     let unknown_sha = unknown.sha256();
     assert_ne!(flagged_sha, unknown_sha);
@@ -134,7 +124,7 @@ fn verdicts_are_looked_up_uploaded_stored_and_shown() {
 
     // A key VirusTotal refuses is reported, not retried forever, and the role carries on.
     fake.set_api_key("rotated");
-    let third = distinct("vtrefused");
+    let third = Traffic::distinct("vtrefused");
     connect_once(&server, &third);
     let st = d.wait_status("a refused key in the status", Duration::from_secs(60), |st| {
         st["virustotal"]["last_error"].as_str().is_some_and(|e| e.contains("WrongCredentialsError"))

@@ -8,7 +8,8 @@
 //!
 //! `demo-feed` serves made-up flow updates through the real feed hub. `panic-demo`
 //! takes the terminal as the UIs do and panics, to show (and test) that the terminal
-//! comes back in order.
+//! comes back in order. Unlike `picosnitch top` and `picosnitch tui`, this driver
+//! runs unconfined: it is a development tool that installs nothing.
 use picosnitch_feed::{Direction, FeedLimits, FeedServer, FlowUpdate, SocketAccess, UpdateKind, FORMAT_VERSION};
 use picosnitch_tui::{TopOptions, TuiOptions};
 use std::path::PathBuf;
@@ -114,7 +115,7 @@ fn main() {
             if let Some(s) = args.socket {
                 o.feed_socket = s;
             }
-            picosnitch_tui::top::run(o).map_err(|e| e.to_string())
+            picosnitch_tui::top::run(o, || Ok(())).map_err(|e| e.to_string())
         }
         "tui" => {
             let mut o = TuiOptions::from_config(&config);
@@ -124,7 +125,7 @@ fn main() {
             if let Some(d) = args.db {
                 o.database = d;
             }
-            picosnitch_tui::tui::run(o).map_err(|e| e.to_string())
+            picosnitch_tui::tui::run(o, || Ok(())).map_err(|e| e.to_string())
         }
         "panic-demo" => panic_demo(),
         "demo-feed" => match args.socket {

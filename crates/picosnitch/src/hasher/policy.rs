@@ -1,5 +1,5 @@
 //! The hasher's privileges: nothing but the descriptors it is handed.
-use crate::confine::RUNTIME;
+use crate::confine::{LINK_SENDS, RUNTIME};
 use picosnitch_sandbox::{any, Family, Network, Policy, Syscall, User};
 use syscalls::Sysno;
 
@@ -18,7 +18,7 @@ pub static POLICY: Policy = Policy {
     network: Network::None,
     untrusted: Some("the contents of any executable on the machine"),
     scoped: true,
-    syscalls: &[RUNTIME, OWN],
+    syscalls: &[RUNTIME, LINK_SENDS, OWN],
     unfiltered: None,
     unlandlocked: None,
 };

@@ -1,6 +1,6 @@
 //! The monitor's privileges: the kernel capabilities to load and attach the BPF
 //! programs, then none; afterwards it only reads the maps it holds.
-use crate::confine::RUNTIME;
+use crate::confine::{LINK_SENDS, RUNTIME};
 use picosnitch_sandbox::{any, Allow, Capability, Family, Kept, Network, Policy, Syscall, User};
 use syscalls::Sysno;
 
@@ -36,7 +36,7 @@ pub static POLICY: Policy = Policy {
     network: Network::None,
     untrusted: Some("kernel records describing any process's traffic"),
     scoped: true,
-    syscalls: &[RUNTIME, OWN],
+    syscalls: &[RUNTIME, LINK_SENDS, OWN],
     unfiltered: None,
     unlandlocked: None,
 };

@@ -1,5 +1,5 @@
 //! The notify role's privileges: the desktop user, and a Unix socket to its session bus.
-use crate::confine::RUNTIME;
+use crate::confine::{LINK_SENDS, RUNTIME};
 use picosnitch_sandbox::{any, Allow, Family, Network, Policy, Syscall, User};
 use syscalls::Sysno;
 
@@ -33,7 +33,7 @@ pub static POLICY: Policy = Policy {
     network: Network::UnixOnly { why: "the desktop user's session bus, /run/user/UID/bus (Landlock does not govern Unix sockets by path; the bus checks the uid)" },
     untrusted: Some("process names and paths chosen by any user (the notices' text)"),
     scoped: true,
-    syscalls: &[RUNTIME, OWN],
+    syscalls: &[RUNTIME, LINK_SENDS, OWN],
     unfiltered: None,
     unlandlocked: None,
 };

@@ -95,6 +95,8 @@ pub struct Identities {
     /// Files the primary may not open, asked of the desktop user's hasher (only with
     /// `[desktop] user`).
     pub by_desktop_user: Option<super::user_hash::UserHashes>,
+    /// Executables not openable by path, asked of the opener role (see via_proc).
+    pub via_proc: super::via_proc::ProcExeRequests,
 }
 
 fn cap(n: usize) -> NonZeroUsize {
@@ -119,7 +121,12 @@ impl Identities {
             empty: Rc::new(RefCell::new(ExeInfo { exe: String::new(), cmdline: String::new(), sha256: Sha::Known(String::new()) })),
             watch: None,
             by_desktop_user: None,
+            via_proc: Default::default(),
         }
+    }
+
+    pub fn dev_mask(&self) -> u64 {
+        self.dev_mask
     }
 
     pub fn saw_exec(&mut self, info: ExecInfo) {
@@ -226,38 +233,25 @@ impl Identities {
 
     fn hash(&mut self, tgid: u32, file: FileId, path: &str, exe: &Exe, status: &mut PrimaryStatus) -> Sha {
         let expected = ExeIdentity { dev: u64::from(file.dev), ino: file.ino };
-        match open_verified(tgid, expected, Path::new(path), self.dev_mask) {
+        let opened = open_verified(tgid, expected, Path::new(path), self.dev_mask);
+        // Not openable by path, and the process may still run: the opener tries
+        // /proc/PID/exe, which the primary itself may not open.
+        let fallback = match &opened {
+            Ok(Opened::Verified(_)) => None,
+            Ok(Opened::Mismatch { .. }) => Some(SHA_REPLACED),
+            Err(e) if e.is_vanished() => None,
+            // Refused by the file's filesystem (FUSE without allow_other): /proc/PID/exe
+            // leads to the same refusal; the desktop user may read it by path.
+            Err(e) if e.is_denied() && self.by_desktop_user.is_some() => None,
+            Err(_) => Some(if path.is_empty() { SHA_UNKNOWN } else { SHA_UNREADABLE }),
+        };
+        if let Some(sha) = fallback.and_then(|f| self.via_proc.ask(tgid, file, self.dev_mask, exe, f)) {
+            return sha;
+        }
+        match opened {
             Ok(Opened::Verified(v)) => {
                 let key = CacheKey::new(ExeIdentity { dev: expected.dev & self.dev_mask, ino: file.ino }, v.size, v.mtime_ns);
-                if let Some(h) = self.hashes.get(&key) {
-                    status.hash_cache_hits += 1;
-                    return Sha::Known(h.to_string());
-                }
-                if let Some(id) = self.by_key.get(&key) {
-                    if let Some(f) = self.inflight.get_mut(id) {
-                        f.waiting.push(Rc::downgrade(exe));
-                        return Sha::Pending;
-                    }
-                }
-                if self.queue.len() >= MAX_QUEUED_REQUESTS {
-                    status.hash_failures += 1;
-                    tracing::warn!(path, "too many executables waiting to be hashed; this one is recorded unhashed");
-                    return Sha::Known(SHA_QUEUE_FULL.into());
-                }
-                if let Some(group) = &self.watch {
-                    use std::os::fd::AsFd;
-                    if let Err(e) = crate::exe_watch::mark(group.as_fd(), v.fd.as_fd()) {
-                        status.exe_watch_failures += 1;
-                        tracing::debug!(path, error = %e, "cannot watch the executable for changes");
-                    }
-                }
-                self.next_id += 1;
-                let id = self.next_id;
-                self.inflight.insert(id, Inflight { key, waiting: vec![Rc::downgrade(exe)], fd: Some(v.fd), sent: false });
-                self.by_key.insert(key, id);
-                self.queue.push_back(id);
-                status.hash_requests += 1;
-                Sha::Pending
+                self.queue_verified(key, v.fd, exe, path, status)
             }
             Ok(Opened::Mismatch { path: found, .. }) => {
                 status.exe_replaced += 1;
@@ -265,6 +259,9 @@ impl Identities {
                 Sha::Known(SHA_REPLACED.into())
             }
             Err(e) if path.is_empty() || e.is_vanished() => {
+                if e.is_vanished() {
+                    status.exe_proc_gone += 1; // gone before the opener could be asked
+                }
                 tracing::debug!(error = %e, "executable gone");
                 Sha::Known(if path.is_empty() { SHA_UNKNOWN } else { SHA_UNREADABLE }.into())
             }
@@ -278,6 +275,48 @@ impl Identities {
                 Sha::Known(SHA_UNREADABLE.into())
             }
         }
+    }
+
+    /// A verified descriptor of the kernel's file: its cached hash, or a request to the
+    /// hasher (shared with any already waiting for the same file).
+    fn queue_verified(&mut self, key: CacheKey, fd: OwnedFd, exe: &Exe, path: &str, status: &mut PrimaryStatus) -> Sha {
+        if let Some(h) = self.hashes.get(&key) {
+            status.hash_cache_hits += 1;
+            return Sha::Known(h.to_string());
+        }
+        if let Some(id) = self.by_key.get(&key) {
+            if let Some(f) = self.inflight.get_mut(id) {
+                f.waiting.push(Rc::downgrade(exe));
+                return Sha::Pending;
+            }
+        }
+        if self.queue.len() >= MAX_QUEUED_REQUESTS {
+            status.hash_failures += 1;
+            tracing::warn!(path, "too many executables waiting to be hashed; this one is recorded unhashed");
+            return Sha::Known(SHA_QUEUE_FULL.into());
+        }
+        if let Some(group) = &self.watch {
+            use std::os::fd::AsFd;
+            if let Err(e) = crate::exe_watch::mark(group.as_fd(), fd.as_fd()) {
+                status.exe_watch_failures += 1;
+                tracing::debug!(path, error = %e, "cannot watch the executable for changes");
+            }
+        }
+        self.next_id += 1;
+        let id = self.next_id;
+        self.inflight.insert(id, Inflight { key, waiting: vec![Rc::downgrade(exe)], fd: Some(fd), sent: false });
+        self.by_key.insert(key, id);
+        self.queue.push_back(id);
+        status.hash_requests += 1;
+        Sha::Pending
+    }
+
+    /// The opener's verified descriptor: hashed like one opened by path.
+    pub fn opened_via_proc(&mut self, o: super::via_proc::OpenedViaProc, status: &mut PrimaryStatus) {
+        let key = CacheKey::new(ExeIdentity { dev: u64::from(o.file.dev) & self.dev_mask, ino: o.file.ino }, o.size, o.mtime_ns);
+        let path = o.exe.borrow().exe.clone();
+        let sha = self.queue_verified(key, o.fd, &o.exe, &path, status);
+        o.exe.borrow_mut().sha256 = sha;
     }
 
     /// The next request to send, if any is waiting. The descriptor is a duplicate: the

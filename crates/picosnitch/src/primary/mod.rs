@@ -9,8 +9,10 @@ mod outbox;
 mod pack;
 mod periods;
 pub mod policy;
+mod reverse_dns;
 mod sightings;
 mod user_hash;
+mod via_proc;
 mod virustotal;
 
 use crate::role::{self, Command, Control};
@@ -63,6 +65,9 @@ type HasherLink = Link<HashRequest, HashReply>;
 type WriterLink = Link<RowBatch, RowAck>;
 type NotifyLink = Link<Notice, ()>;
 type UserHasherLink = Link<UserHashRequest, UserHashReply>;
+type OpenerLink = Link<picosnitch_ipc::opening::OpenRequest, picosnitch_ipc::opening::OpenReply>;
+/// Requests to the opener in flight at once (under the link's 10-message queue).
+const OPEN_WINDOW: usize = 4;
 
 /// Notices waiting for the notify role; beyond this they are dropped and counted.
 const MAX_NOTICES_QUEUED: usize = 256;
@@ -83,6 +88,8 @@ enum Input {
     ExeChanges(u32, Vec<crate::exe_watch::Change>),
     Verdict(u32, Received<picosnitch_ipc::virustotal::VtReply>),
     UserHash(u32, Received<UserHashReply>),
+    Opened(u32, Received<picosnitch_ipc::opening::OpenReply>),
+    Ptr(u32, Received<picosnitch_ipc::reverse_dns::PtrReplyMsg>),
 }
 
 pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
@@ -202,6 +209,7 @@ struct Primary<'a> {
     monitor_gen: u32,
     hasher: Option<(u32, Rc<HasherLink>)>,
     user_hasher: Option<(u32, Rc<UserHasherLink>)>,
+    opener: Option<(u32, Rc<OpenerLink>)>,
     writer: Option<(u32, Rc<WriterLink>)>,
     last_hash_progress: Instant,
     next_exec_key: u64,
@@ -217,6 +225,7 @@ struct Primary<'a> {
     /// closes the old group and its marks (a restarted monitor hands over a new one).
     watch_reader: Option<smol::Task<()>>,
     virustotal: virustotal::VirusTotalQueue,
+    rdns: reverse_dns::ReverseDns,
 }
 
 /// A flow the kernel reported open and not yet closed.
@@ -267,6 +276,7 @@ impl<'a> Primary<'a> {
             monitor_gen: 0,
             hasher: None,
             user_hasher: None,
+            opener: None,
             writer: None,
             last_hash_progress: Instant::now(),
             next_exec_key: 0,
@@ -278,6 +288,7 @@ impl<'a> Primary<'a> {
             watch_gen: 0,
             watch_reader: None,
             virustotal: virustotal::VirusTotalQueue::new(&config.virustotal),
+            rdns: reverse_dns::ReverseDns::new(&config.monitoring),
         }
     }
 
@@ -385,15 +396,65 @@ impl<'a> Primary<'a> {
                             self.user_hasher = None;
                         }
                     },
-                    Input::Events(..) | Input::Hash(..) | Input::Ack(..) | Input::ExeChanges(..) | Input::Verdict(..) | Input::UserHash(..) => {} // from a replaced link
+                    Input::Opened(g, msg) if self.opener.as_ref().is_some_and(|(og, _)| *og == g) => match msg {
+                        Ok(Some((reply, fds))) => {
+                            let dev_mask = self.ids.dev_mask();
+                            if let Some(opened) = self.ids.via_proc.answered(reply, fds, dev_mask, &mut self.status) {
+                                self.ids.opened_via_proc(opened, &mut self.status);
+                            }
+                        }
+                        Ok(None) | Err(_) => {
+                            tracing::warn!("opener link closed; its requests are repeated to its replacement");
+                            self.opener = None;
+                            self.ids.via_proc.unlinked();
+                        }
+                    },
+                    Input::Ptr(g, msg) if self.rdns.link.as_ref().is_some_and(|(rg, _)| *rg == g) => match msg {
+                        Ok(Some((reply, _))) => {
+                            let ids = &mut self.ids;
+                            if let Some((name, flows)) = self.rdns.answered(reply, |n| ids.intern(n)) {
+                                for key in flows {
+                                    if self.name_flow(key, &name) || self.periods.name_unnamed(key, &name) {
+                                        self.status.domains_from_rdns += 1;
+                                    }
+                                }
+                            }
+                        }
+                        Ok(None) | Err(_) => {
+                            tracing::warn!("rdns link closed; its lookups are repeated to its replacement");
+                            self.rdns.link = None;
+                            self.rdns.relinked();
+                        }
+                    },
+                    // From a replaced link.
+                    Input::Events(..)
+                    | Input::Hash(..)
+                    | Input::Ack(..)
+                    | Input::ExeChanges(..)
+                    | Input::Verdict(..)
+                    | Input::UserHash(..)
+                    | Input::Opened(..)
+                    | Input::Ptr(..) => {}
                 }
             }
+            self.send_open_requests().await;
+            self.ids.via_proc.expire(&mut self.status);
             self.send_hash_jobs().await;
             self.send_user_hash_jobs().await;
             if let Some(u) = &mut self.ids.by_desktop_user {
                 u.give_up_if_silent(&mut self.status);
             }
             self.virustotal.send().await;
+            {
+                // A flow named (by a ClientHello or a late DNS answer) during the grace
+                // period needs no lookup.
+                let (flows, closed) = (&self.flows, &self.closed_unnamed);
+                let unnamed = |k: &periods::EntryKey| match flows.get(k) {
+                    Some(live) => live.row.domain.is_empty(),
+                    None => closed.get(k).is_some_and(|row| row.domain.is_empty()),
+                };
+                self.rdns.send(unnamed).await;
+            }
             if self.config.database.enabled {
                 self.outbox.push_verdicts(std::mem::take(&mut self.virustotal.verdicts));
             } else {
@@ -439,6 +500,7 @@ impl<'a> Primary<'a> {
                 self.status.hashes_pending = (self.ids.pending() + self.ids.by_desktop_user.as_ref().map_or(0, |u| u.pending())) as u64;
                 self.status.virustotal_not_checked = self.virustotal.not_checked;
                 self.domains.report(&mut self.status);
+                self.rdns.report(&mut self.status);
                 let feed = self.feed.stats();
                 self.status.feed_subscribers = feed.subscribers as u64;
                 self.status.feed_updates_published = feed.published;
@@ -473,6 +535,12 @@ impl<'a> Primary<'a> {
                 self.ids.resend_all();
                 self.last_hash_progress = Instant::now();
             }
+            Role::Opener => {
+                let link: Rc<OpenerLink> = Rc::new(Link::new(sock)?);
+                spawn_reader(self.ex, Rc::clone(&link), g, self.tx.clone(), Input::Opened);
+                self.opener = Some((g, link));
+                self.ids.via_proc.linked();
+            }
             Role::Writer => {
                 let link: Rc<WriterLink> = Rc::new(Link::new(sock)?);
                 spawn_reader(self.ex, Rc::clone(&link), g, self.tx.clone(), Input::Ack);
@@ -493,6 +561,12 @@ impl<'a> Primary<'a> {
                 if let Some(u) = &mut self.ids.by_desktop_user {
                     u.relinked();
                 }
+            }
+            Role::ReverseDns => {
+                let link: Rc<reverse_dns::RdnsLink> = Rc::new(Link::new(sock)?);
+                spawn_reader(self.ex, Rc::clone(&link), g, self.tx.clone(), Input::Ptr);
+                self.rdns.link = Some((g, link));
+                self.rdns.relinked();
             }
             Role::Primary => tracing::warn!("ignoring a link to itself"),
             Role::Remote => tracing::warn!("ignoring a link to the remote role, which the primary does not use"),
@@ -552,6 +626,7 @@ impl<'a> Primary<'a> {
                 }
                 if let (true, Some(raddr)) = (row.domain.is_empty(), open.raddr) {
                     self.remember_unnamed(open.task.netns, raddr, key);
+                    self.rdns.want(raddr, key);
                 }
                 self.periods.add(key, &row, unix_secs_from_ns(open.unix_ns), 0, 0, 1);
                 let feed = self.feed.open(&row, &open.task, open.direction, open.unix_ns);
@@ -587,6 +662,7 @@ impl<'a> Primary<'a> {
                 }
                 for (netns, addr, name) in self.domains.take_learnt() {
                     self.name_recent_flows(netns, addr, &name);
+                    self.rdns.cancel(addr);
                 }
             }
         }
@@ -697,7 +773,13 @@ impl<'a> Primary<'a> {
                 }
                 name
             }
-            None => self.ids.intern(""),
+            None => match open.raddr.and_then(|a| self.rdns.name_of(a)) {
+                Some(name) => {
+                    self.status.domains_from_rdns += 1;
+                    name
+                }
+                None => self.ids.intern(""),
+            },
         };
         let log = &self.config.log;
         let addr = |a: Option<IpAddr>| if log.addresses { a } else { None };
@@ -829,7 +911,11 @@ impl<'a> Primary<'a> {
     }
 
     fn flush(&mut self, max_wait: Duration) {
-        let f = self.periods.flush(max_wait, &self.config.log);
+        // Rows of flows whose reverse DNS lookup is out wait for it like rows wait for
+        // hashes (never while stopping, when max_wait is zero).
+        let name_wait = if max_wait.is_zero() { Duration::ZERO } else { self.rdns.name_wait().min(max_wait) };
+        let rdns = &self.rdns;
+        let f = self.periods.flush_holding(max_wait, &self.config.log, |k, age| age < name_wait && rdns.is_waiting(k));
         self.status.rows_ignored += f.ignored;
         if f.hash_timeouts > 0 {
             tracing::warn!(rows = f.hash_timeouts, "rows written before their executables could be hashed");
@@ -872,6 +958,19 @@ impl<'a> Primary<'a> {
                 tracing::warn!(error = %e, "user-hasher link failed; the request will be repeated to its replacement");
                 self.user_hasher = None;
                 u.relinked();
+                return;
+            }
+        }
+    }
+
+    async fn send_open_requests(&mut self) {
+        while self.ids.via_proc.outstanding() < OPEN_WINDOW {
+            let Some((_, opener)) = &self.opener else { return };
+            let Some(request) = self.ids.via_proc.next_request() else { return };
+            if let Err(e) = opener.send(&request).await {
+                tracing::warn!(error = %e, "opener link failed; the request will be repeated to its replacement");
+                self.opener = None;
+                self.ids.via_proc.unlinked();
                 return;
             }
         }

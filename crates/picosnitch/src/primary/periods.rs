@@ -111,6 +111,19 @@ impl Periods {
         s.events = s.events.saturating_add(events);
     }
 
+    /// Gives this period's row of `key` the domain `name` if it has none yet (a flow
+    /// that closed before its name arrived); false if there is no such row.
+    pub fn name_unnamed(&mut self, key: EntryKey, name: &Rc<str>) -> bool {
+        let Some(e) = self.current.get_mut(&key) else { return false };
+        if !e.sum.row.domain.is_empty() {
+            return false;
+        }
+        let mut row = (*e.sum.row).clone();
+        row.domain = Rc::clone(name);
+        e.sum.row = Rc::new(row);
+        true
+    }
+
     /// The flow's row changed (its domain became known): this period's traffic of the
     /// flow goes to the new row. Earlier periods' rows stay as they were.
     pub fn set_row(&mut self, key: EntryKey, row: &Rc<FlowRow>) {
@@ -126,12 +139,29 @@ impl Periods {
 
     /// Ends the period: rows whose hashes are known (or that waited `max_wait`), summed
     /// by row; the rest wait for the next period.
+    #[cfg(test)]
     pub fn flush(&mut self, max_wait: Duration, log: &LogConfig) -> Flushed {
+        self.flush_holding(max_wait, log, |_, _| false)
+    }
+
+    /// [`Periods::flush`], keeping in the current period (under their key, where a name
+    /// can still reach them, and adding the next period's traffic) the entries `hold`
+    /// names by key and age: flows whose reverse DNS lookup is still out.
+    pub fn flush_holding(&mut self, max_wait: Duration, log: &LogConfig, hold: impl Fn(&EntryKey, Duration) -> bool) -> Flushed {
         let now = Instant::now();
         let mut sums: HashMap<RowKey, Summed> = HashMap::default();
         let mut ignored = 0;
         let mut hash_timeouts = 0;
-        let entries: Vec<Entry> = self.current.drain().map(|(_, e)| e).chain(self.carried.drain(..)).collect();
+        let mut held: Vec<(EntryKey, Entry)> = Vec::new();
+        let mut entries: Vec<Entry> = Vec::with_capacity(self.current.len() + self.carried.len());
+        for (k, e) in self.current.drain() {
+            if hold(&k, now.saturating_duration_since(e.since)) {
+                held.push((k, e));
+            } else {
+                entries.push(e);
+            }
+        }
+        entries.append(&mut self.carried);
         for e in entries {
             let pending = e.sum.row.exes.iter().any(|x| x.borrow().sha256 == Sha::Pending);
             if pending && now.saturating_duration_since(e.since) < max_wait {
@@ -162,6 +192,7 @@ impl Periods {
             }
         }
         self.current.shrink_to(64);
+        self.current.extend(held);
         let mut rows: Vec<Summed> = sums.into_values().collect();
         rows.sort_by_key(|r| r.contime);
         Flushed { rows, ignored, hash_timeouts }
@@ -217,6 +248,26 @@ mod tests {
         assert_eq!(f.rows.len(), 2);
         let x = f.rows.iter().find(|r| r.row.lport == 5000).expect("row");
         assert_eq!((x.contime, x.send, x.recv, x.events), (99, 16, 21, 2));
+    }
+
+    /// A row held for its flow's name stays under its key: the name reaches it, the next
+    /// period's traffic adds to it, and it goes once no longer held.
+    #[test]
+    fn rows_held_for_a_name_are_named_then_go() {
+        let mut p = Periods::default();
+        let e = exe("/usr/bin/ssh", Sha::Known("bb".into()));
+        let name: Rc<str> = Rc::from("ssh");
+        p.add((1, 1), &row(&e, &name, 22), 100, 3, 4, 1);
+        p.add((1, 2), &row(&e, &name, 23), 100, 1, 1, 1);
+        let f = p.flush_holding(Duration::from_secs(30), &LogConfig::default(), |k, _| *k == (1, 1));
+        assert_eq!(f.rows.iter().map(|r| r.row.lport).collect::<Vec<_>>(), [23], "the other row goes");
+        p.add((1, 1), &row(&e, &name, 22), 101, 5, 0, 0);
+        assert!(p.name_unnamed((1, 1), &Rc::from("host.example")));
+        let f = p.flush_holding(Duration::from_secs(30), &LogConfig::default(), |_, _| false);
+        assert_eq!(f.rows.len(), 1);
+        let r = &f.rows[0];
+        assert_eq!((&*r.row.domain, r.contime, r.send, r.recv, r.events), ("host.example", 100, 8, 4, 1));
+        assert!(p.is_empty());
     }
 
     #[test]

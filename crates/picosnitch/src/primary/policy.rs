@@ -1,5 +1,5 @@
 //! The primary's privileges: reading /proc and executables, writing nothing.
-use crate::confine::RUNTIME;
+use crate::confine::{LINK_SENDS, RUNTIME};
 use picosnitch_sandbox::{any, Capability, Family, FileAccess, FileRule, Kept, Network, Place, Policy, Syscall, User};
 use syscalls::Sysno;
 
@@ -34,7 +34,7 @@ pub static POLICY: Policy = Policy {
     network: Network::None,
     untrusted: Some("command lines, process names and paths chosen by any user"),
     scoped: true,
-    syscalls: &[RUNTIME, OWN],
+    syscalls: &[RUNTIME, LINK_SENDS, OWN],
     unfiltered: None,
     unlandlocked: None,
 };

@@ -1,5 +1,5 @@
 //! The remote role's privileges: its spool, and the one socket the supervisor gives it.
-use crate::confine::RUNTIME;
+use crate::confine::{LINK_SENDS, RUNTIME};
 use picosnitch_sandbox::{any, Capability, Family, FileAccess, FileRule, Kept, Network, Place, Policy, Syscall, User};
 use syscalls::Sysno;
 
@@ -28,7 +28,7 @@ pub static POLICY: Policy = Policy {
     network: Network::HandedOver { why: "TLS and the PostgreSQL protocol run in the role; DNS and connect() in the supervisor" },
     untrusted: Some("the database server's answers (TLS records, protocol messages) and rows derived from command lines"),
     scoped: true,
-    syscalls: &[RUNTIME, OWN],
+    syscalls: &[RUNTIME, LINK_SENDS, OWN],
     unfiltered: None,
     unlandlocked: None,
 };

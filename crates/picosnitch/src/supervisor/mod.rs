@@ -47,22 +47,35 @@ fn probes_for(role: Role) -> Vec<(String, Option<String>)> {
 
 /// The order roles start in: each finds the peers it needs already running. The
 /// remote role (only with `[database.remote]`) needs no peer: it reads the spool; the
-/// virustotal role (only with a `[virustotal]` API key) and the notify and user-hasher
-/// roles (only with a desktop user) must be up before the primary links to them.
-const START_ORDER: [Role; 8] =
-    [Role::Writer, Role::Hasher, Role::VirusTotal, Role::Notify, Role::UserHasher, Role::Primary, Role::Monitor, Role::Remote];
+/// virustotal role (only with a `[virustotal]` API key), the notify and user-hasher
+/// roles (only with a desktop user), the opener and the rdns role (only with
+/// `[monitoring] reverse_dns`) must be up before the primary links to them.
+const START_ORDER: [Role; 10] = [
+    Role::Writer,
+    Role::Hasher,
+    Role::Opener,
+    Role::VirusTotal,
+    Role::Notify,
+    Role::UserHasher,
+    Role::ReverseDns,
+    Role::Primary,
+    Role::Monitor,
+    Role::Remote,
+];
 /// The order they stop in: the monitor hands its last counts to the primary, the
 /// primary its last rows to the writer, which spools them for the remote role.
-const STOP_ORDER: [(Role, Duration); 8] = [
+const STOP_ORDER: [(Role, Duration); 10] = [
     (Role::Monitor, Duration::from_secs(5)),
     (Role::Primary, Duration::from_secs(25)),
     (Role::Writer, Duration::from_secs(10)),
     (Role::Hasher, Duration::from_secs(3)),
+    (Role::Opener, Duration::from_secs(1)),
     (Role::Notify, Duration::from_secs(6)),
     // A hung read is abandoned, never waited for: it stops at once.
     (Role::UserHasher, Duration::from_secs(3)),
     (Role::Remote, Duration::from_secs(5)),
     (Role::VirusTotal, Duration::from_secs(3)),
+    (Role::ReverseDns, Duration::from_secs(3)),
 ];
 /// A loss is announced at most this often (its counters are in `picosnitch status`).
 const LOSS_NOTICE_PERIOD: Duration = Duration::from_secs(60);
@@ -106,6 +119,8 @@ struct Supervisor {
     losses_announced: Cell<(u64, Option<Instant>)>,
     /// Where the virustotal role's API key comes from (read again at each start).
     virustotal: picosnitch_config::VirusTotalConfig,
+    /// For the rdns role's socket, connected to the resolver at each start.
+    config: Config,
 }
 
 pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
@@ -123,14 +138,20 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
         .filter(|r| *r != Role::VirusTotal || config.virustotal.enabled())
         .filter(|r| *r != Role::Notify || crate::notify::enabled(config))
         .filter(|r| *r != Role::UserHasher || crate::user_hasher::enabled(config))
+        .filter(|r| *r != Role::ReverseDns || config.monitoring.reverse_dns)
         .collect();
     let _lock = lock_runtime_dir(runtime_dir)?;
     let feed_path = runtime_dir.join(picosnitch_feed::SOCKET_NAME);
     let feed = bind_feed(&feed_path, ctx.service_gid);
     // INVARIANT: the directories exist and the lock is held; what remains is starting
     // roles and writing status, so the supervisor confines itself before anything else.
-    let report = picosnitch_sandbox::confine(&policy::POLICY, &ctx).context("confining the supervisor")?;
-    tracing::info!(capabilities = %report.capabilities.join(","), landlock = %report.landlock, "supervisor confined");
+    let unconfined = crate::unconfined::requested();
+    if unconfined {
+        crate::unconfined::warn(policy::POLICY.role);
+    } else {
+        let report = picosnitch_sandbox::confine(&policy::POLICY, &ctx).context("confining the supervisor")?;
+        tracing::info!(capabilities = %report.capabilities.join(","), landlock = %report.landlock, "supervisor confined");
+    }
     let exe = std::env::current_exe().context("finding this executable to start the roles")?;
     let (fatal_tx, fatal_rx) = async_channel::unbounded();
     let sup = Rc::new(Supervisor {
@@ -142,6 +163,7 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
             version: env!("CARGO_PKG_VERSION").into(),
             supervisor_pid: std::process::id(),
             started_unix: picosnitch_store::unix_now(),
+            unconfined,
             ..Default::default()
         }),
         attached: Cell::new(false),
@@ -155,6 +177,7 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
         roles: roles.clone(),
         losses_announced: Cell::new((0, None)),
         virustotal: config.virustotal.clone(),
+        config: config.clone(),
     });
     let status_path = runtime_dir.join("status.json");
     // Lives as long as the process; restarts spawn tasks on it from other tasks, which
@@ -170,6 +193,9 @@ pub fn run(config_path: Option<&Path>, config: &Config) -> anyhow::Result<()> {
                 // Optional: without it the history is recorded all the same.
                 Err(e) if role == Role::VirusTotal => {
                     tracing::error!(error = %format!("{e:#}"), "VirusTotal lookups are off: the virustotal role cannot start");
+                }
+                Err(e) if role == Role::ReverseDns => {
+                    tracing::error!(error = %format!("{e:#}"), "reverse DNS lookups are off: the rdns role cannot start");
                 }
                 Err(e) => return Err(e),
             }
@@ -306,18 +332,25 @@ impl Supervisor {
     /// Starts `role` and links it to its running peers.
     async fn start(self: &Rc<Self>, ex: &'static smol::LocalExecutor<'static>, role: Role) -> anyhow::Result<()> {
         let (ours, theirs) = SeqPacket::pair()?;
-        // fd 5: the live feed's socket for the primary, the API key's pipe for virustotal.
+        // fd 5: the live feed's socket for the primary, the API key's pipe for virustotal,
+        // the UDP socket connected to the resolver for rdns (the role may create none).
         let secrets = match role {
             Role::VirusTotal => Some(crate::virustotal::secrets::pipe_for_role(&self.virustotal)?),
+            _ => None,
+        };
+        let resolver = match role {
+            Role::ReverseDns => Some(crate::rdns::connect_resolver(&self.config)?),
             _ => None,
         };
         let extra = match role {
             Role::Primary => self.feed.as_ref().map(AsFd::as_fd),
             Role::VirusTotal => secrets.as_ref().map(AsFd::as_fd),
+            Role::ReverseDns => resolver.as_ref().map(AsFd::as_fd),
             _ => None,
         };
         let started = spawn::spawn(&self.exe, self.config_path.as_deref(), role, theirs, extra)?;
         drop(secrets);
+        drop(resolver);
         let child = started.child;
         let pid = child.id();
         let control = Rc::new(Link::new(ours)?);
@@ -407,6 +440,10 @@ impl Supervisor {
                     tracing::error!(error = %format!("{e:#}"), "VirusTotal lookups are off: the virustotal role cannot be restarted");
                     return;
                 }
+                if role == Role::ReverseDns {
+                    tracing::error!(error = %format!("{e:#}"), "reverse DNS lookups are off: the rdns role cannot be restarted");
+                    return;
+                }
                 let _ = self.fatal.try_send(format!("restarting the {role} role: {e:#}"));
                 return;
             }
@@ -478,10 +515,12 @@ impl Supervisor {
                         RoleStatus::Monitor(m) => st.monitor = Some(m),
                         RoleStatus::Primary(p) => st.primary = Some(p),
                         RoleStatus::Hasher(h) => st.hasher = Some(h),
+                        RoleStatus::Opener(o) => st.opener = Some(o),
                         RoleStatus::Notify(n) => st.notify = Some(n),
                         RoleStatus::UserHasher(u) => st.user_hasher = Some(u),
                         RoleStatus::Remote(r) => st.remote = Some(r),
                         RoleStatus::VirusTotal(v) => st.virustotal = Some(v),
+                        RoleStatus::ReverseDns(r) => st.reverse_dns = Some(r),
                         RoleStatus::Writer(w) => {
                             st.writer = Some(w);
                             drop(st);

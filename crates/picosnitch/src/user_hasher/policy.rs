@@ -1,6 +1,6 @@
 //! The desktop user's hasher's privileges: that user's rights, read-only, over the
 //! places executables are run from, and nothing else.
-use crate::confine::RUNTIME;
+use crate::confine::{LINK_SENDS, RUNTIME};
 use picosnitch_sandbox::{any, Family, FileAccess, FileRule, Network, Place, Policy, Syscall, User};
 use syscalls::Sysno;
 
@@ -28,7 +28,7 @@ pub static POLICY: Policy = Policy {
     network: Network::None,
     untrusted: Some("the contents of executables only the desktop user can read"),
     scoped: true,
-    syscalls: &[RUNTIME, OWN],
+    syscalls: &[RUNTIME, LINK_SENDS, OWN],
     unfiltered: None,
     unlandlocked: None,
 };

@@ -1,6 +1,6 @@
 //! The virustotal role's privileges: HTTPS to the API's port, name resolution, and the
 //! descriptors it is handed (the API key's pipe, executables to upload).
-use crate::confine::RUNTIME;
+use crate::confine::{LINK_SENDS, RUNTIME};
 use picosnitch_sandbox::{any, Allow, Family, FileAccess, FileRule, Network, Place, Policy, Syscall, User};
 use syscalls::Sysno;
 
@@ -40,7 +40,7 @@ pub static POLICY: Policy = Policy {
     network: Network::ConnectPort { why: "the port of [virustotal] api_url (443); it resolves the host name itself" },
     untrusted: Some("answers from the network (TLS-verified)"),
     scoped: true,
-    syscalls: &[RUNTIME, OWN],
+    syscalls: &[RUNTIME, LINK_SENDS, OWN],
     unfiltered: None,
     unlandlocked: None,
 };

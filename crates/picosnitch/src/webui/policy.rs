@@ -1,7 +1,7 @@
 //! The web UI's privileges: reading the history and the live feed, serving on its own
 //! port, nothing else. It runs as whoever starts it (never root), and neither Landlock
 //! nor seccomp lets it write a file, connect over TCP or execute anything.
-use crate::confine::RUNTIME;
+use crate::confine::{LINK_SENDS, RUNTIME};
 use picosnitch_sandbox::{any, Allow, Family, FileAccess, FileRule, Network, Place, Policy, Syscall, User};
 use syscalls::Sysno;
 
@@ -49,7 +49,7 @@ pub static POLICY: Policy = Policy {
     network: Network::BindConfigured { why: "its sockets are bound before confinement; it connects nowhere over TCP" },
     untrusted: Some("HTTP requests from any local program"),
     scoped: true,
-    syscalls: &[RUNTIME, OWN],
+    syscalls: &[RUNTIME, LINK_SENDS, OWN],
     unfiltered: None,
     unlandlocked: None,
 };

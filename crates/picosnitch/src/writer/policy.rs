@@ -1,5 +1,5 @@
 //! The writer's privileges: its history's directory (with the remote spool in it); no network.
-use crate::confine::RUNTIME;
+use crate::confine::{LINK_SENDS, RUNTIME};
 use picosnitch_sandbox::{any, Family, FileAccess, FileRule, Network, Place, Policy, Syscall, User};
 use syscalls::Sysno;
 
@@ -52,7 +52,7 @@ pub static POLICY: Policy = Policy {
     network: Network::None,
     untrusted: Some("rows derived from command lines and addresses"),
     scoped: true,
-    syscalls: &[RUNTIME, OWN],
+    syscalls: &[RUNTIME, LINK_SENDS, OWN],
     unfiltered: None,
     unlandlocked: None,
 };

@@ -387,6 +387,16 @@ impl Traffic {
         Traffic { path, _dir: dir }
     }
 
+    /// A copy of the traffic generator with its own sha256 (bytes appended after the
+    /// ELF image change the hash, not what runs).
+    pub fn distinct(name: &str) -> Traffic {
+        use std::io::Write;
+        let t = Traffic::new(name);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&t.path).expect("open copy");
+        f.write_all(format!("picosnitch-e2e-{name}-{}", std::process::id()).as_bytes()).expect("append");
+        t
+    }
+
     pub fn sha256(&self) -> String {
         sha256_of(&self.path)
     }
