@@ -197,6 +197,8 @@ def losses(status):
     out["monitor.counter_read_failures"] = m.get("counter_read_failures", 0)
     p = status.get("primary") or {}
     out["primary.rows_dropped_queue_full"] = p.get("rows_dropped_queue_full", 0)
+    # What those rows held: the flows (connections opened) among the flows missing.
+    out["primary.events_dropped_queue_full"] = p.get("events_dropped_queue_full", 0)
     out["primary.bytes_unattributed"] = p.get("bytes_unattributed", 0)
     return out
 

@@ -106,6 +106,11 @@ pub struct PrimaryStatus {
     pub rows_acknowledged: u64,
     /// Rows dropped because the writer queue was full (`database.queue_limit`).
     pub rows_dropped_queue_full: u64,
+    /// In those rows: connections opened (a row sums several) and payload bytes.
+    #[serde(default)]
+    pub events_dropped_queue_full: u64,
+    #[serde(default)]
+    pub bytes_dropped_queue_full: u64,
     /// Rows not recorded because of `[log]` ignore rules (not a loss: configured).
     pub rows_ignored: u64,
     /// Byte updates for flows the primary never heard of (a bug or a lost open).

@@ -62,6 +62,9 @@ pub struct PipelineStatus {
     pub reverse_dns: Option<ReverseDnsStatus>,
 }
 
+/// Ends the name of a loss entry that details the one before it (what its rows held).
+const DETAIL: &str = "in those rows";
+
 impl PipelineStatus {
     /// Writes the file atomically (a reader never sees half of it), readable by the
     /// owner and `gid`'s members only.
@@ -118,6 +121,8 @@ impl PipelineStatus {
             }
             if p.rows_dropped_queue_full > 0 {
                 losses.push(("rows dropped with the writer queue full".into(), p.rows_dropped_queue_full));
+                losses.push((format!("connections {DETAIL}"), p.events_dropped_queue_full));
+                losses.push((format!("payload bytes {DETAIL}"), p.bytes_dropped_queue_full));
             }
             if p.virustotal_not_checked > 0 {
                 losses.push(("executables not checked on VirusTotal (too many waiting)".into(), p.virustotal_not_checked));
@@ -161,9 +166,13 @@ impl PipelineStatus {
     }
 
     /// Events and rows lost so far (not counting undelivered notifications, which
-    /// cannot themselves be announced).
+    /// cannot themselves be announced, nor what the rows counted before held).
     pub fn loss_total(&self) -> u64 {
-        self.loss_counters().into_iter().filter(|(name, _)| !name.starts_with("notifications")).map(|(_, v)| v).sum()
+        self.loss_counters()
+            .into_iter()
+            .filter(|(name, _)| !name.starts_with("notifications") && !name.ends_with(DETAIL))
+            .map(|(_, v)| v)
+            .sum()
     }
 
     /// Human-readable form for `picosnitch status`.

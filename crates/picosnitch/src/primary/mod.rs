@@ -495,6 +495,8 @@ impl<'a> Primary<'a> {
             if now >= next_status {
                 self.status.rows_queued = self.outbox.rows_queued();
                 self.status.rows_dropped_queue_full = self.outbox.rows_dropped;
+                self.status.events_dropped_queue_full = self.outbox.events_dropped;
+                self.status.bytes_dropped_queue_full = self.outbox.bytes_dropped;
                 self.status.rows_acknowledged = self.outbox.rows_acknowledged;
                 self.status.flows_active = self.flows.len() as u64;
                 self.status.hashes_pending = (self.ids.pending() + self.ids.by_desktop_user.as_ref().map_or(0, |u| u.pending())) as u64;

@@ -20,6 +20,9 @@ pub struct Outbox {
     rows: u64,
     limit: u64,
     pub rows_dropped: u64,
+    /// What the dropped rows held: connections opened (their events) and payload bytes.
+    pub events_dropped: u64,
+    pub bytes_dropped: u64,
     pub rows_acknowledged: u64,
 }
 
@@ -33,6 +36,8 @@ impl Outbox {
             rows: 0,
             limit,
             rows_dropped: 0,
+            events_dropped: 0,
+            bytes_dropped: 0,
             rows_acknowledged: 0,
         }
     }
@@ -50,7 +55,11 @@ impl Outbox {
         let room = self.limit.saturating_sub(self.rows) as usize;
         let dropped = rows.len().saturating_sub(room) as u64;
         self.rows_dropped += dropped;
-        let keep = &rows[..rows.len().min(room)];
+        let (keep, lost) = rows.split_at(rows.len().min(room));
+        for r in lost {
+            self.events_dropped += r.events;
+            self.bytes_dropped += r.send + r.recv;
+        }
         if keep.is_empty() {
             return dropped;
         }
@@ -163,5 +172,6 @@ mod tests {
         assert_eq!(o.push(&rows(3)), 0);
         assert_eq!(o.push(&rows(4)), 2);
         assert_eq!((o.rows_queued(), o.rows_dropped), (5, 2));
+        assert_eq!(o.events_dropped, 2, "each test row is one connection");
     }
 }
