@@ -84,6 +84,37 @@ pub const LINK_SENDS: &[Syscall] = &[
     any(Sysno::sendto, Family::Links, "logs to journald"),
 ];
 
+/// The live feed's client (`top`, `tui`, `webui`).
+pub const FEED_CLIENT: &[Syscall] = &[
+    Syscall {
+        call: Sysno::socket,
+        allow: Allow::ArgIn { index: 0, values: &[libc::AF_UNIX as u64] },
+        family: Family::Sockets,
+        why: "(re)connecting to the live feed when the daemon restarts: Unix sockets only",
+    },
+    any(Sysno::connect, Family::Sockets, "the live feed's Unix socket (Landlock allows no TCP connect)"),
+    any(Sysno::recvfrom, Family::Sockets, "reading the live feed"),
+    any(Sysno::setsockopt, Family::Sockets, "a read timeout on the feed, to notice the UI quitting"),
+];
+
+/// SQLite reading the history, read-only (`tui`, `webui`).
+pub const HISTORY_READER: &[Syscall] = &[
+    #[cfg(target_arch = "x86_64")]
+    any(Sysno::open, Family::Files, "SQLite opens the history read-only (Landlock refuses any write)"),
+    any(Sysno::pread64, Family::Files, "SQLite reads pages"),
+    any(Sysno::lseek, Family::Files, "SQLite"),
+    any(Sysno::getcwd, Family::Files, "SQLite resolves relative names"),
+    #[cfg(target_arch = "x86_64")]
+    any(Sysno::readlink, Family::Files, "SQLite resolves links in the database path"),
+    any(Sysno::readlinkat, Family::Files, "SQLite resolves links in the database path"),
+    #[cfg(target_arch = "x86_64")]
+    any(Sysno::access, Family::Files, "SQLite checks for the -wal and -shm files"),
+    any(Sysno::faccessat, Family::Files, "SQLite checks for the -wal and -shm files"),
+    any(Sysno::faccessat2, Family::Files, "SQLite checks for the -wal and -shm files"),
+    any(Sysno::geteuid, Family::Identity, "SQLite"),
+    any(Sysno::getuid, Family::Identity, "SQLite"),
+];
+
 /// prctl(PR_GET_AUXV) (Linux 6.4), which libc's feature detection calls.
 const PR_GET_AUXV: u64 = 0x4155_5856;
 

@@ -79,6 +79,34 @@ pub async fn next_command(control: &Control) -> anyhow::Result<Command> {
     }
 }
 
+/// What a command asks of a role whose only peer is the primary.
+pub enum Duty {
+    /// A (new) link to the primary.
+    Primary(SeqPacket),
+    /// Something to tell the desktop user (the notify role's job).
+    Notice(picosnitch_ipc::notices::Notice),
+    Stop,
+    /// Nothing left to do: a probe was answered, or a link to another peer refused.
+    Done,
+}
+
+/// Handles what every role serving the primary handles alike, and says what is left.
+pub async fn duty(control: &Control, cmd: Command, me: Role) -> anyhow::Result<Duty> {
+    Ok(match cmd {
+        Command::Link(Role::Primary, sock) => Duty::Primary(sock),
+        Command::Link(other, _) => {
+            tracing::warn!(peer = %other, role = %me, "ignoring a link this role does not use");
+            Duty::Done
+        }
+        Command::Probe(p, a) => {
+            answer_probe(control, &p, a.as_deref()).await?;
+            Duty::Done
+        }
+        Command::Notice(n) => Duty::Notice(n),
+        Command::Stop | Command::Closed => Duty::Stop,
+    })
+}
+
 /// Runs a probe from inside the confined role and reports the outcome.
 pub async fn answer_probe(control: &Control, probe: &str, arg: Option<&str>) -> anyhow::Result<()> {
     let outcome = picosnitch_sandbox::probe::attempt(probe, arg);

@@ -1,6 +1,6 @@
 //! The hasher role: computes the sha256 of executables it receives as open
 //! descriptors. It opens no path at all, so it can run with no filesystem access.
-use crate::role::{self, Command, Control};
+use crate::role::{self, Command, Control, Duty};
 use anyhow::Context;
 use async_io::Timer;
 use picosnitch_identity::hash::sha256_fd;
@@ -51,12 +51,10 @@ pub fn run(control: SeqPacket, config: &picosnitch_config::Config) -> anyhow::Re
             )
             .await;
             match wake {
-                Wake::Command(cmd) => match cmd? {
-                    Command::Link(Role::Primary, sock) => primary = Some(Link::new(sock)?),
-                    Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the hasher does not use"),
-                    Command::Stop | Command::Closed => return Ok(()),
-                    Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
-                    Command::Notice(_) => {}
+                Wake::Command(cmd) => match role::duty(&control, cmd?, Role::Hasher).await? {
+                    Duty::Primary(sock) => primary = Some(Link::new(sock)?),
+                    Duty::Stop => return Ok(()),
+                    Duty::Notice(_) | Duty::Done => {}
                 },
                 Wake::Request(Ok(Some((req, fds)))) => {
                     let result = match <[std::os::fd::OwnedFd; 1]>::try_from(fds) {

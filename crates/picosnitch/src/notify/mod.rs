@@ -6,7 +6,7 @@ mod bus;
 mod limiter;
 pub mod policy;
 
-use crate::role::{self, Command, Control};
+use crate::role::{self, Command, Control, Duty};
 use anyhow::Context;
 use async_io::Timer;
 use limiter::{Decision, Limiter};
@@ -89,12 +89,11 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
             .await;
             let mut offered: Option<Notice> = None;
             match wake {
-                Wake::Command(cmd) => match cmd? {
-                    Command::Link(Role::Primary, sock) => primary = Some(Link::new(sock)?),
-                    Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the notify role does not use"),
-                    Command::Notice(n) => offered = Some(n),
-                    Command::Stop | Command::Closed => return Ok(()),
-                    Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
+                Wake::Command(cmd) => match role::duty(&control, cmd?, Role::Notify).await? {
+                    Duty::Primary(sock) => primary = Some(Link::new(sock)?),
+                    Duty::Notice(n) => offered = Some(n),
+                    Duty::Stop => return Ok(()),
+                    Duty::Done => {}
                 },
                 Wake::Notice(Ok(Some(n))) => offered = Some(n),
                 Wake::Notice(Ok(None)) => {

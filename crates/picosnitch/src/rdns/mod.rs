@@ -6,7 +6,7 @@
 //! same bounded, fuzzed parser as the answers the kernel copies.
 pub mod policy;
 
-use crate::role::{self, Command, Control};
+use crate::role::{self, Command, Control, Duty};
 use anyhow::Context;
 use async_io::{Async, Timer};
 use picosnitch_config::Config;
@@ -131,16 +131,14 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
             )
             .await;
             match wake {
-                Wake::Command(cmd) => match cmd? {
-                    Command::Link(Role::Primary, link) => {
+                Wake::Command(cmd) => match role::duty(&control, cmd?, Role::ReverseDns).await? {
+                    Duty::Primary(link) => {
                         // A new primary asks again for whatever it had no answer to.
                         in_flight.clear();
                         primary = Some(Link::new(link)?);
                     }
-                    Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the rdns role does not use"),
-                    Command::Stop | Command::Closed => return Ok(()),
-                    Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
-                    Command::Notice(_) => {}
+                    Duty::Stop => return Ok(()),
+                    Duty::Notice(_) | Duty::Done => {}
                 },
                 Wake::Request(Ok(Some(req))) => {
                     if in_flight.len() >= MAX_IN_FLIGHT {

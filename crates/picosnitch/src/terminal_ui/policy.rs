@@ -1,8 +1,8 @@
 //! The terminal UIs' privileges: `top` reads the live feed, `tui` the history and the
 //! live feed, and neither may write a file, reach the network or execute anything.
 //! Their terminal is the one they inherit on stdin and stdout: no device is opened.
-use crate::confine::{LINK_SENDS, RUNTIME};
-use picosnitch_sandbox::{any, Allow, Family, FileAccess, FileRule, Network, Place, Policy, Syscall, User};
+use crate::confine::{FEED_CLIENT, HISTORY_READER, LINK_SENDS, RUNTIME};
+use picosnitch_sandbox::{Allow, Family, FileAccess, FileRule, Network, Place, Policy, Syscall, User};
 use syscalls::Sysno;
 
 /// What both UIs draw: rows from the feed or the history, which hold command lines,
@@ -24,37 +24,6 @@ const TERMINAL: &[Syscall] = &[
     },
 ];
 
-/// The live feed's client.
-const FEED: &[Syscall] = &[
-    Syscall {
-        call: Sysno::socket,
-        allow: Allow::ArgIn { index: 0, values: &[libc::AF_UNIX as u64] },
-        family: Family::Sockets,
-        why: "(re)connecting to the live feed when the daemon restarts: Unix sockets only",
-    },
-    any(Sysno::connect, Family::Sockets, "the live feed's Unix socket (Landlock allows no TCP connect)"),
-    any(Sysno::recvfrom, Family::Sockets, "reading the live feed"),
-    any(Sysno::setsockopt, Family::Sockets, "a read timeout on the feed, to notice the UI quitting"),
-];
-
-/// SQLite reading the history.
-const HISTORY: &[Syscall] = &[
-    #[cfg(target_arch = "x86_64")]
-    any(Sysno::open, Family::Files, "SQLite opens the history read-only (Landlock refuses any write)"),
-    any(Sysno::pread64, Family::Files, "SQLite reads pages"),
-    any(Sysno::lseek, Family::Files, "SQLite"),
-    any(Sysno::getcwd, Family::Files, "SQLite resolves relative names"),
-    #[cfg(target_arch = "x86_64")]
-    any(Sysno::readlink, Family::Files, "SQLite resolves links in the database path"),
-    any(Sysno::readlinkat, Family::Files, "SQLite resolves links in the database path"),
-    #[cfg(target_arch = "x86_64")]
-    any(Sysno::access, Family::Files, "SQLite checks for the -wal and -shm files"),
-    any(Sysno::faccessat, Family::Files, "SQLite checks for the -wal and -shm files"),
-    any(Sysno::faccessat2, Family::Files, "SQLite checks for the -wal and -shm files"),
-    any(Sysno::geteuid, Family::Identity, "SQLite"),
-    any(Sysno::getuid, Family::Identity, "SQLite"),
-];
-
 pub static TOP: Policy = Policy {
     role: "top",
     job: "`picosnitch top`: the live feed in the terminal",
@@ -69,7 +38,7 @@ pub static TOP: Policy = Policy {
     network: Network::UnixOnly { why: "the live feed's socket; no TCP (Landlock), no inet socket (seccomp)" },
     untrusted: Some(UNTRUSTED),
     scoped: true,
-    syscalls: &[RUNTIME, LINK_SENDS, TERMINAL, FEED],
+    syscalls: &[RUNTIME, LINK_SENDS, TERMINAL, FEED_CLIENT],
     unfiltered: None,
     unlandlocked: None,
 };
@@ -91,7 +60,7 @@ pub static TUI: Policy = Policy {
     network: Network::UnixOnly { why: "the live feed's socket; no TCP (Landlock), no inet socket (seccomp)" },
     untrusted: Some(UNTRUSTED),
     scoped: true,
-    syscalls: &[RUNTIME, LINK_SENDS, TERMINAL, FEED, HISTORY],
+    syscalls: &[RUNTIME, LINK_SENDS, TERMINAL, FEED_CLIENT, HISTORY_READER],
     unfiltered: None,
     unlandlocked: None,
 };

@@ -8,7 +8,7 @@
 mod reads;
 pub mod policy;
 
-use crate::role::{self, Command, Control};
+use crate::role::{self, Command, Control, Duty};
 use anyhow::Context;
 use async_io::Timer;
 use picosnitch_config::Config;
@@ -71,14 +71,12 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
             .await;
             let mut answer: Option<UserHashReply> = None;
             match wake {
-                Wake::Command(cmd) => match cmd? {
+                Wake::Command(cmd) => match role::duty(&control, cmd?, Role::UserHasher).await? {
                     // A file being hashed is answered on the new link (the primary asks
                     // again too, and ignores the second answer).
-                    Command::Link(Role::Primary, sock) => primary = Some(Link::new(sock)?),
-                    Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the user-hasher does not use"),
-                    Command::Stop | Command::Closed => return Ok(()),
-                    Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
-                    Command::Notice(_) => {}
+                    Duty::Primary(sock) => primary = Some(Link::new(sock)?),
+                    Duty::Stop => return Ok(()),
+                    Duty::Notice(_) | Duty::Done => {}
                 },
                 Wake::Request(Ok(Some(req))) => {
                     let id = req.id;

@@ -9,7 +9,7 @@ mod job;
 pub mod policy;
 pub mod secrets;
 
-use crate::role::{self, Command, Control};
+use crate::role::{self, Command, Control, Duty};
 use anyhow::Context;
 use async_io::Timer;
 use job::{Job, Stage, Step};
@@ -113,16 +113,14 @@ pub fn run(control: SeqPacket, config: &Config) -> anyhow::Result<()> {
             )
             .await;
             match wake {
-                Wake::Command(cmd) => match cmd? {
-                    Command::Link(Role::Primary, sock) => {
+                Wake::Command(cmd) => match role::duty(&control, cmd?, Role::VirusTotal).await? {
+                    Duty::Primary(sock) => {
                         // A new primary sends again whatever it has not had answered.
                         queue.clear();
                         primary = Some(Link::new(sock)?);
                     }
-                    Command::Link(other, _) => tracing::warn!(peer = %other, "ignoring a link the virustotal role does not use"),
-                    Command::Stop | Command::Closed => return Ok(()),
-                    Command::Probe(p, a) => role::answer_probe(&control, &p, a.as_deref()).await?,
-                    Command::Notice(_) => {}
+                    Duty::Stop => return Ok(()),
+                    Duty::Notice(_) | Duty::Done => {}
                 },
                 Wake::Request(Ok(Some((req, mut fds)))) => {
                     if queue.len() >= MAX_QUEUED {
