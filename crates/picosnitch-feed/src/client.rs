@@ -3,7 +3,6 @@
 use crate::update::{FlowUpdate, FORMAT_VERSION};
 use serde::Deserialize;
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,18 +62,10 @@ struct Envelope {
     error: String,
 }
 
-/// The name of the group owning `path`, from /etc/group; picosnitch's own if unknown.
+/// The group that may read `path` (the history, the feed socket), for telling a user
+/// which group to join; picosnitch's own if unknown or root.
 fn group_of(path: &Path) -> String {
-    let named = |gid: u32| -> Option<String> {
-        let groups = std::fs::read_to_string("/etc/group").ok()?;
-        groups.lines().find_map(|l| {
-            let mut f = l.split(':');
-            let name = f.next()?;
-            let _password = f.next()?;
-            (f.next()?.parse::<u32>().ok()? == gid).then(|| name.to_string())
-        })
-    };
-    std::fs::metadata(path).ok().and_then(|m| named(m.gid())).filter(|g| g != "root").unwrap_or_else(|| "picosnitch".into())
+    crate::owning_group(path).filter(|g| g != "root").unwrap_or_else(|| "picosnitch".into())
 }
 
 impl FeedClient {

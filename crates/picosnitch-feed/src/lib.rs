@@ -19,12 +19,14 @@
 #![doc = include_str!("../FORMAT.md")]
 mod client;
 mod error;
+mod group;
 mod hub;
 mod server;
 mod update;
 
 pub use client::{ConnectError, FeedClient, ReadError, DEFAULT_SOCKET, SOCKET_NAME};
 pub use error::FeedError;
+pub use group::owning_group;
 pub use hub::{FeedHub, FeedLimits, FeedStats};
 pub use server::{bind_listener, FeedServer, SocketAccess};
 pub use update::{Direction, FeedNotice, FlowUpdate, UpdateKind, FORMAT_VERSION};

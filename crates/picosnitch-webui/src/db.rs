@@ -55,16 +55,6 @@ impl Problem {
     }
 }
 
-fn group_name(gid: u32) -> Option<String> {
-    let groups = std::fs::read_to_string("/etc/group").ok()?;
-    groups.lines().find_map(|l| {
-        let mut f = l.split(':');
-        let name = f.next()?;
-        let _password = f.next()?;
-        (f.next()?.parse::<u32>().ok()? == gid).then(|| name.to_string())
-    })
-}
-
 pub fn missing(path: &Path) -> Problem {
     Problem::Missing(format!(
         "No history yet: {} does not exist. The daemon creates it when it starts: run `sudo picosnitch daemon` or `systemctl start picosnitch`. The page retries by itself.",
@@ -94,7 +84,7 @@ pub fn classify(path: &Path, e: StoreError) -> Problem {
         ));
     }
     if e.is_permission() {
-        return permission(path, std::fs::metadata(path).ok().and_then(|m| group_name(m.gid())));
+        return permission(path, picosnitch_feed::owning_group(path));
     }
     match e {
         StoreError::Interrupted { .. } => Problem::TooSlow(format!("the query took longer than {} s and was stopped: choose a shorter time range or a narrower filter", QUERY_LIMIT.as_secs())),
@@ -142,7 +132,7 @@ impl Reader {
             self.store = None;
             if let Err(e) = std::fs::File::open(&self.path) {
                 return Err(if e.kind() == std::io::ErrorKind::PermissionDenied {
-                    permission(&self.path, group_name(meta.gid()))
+                    permission(&self.path, picosnitch_feed::owning_group(&self.path))
                 } else {
                     Problem::Failed(format!("opening {}: {e}", self.path.display()))
                 });

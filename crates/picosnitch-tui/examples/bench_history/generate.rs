@@ -143,18 +143,56 @@ pub fn generate(store: &mut Store, shape: &Shape) -> Result<f64, StoreError> {
     Ok(started.elapsed().as_secs_f64())
 }
 
-/// The benchmark's history at `db`: generated (`rows` over `days` ending now) when it
-/// does not exist or `regenerate` asks for a new one, else reused as it is.
-pub fn prepare(db: &std::path::Path, rows: u64, days: u64, regenerate: bool) {
-    if !regenerate && db.exists() {
-        return;
+/// What both history benchmarks (the TUI's and the web UI's) take: the history's size
+/// and place, and how often each measurement is repeated.
+pub struct HistoryArgs {
+    pub rows: u64,
+    pub days: u64,
+    pub db: std::path::PathBuf,
+    pub repeat: usize,
+    pub regenerate: bool,
+}
+
+impl HistoryArgs {
+    pub fn new(db: &str) -> HistoryArgs {
+        HistoryArgs { rows: 10_000_000, days: 30, db: db.into(), repeat: 10, regenerate: false }
     }
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+
+    /// Takes `flag` if it is one of these, asking `value` for its value; false for any
+    /// other flag.
+    pub fn take(&mut self, flag: &str, value: &mut dyn FnMut() -> Result<String, String>) -> Result<bool, String> {
+        match flag {
+            "--rows" => self.rows = value()?.parse().map_err(|e| format!("--rows: {e}"))?,
+            "--days" => self.days = value()?.parse().map_err(|e| format!("--days: {e}"))?,
+            "--db" => self.db = value()?.into(),
+            "--repeat" => self.repeat = value()?.parse().map_err(|e| format!("--repeat: {e}"))?,
+            "--regenerate" => self.regenerate = true,
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
-    eprintln!("generating {rows} rows over {days} days into {}", db.display());
-    let (mut store, _) = Store::open(db).expect("open for writing");
-    let shape = Shape { rows, days, end: picosnitch_store::unix_now(), seed: 42 };
-    let secs = generate(&mut store, &shape).expect("generate");
-    eprintln!("generated in {secs:.0} s ({:.0} rows/s)", rows as f64 / secs);
+
+    /// The benchmark's history: generated (`rows` over `days` ending now) when it does
+    /// not exist or `--regenerate` asks for a new one, else reused as it is.
+    pub fn prepare(&self) {
+        if !self.regenerate && self.db.exists() {
+            return;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.db.display()));
+        }
+        eprintln!("generating {} rows over {} days into {}", self.rows, self.days, self.db.display());
+        let (mut store, _) = Store::open(&self.db).expect("open for writing");
+        let shape = Shape { rows: self.rows, days: self.days, end: picosnitch_store::unix_now(), seed: 42 };
+        let secs = generate(&mut store, &shape).expect("generate");
+        eprintln!("generated in {secs:.0} s ({:.0} rows/s)", self.rows as f64 / secs);
+    }
+}
+
+/// The `p` quantile (0 to 1) of sorted timings.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((p * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
 }

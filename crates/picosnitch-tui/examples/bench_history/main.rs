@@ -13,30 +13,23 @@ use picosnitch_tui::history::views::{ViewKind, VIEWS};
 use picosnitch_tui::history::windows::WINDOWS;
 use picosnitch_tui::history::worker::{HistoryData, StoreSource};
 use picosnitch_tui::history::request_for;
-use std::path::PathBuf;
 use std::time::Instant;
 
 struct Args {
-    rows: u64,
-    days: u64,
-    db: PathBuf,
-    repeat: usize,
-    regenerate: bool,
+    history: generate::HistoryArgs,
     /// Also time recounting the summaries, as the migration to schema 2 does once.
     rebuild: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { rows: 10_000_000, days: 30, db: PathBuf::from("/tmp/picosnitch-bench.db"), repeat: 10, regenerate: false, rebuild: false };
+    let mut a = Args { history: generate::HistoryArgs::new("/tmp/picosnitch-bench.db"), rebuild: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        if a.history.take(&flag, &mut value)? {
+            continue;
+        }
         match flag.as_str() {
-            "--rows" => a.rows = value()?.parse().map_err(|e| format!("--rows: {e}"))?,
-            "--days" => a.days = value()?.parse().map_err(|e| format!("--days: {e}"))?,
-            "--db" => a.db = PathBuf::from(value()?),
-            "--repeat" => a.repeat = value()?.parse().map_err(|e| format!("--repeat: {e}"))?,
-            "--regenerate" => a.regenerate = true,
             "--rebuild" => a.rebuild = true,
             other => return Err(format!("unknown argument {other}")),
         }
@@ -44,13 +37,6 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((p * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1);
-    sorted[i]
-}
 
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
@@ -83,31 +69,31 @@ fn main() {
             std::process::exit(2);
         }
     };
-    generate::prepare(&args.db, args.rows, args.days, args.regenerate);
+    args.history.prepare();
     if args.rebuild {
-        let (mut store, _) = Store::open(&args.db).expect("open for writing");
+        let (mut store, _) = Store::open(&args.history.db).expect("open for writing");
         let start = Instant::now();
         store.rebuild_summaries().expect("rebuild");
         println!("recounting every summary (the schema 2 migration's backfill): {:.0} s", start.elapsed().as_secs_f64());
     }
     // "Now" is just after the newest row, as when the daemon has just written.
-    let newest = Store::open_read_only(&args.db).expect("open read-only").history_bounds().expect("bounds").expect("empty database").1;
+    let newest = Store::open_read_only(&args.history.db).expect("open read-only").history_bounds().expect("bounds").expect("empty database").1;
     let now = newest + 1;
-    println!("database {} ({} MB), timings in ms over {} runs each, page cache warm", args.db.display(), std::fs::metadata(&args.db).map_or(0, |m| m.len() / 1_000_000), args.repeat);
+    println!("database {} ({} MB), timings in ms over {} runs each, page cache warm", args.history.db.display(), std::fs::metadata(&args.history.db).map_or(0, |m| m.len() / 1_000_000), args.history.repeat);
 
     // Opening: a new read-only connection and the first view (executables, all).
     let mut open = Vec::new();
-    for _ in 0..args.repeat {
+    for _ in 0..args.history.repeat {
         let start = Instant::now();
-        let mut source = StoreSource::new(args.db.clone(), TimeZone::UTC);
+        let mut source = StoreSource::new(args.history.db.clone(), TimeZone::UTC);
         let request = request_for(0, 0, 0, &[], now, &TimeZone::UTC).expect("first view");
         source.run(&request).expect("first query");
         open.push(ms(start));
     }
     open.sort_by(f64::total_cmp);
-    println!("open + first view: p50 {:.1}  p95 {:.1}", percentile(&open, 0.5), percentile(&open, 0.95));
+    println!("open + first view: p50 {:.1}  p95 {:.1}", generate::percentile(&open, 0.5), generate::percentile(&open, 0.95));
 
-    let mut source = StoreSource::new(args.db.clone(), TimeZone::UTC);
+    let mut source = StoreSource::new(args.history.db.clone(), TimeZone::UTC);
     let mut all = Vec::new();
     let mut slow = Vec::new();
     println!("{:<26} {:<10} {:>8} {:>8} {:>7}", "view", "window", "p50", "p95", "rows");
@@ -116,9 +102,9 @@ fn main() {
             continue;
         }
         for (w, win) in WINDOWS.iter().enumerate() {
-            let (t, n) = time(&mut source, v, w, &[], now, args.repeat);
+            let (t, n) = time(&mut source, v, w, &[], now, args.history.repeat);
             let name = format!("{} {}", def.section, def.name.to_lowercase());
-            let (p50, p95) = (percentile(&t, 0.5), percentile(&t, 0.95));
+            let (p50, p95) = (generate::percentile(&t, 0.5), generate::percentile(&t, 0.95));
             println!("{name:<26} {:<10} {p50:>8.1} {p95:>8.1} {n:>7}", win.label);
             if p95 > 200.0 {
                 slow.push(format!("{name} / {}", win.label));
@@ -130,9 +116,9 @@ fn main() {
     println!(
         "every view and window ({} queries): p50 {:.1}  p95 {:.1}  max {:.1}; over 200 ms at p95: {}",
         all.len(),
-        percentile(&all, 0.5),
-        percentile(&all, 0.95),
-        percentile(&all, 1.0),
+        generate::percentile(&all, 0.5),
+        generate::percentile(&all, 0.95),
+        generate::percentile(&all, 1.0),
         if slow.is_empty() { "none".to_string() } else { slow.join(", ") }
     );
 
@@ -161,11 +147,11 @@ fn main() {
         ("executable > connections", view("Connections"), vec![exe.clone()]),
     ] {
         for label in ["all", "1 day", "7 days", "1 hour"] {
-            let (t, n) = time(&mut source, v, window(label), &f, now, args.repeat);
-            println!("  {what:<28} {label:<8} p50 {:>8.1}  p95 {:>8.1}  rows {n}", percentile(&t, 0.5), percentile(&t, 0.95));
+            let (t, n) = time(&mut source, v, window(label), &f, now, args.history.repeat);
+            println!("  {what:<28} {label:<8} p50 {:>8.1}  p95 {:>8.1}  rows {n}", generate::percentile(&t, 0.5), generate::percentile(&t, 0.95));
             filtered.extend(t);
         }
     }
     filtered.sort_by(f64::total_cmp);
-    println!("filtered: p50 {:.1}  p95 {:.1}  max {:.1}", percentile(&filtered, 0.5), percentile(&filtered, 0.95), percentile(&filtered, 1.0));
+    println!("filtered: p50 {:.1}  p95 {:.1}  max {:.1}", generate::percentile(&filtered, 0.5), generate::percentile(&filtered, 0.95), generate::percentile(&filtered, 1.0));
 }

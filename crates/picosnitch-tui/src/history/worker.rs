@@ -53,16 +53,6 @@ pub struct HistoryReply {
     pub bounds: Option<(i64, i64)>,
 }
 
-fn group_name(gid: u32) -> Option<String> {
-    let groups = std::fs::read_to_string("/etc/group").ok()?;
-    groups.lines().find_map(|l| {
-        let mut f = l.split(':');
-        let name = f.next()?;
-        let _password = f.next()?;
-        (f.next()?.parse::<u32>().ok()? == gid).then(|| name.to_string())
-    })
-}
-
 /// The problem shown while the database file does not exist.
 pub fn missing(path: &Path) -> HistoryProblem {
     HistoryProblem::Missing(format!(
@@ -73,7 +63,7 @@ pub fn missing(path: &Path) -> HistoryProblem {
 
 /// The problem shown when this user may not read the database.
 pub fn permission(path: &Path) -> HistoryProblem {
-    let group = std::fs::metadata(path).ok().and_then(|m| group_name(m.gid()));
+    let group = picosnitch_feed::owning_group(path);
     HistoryProblem::Permission(match group.as_deref() {
         Some(g) if g != "root" => format!(
             "Permission denied reading {}: members of the `{g}` group may read the history; join it (sudo usermod -aG {g} $USER, then log in again) or run as root.",

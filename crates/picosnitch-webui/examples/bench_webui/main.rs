@@ -25,38 +25,26 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 struct Args {
-    rows: u64,
-    days: u64,
-    db: PathBuf,
-    repeat: usize,
-    regenerate: bool,
+    history: generate::HistoryArgs,
     serve: Option<u16>,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { rows: 10_000_000, days: 30, db: PathBuf::from("/tmp/picosnitch-webui-bench.db"), repeat: 10, regenerate: false, serve: None };
+    let mut a = Args { history: generate::HistoryArgs::new("/tmp/picosnitch-webui-bench.db"), serve: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        if a.history.take(&flag, &mut value)? {
+            continue;
+        }
         match flag.as_str() {
-            "--rows" => a.rows = value()?.parse().map_err(|e| format!("--rows: {e}"))?,
-            "--days" => a.days = value()?.parse().map_err(|e| format!("--days: {e}"))?,
-            "--db" => a.db = PathBuf::from(value()?),
-            "--repeat" => a.repeat = value()?.parse().map_err(|e| format!("--repeat: {e}"))?,
             "--serve" => a.serve = Some(value()?.parse().map_err(|e| format!("--serve: {e}"))?),
-            "--regenerate" => a.regenerate = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
     Ok(a)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((p * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
-}
 
 /// The page's requests for one view, fetched at once as the page does; the time until
 /// the last answer.
@@ -84,17 +72,17 @@ fn main() {
             std::process::exit(2);
         }
     };
-    generate::prepare(&args.db, args.rows, args.days, args.regenerate);
+    args.history.prepare();
     // Opening for writing migrates an older history (schema 3 counts namespaces).
     let started = Instant::now();
-    drop(Store::open(&args.db).expect("open for writing (migrating)"));
+    drop(Store::open(&args.history.db).expect("open for writing (migrating)"));
     eprintln!("opened (and migrated if needed) in {:.1} s", started.elapsed().as_secs_f64());
 
     let listener = std::net::TcpListener::bind(("127.0.0.1", args.serve.unwrap_or(0))).expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let live = Live::default();
     let settings = Settings {
-        database: args.db.clone(),
+        database: args.history.db.clone(),
         feed_socket: PathBuf::from("/nonexistent/events.sock"),
         allowed_hosts: vec![],
         page: PageSettings { theme: String::new(), scroll_zoom: true },
@@ -139,11 +127,11 @@ fn main() {
     let meta = client::get(port, "/api/meta").json();
     println!(
         "database {} ({} MB), history {}..{}; {} runs of each, page cache warm, times in ms from the first request to the last answer",
-        args.db.display(),
-        std::fs::metadata(&args.db).map_or(0, |m| m.len() / 1_000_000),
+        args.history.db.display(),
+        std::fs::metadata(&args.history.db).map_or(0, |m| m.len() / 1_000_000),
         meta["database"]["oldest"],
         meta["database"]["newest"],
-        args.repeat
+        args.history.repeat
     );
     // "Now" is just after the newest row, as when the daemon has just written: each
     // preset becomes from/to ending there (the page sends range=NAME, which the server
@@ -157,9 +145,9 @@ fn main() {
     let mut worst: Vec<(f64, String)> = Vec::new();
     let mut full: Vec<(f64, String)> = Vec::new();
     let mut time = |view: &'static str, what: String, paths: Vec<String>, per_view: &mut BTreeMap<&str, Vec<f64>>| {
-        let mut t: Vec<f64> = (0..args.repeat).map(|_| fetch_all(port, &paths)).collect();
+        let mut t: Vec<f64> = (0..args.history.repeat).map(|_| fetch_all(port, &paths)).collect();
         t.sort_by(f64::total_cmp);
-        worst.push((percentile(&t, 0.95), format!("{view} {what}")));
+        worst.push((generate::percentile(&t, 0.95), format!("{view} {what}")));
         per_view.entry(view).or_default().extend(t);
     };
     for (name, r) in &ranges {
@@ -198,7 +186,7 @@ fn main() {
     println!("{:<10} {:>8} {:>8} {:>8} {:>8}", "view", "requests", "p50", "p95", "max");
     for (view, mut t) in per_view {
         t.sort_by(f64::total_cmp);
-        println!("{view:<10} {:>8} {:>8.1} {:>8.1} {:>8.1}", t.len(), percentile(&t, 0.5), percentile(&t, 0.95), percentile(&t, 1.0));
+        println!("{view:<10} {:>8} {:>8.1} {:>8.1} {:>8.1}", t.len(), generate::percentile(&t, 0.5), generate::percentile(&t, 0.95), generate::percentile(&t, 1.0));
     }
     worst.sort_by(|a, b| b.0.total_cmp(&a.0));
     println!("slowest (p95):");
@@ -208,7 +196,7 @@ fn main() {
     full.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut ft: Vec<f64> = full.iter().map(|f| f.0).collect();
     ft.sort_by(f64::total_cmp);
-    println!("drill-down breakdowns over the whole range (full=1, once each): p50 {:.0}  p95 {:.0}  max {:.0}; slowest:", percentile(&ft, 0.5), percentile(&ft, 0.95), percentile(&ft, 1.0));
+    println!("drill-down breakdowns over the whole range (full=1, once each): p50 {:.0}  p95 {:.0}  max {:.0}; slowest:", generate::percentile(&ft, 0.5), generate::percentile(&ft, 0.95), generate::percentile(&ft, 1.0));
     for (t, what) in full.iter().take(5) {
         println!("  {t:>8.0}  {what}");
     }

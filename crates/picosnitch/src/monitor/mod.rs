@@ -420,19 +420,25 @@ impl Monitor {
         for batch in batches {
             loop {
                 // A send dropped before it completes sent nothing: a datagram goes whole.
-                let sent = futures_lite::future::or(async { Some(primary.send(&batch).await) }, async {
-                    futures_lite::future::or(
-                        async {
-                            let _ = ring_ready.readable().await;
-                        },
-                        async {
-                            Timer::after(DRAIN_PERIOD).await;
-                        },
-                    )
-                    .await;
-                    None
-                })
-                .await;
+                // With the table full, it just waits: the ring fills, and the kernel
+                // counts what it cannot write.
+                let sent = if self.table.len() < BACKLOG_FLOWS {
+                    futures_lite::future::or(async { Some(primary.send(&batch).await) }, async {
+                        futures_lite::future::or(
+                            async {
+                                let _ = ring_ready.readable().await;
+                            },
+                            async {
+                                Timer::after(DRAIN_PERIOD).await;
+                            },
+                        )
+                        .await;
+                        None
+                    })
+                    .await
+                } else {
+                    Some(primary.send(&batch).await)
+                };
                 match sent {
                     Some(Ok(())) => break,
                     Some(Err(e)) => {
@@ -440,16 +446,7 @@ impl Monitor {
                         self.primary = None;
                         return;
                     }
-                    None if self.table.len() < BACKLOG_FLOWS => self.drain_ring(),
-                    None => {
-                        // Full: waiting lets the ring fill, where the kernel counts the loss.
-                        if let Err(e) = primary.send(&batch).await {
-                            tracing::warn!(error = %e, "primary link lost; waiting for the supervisor to restart it");
-                            self.primary = None;
-                            return;
-                        }
-                        break;
-                    }
+                    None => self.drain_ring(),
                 }
             }
         }

@@ -143,17 +143,7 @@ impl WebUiProcess {
 impl Drop for WebUiProcess {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // SAFETY: signalling our own child.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            super::terminate(&mut child, Duration::from_secs(10));
         }
     }
 }
